@@ -1,0 +1,3 @@
+"""painface: synthesize and assess facial expressions of pain."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,46 @@
+"""The ``painface`` command. Thin: each subcommand lives in a module that exposes
+``configure(parser)`` (adds its options) and ``run(args) -> int`` (does the work)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from painface import __version__
+from painface.errors import PainfaceError
+
+# name -> (module, one-line help). Modules are imported only when their command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("painface.subjects.cli", "write a corpus of virtual subjects under the BioVid heat protocol"),
+    "inspect": ("painface.data.inspect", "summarize a corpus: table, JSON and a figure of one subject"),
+    "convert-biovid": ("painface.data.biovid", "convert BioVid/EMOCA per-frame JSON features to a corpus"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="painface", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"painface {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        importlib.import_module(module).configure(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except PainfaceError as e:
+        print(f"painface {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"painface {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
