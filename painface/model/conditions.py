@@ -1,0 +1,184 @@
+"""The three conditions PainDiffusion is steered by, their validation, and the null masks.
+
+A :class:`Conditions` holds, for a batch of ``B`` sequences of ``T`` frames:
+
+* ``stimulus`` ``[B, T]`` float: the pain stimulus per frame in normalized units (0 = baseline,
+  1 = the person's pain tolerance; the data layer does the normalization);
+* ``expressiveness`` ``[B]`` float: the person's mean PSPI (PSPI units, 0..16, typically 0..4);
+* ``emotion`` ``[B, 8]`` float: a probability vector (one-hot or a blend) over
+  :data:`painface.face.code.EMOTIONS`.
+
+Dropping a condition (classifier-free guidance, papers/001 §III-D) is expressed by one boolean
+**null mask** ``[B, 3]``, columns in :data:`CONDITION_NAMES` order; ``True`` means "replace this
+condition by its learned null embedding". Training builds the mask with :func:`drop_mask`, guided
+sampling with :func:`null_mask`; the network consumes it in one place, so "dropped in training" and
+"nulled in sampling" are the same computation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from painface.errors import InputError
+from painface.face.code import EMOTIONS
+
+CONDITION_NAMES: tuple[str, ...] = ("emotion", "expressiveness", "stimulus")
+"""Column order of null masks and of guidance strengths (the paper's E, X, S order)."""
+
+EXPRESSIVENESS_RANGE: tuple[float, float] = (0.0, 16.0)
+"""Valid expressiveness values: the PSPI scale's range."""
+
+EMOTION_SUM_TOLERANCE = 1e-2
+"""How far an emotion vector's sum may be from 1."""
+
+
+def emotion_vector(spec: str | Mapping[str, float] | Sequence[float] | np.ndarray) -> np.ndarray:
+    """Turn an emotion specification into a probability vector ``[8]`` (float32).
+
+    ``spec`` is a class name (``"Neutral"``, case-insensitive), a mapping name -> weight (a blend;
+    weights are normalized to sum 1), or 8 numbers already forming a probability vector.
+    Raises :class:`InputError` for an unknown name or an invalid vector.
+    """
+    lower = {name.lower(): i for i, name in enumerate(EMOTIONS)}
+    if isinstance(spec, str):
+        if spec.lower() not in lower:
+            raise InputError(f"emotion: unknown emotion {spec!r}; expected one of {list(EMOTIONS)}")
+        out = np.zeros(len(EMOTIONS), np.float32)
+        out[lower[spec.lower()]] = 1.0
+        return out
+    if isinstance(spec, Mapping):
+        out = np.zeros(len(EMOTIONS), np.float64)
+        for name, weight in spec.items():
+            if str(name).lower() not in lower:
+                raise InputError(f"emotion: unknown emotion {name!r}; expected names from {list(EMOTIONS)}")
+            if not np.isfinite(weight) or weight < 0:
+                raise InputError(f"emotion: weight of {name!r} is {weight}; expected a finite number >= 0")
+            out[lower[str(name).lower()]] += float(weight)
+        if out.sum() <= 0:
+            raise InputError("emotion: the blend's weights sum to 0; expected at least one positive weight")
+        return (out / out.sum()).astype(np.float32)
+    arr = np.asarray(spec, dtype=np.float64)
+    if arr.shape != (len(EMOTIONS),):
+        raise InputError(f"emotion: expected a name or {len(EMOTIONS)} probabilities, got shape {arr.shape}")
+    _check_emotion(torch.as_tensor(arr))
+    return arr.astype(np.float32)
+
+
+def _check_emotion(emotion: Tensor) -> None:
+    if emotion.shape[-1] != len(EMOTIONS):
+        raise InputError(f"emotion: expected width {len(EMOTIONS)} (one probability per class in {list(EMOTIONS)}), "
+                         f"got shape {tuple(emotion.shape)}")
+    if not torch.isfinite(emotion).all():
+        raise InputError("emotion: contains NaN or infinity; expected probabilities in [0, 1]")
+    if (emotion < 0).any():
+        raise InputError("emotion: contains negative values; expected probabilities in [0, 1]")
+    sums = emotion.sum(-1)
+    if ((sums - 1).abs() > EMOTION_SUM_TOLERANCE).any():
+        raise InputError(f"emotion: each row must sum to 1 (one-hot or probability vector); row sums are "
+                         f"{sums.flatten()[:8].tolist()}")
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """The conditions of a batch (validated on construction). Shapes: see the module docstring."""
+
+    stimulus: Tensor
+    expressiveness: Tensor
+    emotion: Tensor
+
+    def __post_init__(self) -> None:
+        for name in ("stimulus", "expressiveness", "emotion"):
+            if not isinstance(getattr(self, name), Tensor):
+                raise InputError(f"{name}: expected a torch.Tensor, got {type(getattr(self, name)).__name__}")
+        s, x, e = self.stimulus, self.expressiveness, self.emotion
+        if s.ndim != 2:
+            raise InputError(f"stimulus: expected shape [batch, frames], got {tuple(s.shape)}")
+        batch = s.shape[0]
+        if x.shape != (batch,):
+            raise InputError(f"expressiveness: expected shape [{batch}] (one PSPI value per sequence), "
+                             f"got {tuple(x.shape)}")
+        if e.ndim != 2 or e.shape[0] != batch:
+            raise InputError(f"emotion: expected shape [{batch}, {len(EMOTIONS)}], got {tuple(e.shape)}")
+        if not torch.isfinite(s).all():
+            raise InputError("stimulus: contains NaN or infinity; expected finite normalized values "
+                             "(0 = baseline, 1 = tolerance)")
+        lo, hi = EXPRESSIVENESS_RANGE
+        if not torch.isfinite(x).all() or (x < lo).any() or (x > hi).any():
+            raise InputError(f"expressiveness: values {x[:8].tolist()} out of range; expected PSPI units "
+                             f"in [{lo}, {hi}]")
+        _check_emotion(e)
+
+    @property
+    def batch(self) -> int:
+        return int(self.stimulus.shape[0])
+
+    @property
+    def frames(self) -> int:
+        return int(self.stimulus.shape[1])
+
+    @classmethod
+    def build(cls, stimulus: object, expressiveness: object, emotion: object, batch: int | None = None,
+              device: torch.device | str | None = None) -> Conditions:
+        """Build conditions from numbers, arrays or names, broadcasting single values over the batch.
+
+        stimulus ``[T]`` or ``[B, T]``; expressiveness a float or ``[B]``; emotion a name, a blend
+        mapping, ``[8]`` or ``[B, 8]``; ``batch`` forces the batch size (default: the largest given).
+        """
+        if isinstance(emotion, str | Mapping):
+            emo = torch.as_tensor(emotion_vector(emotion))
+        else:
+            emo = torch.as_tensor(np.asarray(emotion, dtype=np.float32))
+        stim = torch.as_tensor(np.asarray(stimulus, dtype=np.float32))
+        expr = torch.as_tensor(np.asarray(expressiveness, dtype=np.float32))
+        if stim.ndim not in (1, 2):
+            raise InputError(f"stimulus: expected shape [frames] or [batch, frames], got {tuple(stim.shape)}")
+        if expr.ndim > 1:
+            raise InputError(f"expressiveness: expected a number or shape [batch], got {tuple(expr.shape)}")
+        if emo.ndim not in (1, 2):
+            raise InputError(f"emotion: expected a name, shape [8] or [batch, 8], got {tuple(emo.shape)}")
+        sizes = {t.shape[0] for t, single in ((stim, 1), (expr, 0), (emo, 1)) if t.ndim == single + 1}
+        if batch is None:
+            batch = max(sizes) if sizes else 1
+        if any(n != batch for n in sizes):
+            raise InputError(f"conditions: batch sizes {sorted(sizes)} disagree (batch {batch}); give one value "
+                             "per sequence or a single value for all")
+        stim = stim.expand(batch, -1) if stim.ndim == 1 else stim
+        expr = expr.expand(batch) if expr.ndim == 0 else expr
+        emo = emo.expand(batch, -1) if emo.ndim == 1 else emo
+        return cls(stim.contiguous().to(device), expr.contiguous().to(device), emo.contiguous().to(device))
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Conditions:
+        return Conditions(self.stimulus.to(device, dtype), self.expressiveness.to(device, dtype),
+                          self.emotion.to(device, dtype))
+
+    def repeat(self, n: int) -> Conditions:
+        """The batch tiled ``n`` times: ``[n * B, ...]``, copy-major (row ``k * B + b`` is sequence ``b``)."""
+        return Conditions(self.stimulus.repeat(n, 1), self.expressiveness.repeat(n), self.emotion.repeat(n, 1))
+
+    def frames_slice(self, start: int, stop: int) -> Conditions:
+        """The same conditions with the stimulus cut to frames ``[start, stop)``."""
+        return Conditions(self.stimulus[:, start:stop], self.expressiveness, self.emotion)
+
+
+def drop_mask(batch: int, p: float = 0.1, generator: torch.Generator | None = None,
+              device: torch.device | str | None = None) -> Tensor:
+    """Training null mask ``[batch, 3]`` bool: each condition dropped independently with probability ``p``."""
+    if not 0.0 <= p <= 1.0:
+        raise InputError(f"condition drop probability: {p}; expected a value in [0, 1]")
+    u = torch.rand(batch, len(CONDITION_NAMES), generator=generator)
+    return (u < p).to(device)
+
+
+def null_mask(batch: int, dropped: Iterable[str] = (), device: torch.device | str | None = None) -> Tensor:
+    """Sampling null mask ``[batch, 3]`` bool with the named conditions dropped for every sequence."""
+    mask = torch.zeros(batch, len(CONDITION_NAMES), dtype=torch.bool, device=device)
+    for name in dropped:
+        if name not in CONDITION_NAMES:
+            raise InputError(f"condition: unknown name {name!r}; expected one of {list(CONDITION_NAMES)}")
+        mask[:, CONDITION_NAMES.index(name)] = True
+    return mask

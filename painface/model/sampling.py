@@ -1,0 +1,307 @@
+"""Sampling: Karras schedule, DPM-Solver++(2M) per frame, scheduling matrices, rolling generation.
+
+Samplers are short pure functions of ``(model, x, sigmas)`` where ``model(x [B, T, D], sigma [B, T])``
+returns the denoised estimate (a :data:`~painface.model.edm.ModelFn`, e.g. from
+:func:`~painface.model.edm.guided_denoiser`) and ``sigmas`` holds one row per solver stage with one
+noise level per frame. A frame whose sigma does not change between two rows is left untouched and
+keeps its own solver history, which is what diffusion forcing (Chen et al. 2024) needs.
+
+:class:`RollingSampler` generates sequences of any length window by window (papers/001 §III-E): each
+window of ``window`` frames starts with ``window - horizon`` context frames (already generated, or a
+resting face when cold) held at the small context noise level, and denoises ``horizon`` new frames
+while the stimulus of the whole window is known.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from painface.errors import InputError
+from painface.model.conditions import Conditions
+from painface.model.edm import DEFAULT_GUIDANCE, Denoiser, ModelFn, guided_denoiser
+
+SCHEDULES = ("full", "pyramid")
+
+
+def karras_sigmas(steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> Tensor:
+    """Karras noise levels ``[steps + 1]``, decreasing from sigma_max to sigma_min, then 0 (EDM eq. 5)."""
+    if steps < 1 or not 0 < sigma_min < sigma_max:
+        raise InputError(f"karras schedule: steps={steps}, sigma_min={sigma_min}, sigma_max={sigma_max}; expected "
+                         "steps >= 1 and 0 < sigma_min < sigma_max")
+    ramp = torch.linspace(0, 1, steps, dtype=torch.float64)
+    lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    sigmas = (hi + ramp * (lo - hi)) ** rho
+    return torch.cat([sigmas, sigmas.new_zeros(1)]).float()
+
+
+def pyramid_matrix(steps: int, frames: int, uncertainty: float = 0.0, frames_per_token: int = 1) -> Tensor:
+    """Scheduling matrix as sigma indices ``[rows, frames]`` (long), row 0 all 0 (sigma_max), last row all
+    ``steps`` (sigma 0). Diffusion forcing's pyramid (Chen et al. 2024; BRIEF §1): with
+    M[m, t] = clip(steps + floor(t * u) - m, 0, steps) the remaining steps of token t at row m, the index is
+    steps - M[m, t]; t counts tokens of ``frames_per_token`` frames. ``uncertainty`` u = 0 is the full-
+    sequence schedule (every frame at the same level: steps + 1 rows)."""
+    if steps < 1 or frames < 1 or uncertainty < 0 or frames_per_token < 1:
+        raise InputError(f"scheduling matrix: steps={steps}, frames={frames}, uncertainty={uncertainty}; "
+                         "expected steps >= 1, frames >= 1, uncertainty >= 0")
+    token = torch.arange(frames) // frames_per_token
+    delay = torch.floor(token.double() * uncertainty).long()
+    rows = steps + int(delay.max()) + 1
+    m = torch.arange(rows)[:, None]
+    remaining = (steps + delay[None, :] - m).clamp(0, steps)
+    return steps - remaining
+
+
+def full_sequence_matrix(steps: int, frames: int) -> Tensor:
+    """Full-sequence schedule ``[steps + 1, frames]``: every frame at the same index (pyramid with u = 0)."""
+    return pyramid_matrix(steps, frames, 0.0)
+
+
+def dpmpp_2m_step(x: Tensor, denoised: Tensor, sigma: Tensor, sigma_next: Tensor, old_denoised: Tensor,
+                  h_last: Tensor, has_last: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One DPM-Solver++(2M) step per frame (Lu et al. 2022, Alg. 2; BRIEF §1).
+
+    x, denoised, old_denoised ``[B, T, D]``; sigma, sigma_next, h_last ``[B, T]``; has_last ``[B, T]`` bool
+    (the frame has a previous step). With h = ln(s / s_next): first order on a frame's first step or when
+    s_next = 0, x <- (s_next / s) x - expm1(-h) D; otherwise r = h_last / h,
+    D' = (1 + 1/(2r)) D - 1/(2r) D_last and x <- (s_next / s) x - expm1(-h) D'. Frames with
+    s_next == s are returned unchanged with their history. Returns (x, old_denoised, h_last, has_last).
+    """
+    moving = sigma_next < sigma
+    final = moving & (sigma_next == 0)
+    second = moving & has_last & ~final
+    s = torch.where(moving, sigma, torch.ones_like(sigma))
+    s_next = torch.where(moving & ~final, sigma_next, torch.ones_like(sigma))
+    h = torch.log(s / s_next)  # t = -ln(sigma); h = t_next - t
+    r = torch.where(second, h_last / torch.where(second, h, torch.ones_like(h)), torch.ones_like(h))
+    half_inv_r = (1 / (2 * r))[..., None]
+    d = torch.where(second[..., None], (1 + half_inv_r) * denoised - half_inv_r * old_denoised, denoised)
+    ratio = torch.where(final, torch.zeros_like(s), sigma_next / s)
+    coef = torch.where(final, torch.ones_like(s), -torch.expm1(-h))
+    x_new = ratio[..., None] * x + coef[..., None] * d
+    x = torch.where(moving[..., None], x_new, x)
+    old_denoised = torch.where(moving[..., None], denoised, old_denoised)
+    h_last = torch.where(moving, h, h_last)
+    has_last = has_last | (moving & ~final)
+    return x, old_denoised, h_last, has_last
+
+
+def sample_dpmpp_2m(model: ModelFn, x: Tensor, sigmas: Tensor) -> Tensor:
+    """Run DPM-Solver++(2M) through the rows of ``sigmas`` and return the final x ``[B, T, D]``.
+
+    ``x`` holds every frame at its row-0 level (e.g. sigma_max * noise, or clean frames where the row-0
+    sigma is 0). ``sigmas``: ``[R]`` (one level for all frames), ``[R, T]`` (per frame) or ``[R, B, T]``;
+    levels must never increase along rows.
+    """
+    sig = _rows(sigmas, x)
+    if (sig[1:] > sig[:-1]).any():
+        raise InputError("sigmas: a frame's noise level increases between rows; expected non-increasing rows")
+    old = torch.zeros_like(x)
+    h_last = torch.zeros_like(sig[0])
+    has_last = torch.zeros_like(sig[0], dtype=torch.bool)
+    for i in range(sig.shape[0] - 1):
+        if not (sig[i + 1] < sig[i]).any():
+            continue
+        denoised = model(x, sig[i])
+        x, old, h_last, has_last = dpmpp_2m_step(x, denoised, sig[i], sig[i + 1], old, h_last, has_last)
+    return x
+
+
+def hold_clean_frames(model: ModelFn, sigma_context: float, noise: Tensor) -> ModelFn:
+    """Wrap ``model`` so that finished frames (sigma 0: context, or frames done early in a pyramid) are shown
+    to the network at ``sigma_context``: x + sigma_context * noise with ``noise`` ``[B, T, D]`` fixed per frame,
+    as in training (EDMConfig.sigma_context). Their returned estimate is the clean frame itself."""
+
+    def wrapped(x: Tensor, sigma: Tensor) -> Tensor:
+        done = sigma == 0
+        if sigma_context <= 0 or not done.any():
+            return model(x, sigma)
+        x_in = torch.where(done[..., None], x + sigma_context * noise, x)
+        d = model(x_in, torch.where(done, torch.full_like(sigma, sigma_context), sigma))
+        return torch.where(done[..., None], x, d)
+
+    return wrapped
+
+
+@dataclass
+class SamplerConfig:
+    """Rolling-generation settings (JSON-serializable).
+
+    steps: solver steps per frame (Karras schedule, 15-20 in the paper); window, horizon: frames per
+    window and new frames per window (context = window - horizon; papers/001: 64 and 48, context 16);
+    schedule: "full" (all new frames share one level) or "pyramid" (diffusion forcing, ``uncertainty`` u,
+    paper's best 2; costs steps + floor((horizon_tokens - 1) u) passes); guidance: strengths (emotion,
+    expressiveness, stimulus); sigma_min, sigma_max, rho: Karras schedule (EDM); sigma_context: level the
+    context frames are held at (must match training, EDMConfig.sigma_context).
+    """
+
+    steps: int = 20
+    window: int = 64
+    horizon: int = 48
+    schedule: str = "full"
+    uncertainty: float = 2.0
+    guidance: tuple[float, float, float] = DEFAULT_GUIDANCE
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    sigma_context: float = 0.02
+
+    def __post_init__(self) -> None:
+        self.guidance = tuple(float(g) for g in self.guidance)  # type: ignore[assignment]
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"SamplerConfig.schedule: {self.schedule!r}; expected one of {list(SCHEDULES)}")
+        if not 0 < self.horizon < self.window:
+            raise InputError(f"SamplerConfig: horizon {self.horizon}, window {self.window}; expected "
+                             "0 < horizon < window (the rest is context)")
+        if self.steps < 1 or self.uncertainty < 0 or len(self.guidance) != 3:
+            raise InputError("SamplerConfig: expected steps >= 1, uncertainty >= 0 and 3 guidance strengths")
+
+    @property
+    def context(self) -> int:
+        return self.window - self.horizon
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["guidance"] = list(self.guidance)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SamplerConfig:
+        known = {f.name for f in fields(cls)}
+        if set(d) - known:
+            raise InputError(f"SamplerConfig: unknown key(s) {sorted(set(d) - known)}; expected {sorted(known)}")
+        return cls(**d)
+
+    def window_sigmas(self, frames_per_token: int = 1) -> Tensor:
+        """Per-frame sigmas ``[rows, window]`` of one window: context columns 0 throughout, new columns
+        following the full-sequence or pyramid matrix over the Karras schedule."""
+        sig = karras_sigmas(self.steps, self.sigma_min, self.sigma_max, self.rho)
+        u = self.uncertainty if self.schedule == "pyramid" else 0.0
+        new = sig[pyramid_matrix(self.steps, self.horizon, u, frames_per_token)]
+        return torch.cat([new.new_zeros(new.shape[0], self.context), new], dim=1)
+
+
+@contextmanager
+def _eval_mode(module: torch.nn.Module):
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        module.train(was_training)
+
+
+class RollingSampler:
+    """Stateful window-by-window generator for B sequences (patients or samples) at once.
+
+    ``RollingSampler(denoiser, expressiveness, emotion, context=... | neutral=..., config, generator)``;
+    then each :meth:`step` takes the stimulus of the next ``horizon`` frames ``[B, horizon]`` and returns
+    those frames ``[B, horizon, D]``. Start from given ``context`` frames ``[B, window - horizon, D]`` or
+    cold from a ``neutral`` resting face ``[D]`` or ``[B, D]`` repeated over the context. ``context_stimulus``
+    ``[B, window - horizon]`` is the stimulus during the context (default 0 = baseline). expressiveness:
+    number or ``[B]`` (PSPI); emotion: name, blend mapping, ``[8]`` or ``[B, 8]``.
+    """
+
+    def __init__(self, denoiser: Denoiser, expressiveness: object, emotion: object, *, context: Tensor | None = None,
+                 neutral: Tensor | None = None, context_stimulus: Tensor | None = None,
+                 config: SamplerConfig | None = None, batch: int | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        self.denoiser, self.config, self.generator = denoiser, config or SamplerConfig(), generator
+        cfg, net_cfg = self.config, denoiser.net.config
+        for name, n in (("window", cfg.window), ("horizon", cfg.horizon)):
+            if n % net_cfg.frames_per_token or (name == "window" and n % net_cfg.frame_multiple):
+                raise InputError(f"SamplerConfig.{name}: {n} frames; expected a multiple of "
+                                 f"{net_cfg.frame_multiple if name == 'window' else net_cfg.frames_per_token}")
+        if (context is None) == (neutral is None):
+            raise InputError("RollingSampler: give exactly one of context (frames) or neutral (a resting face)")
+        dev = next(denoiser.parameters()).device
+        start = torch.as_tensor(context if context is not None else neutral, dtype=torch.float32, device=dev)
+        if batch is None and start.ndim == (3 if context is not None else 2):
+            batch = start.shape[0]
+        static = Conditions.build(np.zeros(1, np.float32), expressiveness, emotion, batch=batch)
+        b, d, c = static.batch, net_cfg.feature_dim, cfg.context
+        if neutral is not None:
+            if start.shape not in ((d,), (b, d)):
+                raise InputError(f"neutral: expected shape [{d}] or [{b}, {d}], got {tuple(start.shape)}")
+            start = start.expand(b, d)[:, None, :].expand(b, c, d)
+        elif start.shape != (b, c, d):
+            raise InputError(f"context: expected shape [{b}, {c}, {d}] (window - horizon frames), got "
+                             f"{tuple(start.shape)}")
+        if not torch.isfinite(start).all():
+            raise InputError("context/neutral: contains NaN or infinity")
+        self.expressiveness, self.emotion = static.expressiveness.to(dev), static.emotion.to(dev)
+        stim = torch.zeros(b, c) if context_stimulus is None else torch.as_tensor(context_stimulus, dtype=torch.float32)
+        if stim.shape != (b, c):
+            raise InputError(f"context_stimulus: expected shape [{b}, {c}], got {tuple(stim.shape)}")
+        self.context, self.context_stimulus = start.clone(), stim.to(dev)
+        self.sigmas = cfg.window_sigmas(net_cfg.frames_per_token).to(dev)
+
+    @property
+    def batch(self) -> int:
+        return int(self.context.shape[0])
+
+    def step(self, stimulus: Tensor | np.ndarray | Sequence[float]) -> Tensor:
+        """Generate the next ``horizon`` frames ``[B, horizon, D]`` for the stimulus ``[B, horizon]`` (or
+        ``[horizon]`` for all) of those frames; the window's earlier stimulus comes from the sampler's state."""
+        cfg, (b, c, d) = self.config, self.context.shape
+        stim = torch.as_tensor(np.asarray(stimulus, dtype=np.float32), device=self.context.device)
+        if stim.ndim == 1:
+            stim = stim.expand(b, -1)
+        if stim.shape != (b, cfg.horizon):
+            raise InputError(f"stimulus: expected shape [{b}, {cfg.horizon}] (the next horizon frames), got "
+                             f"{tuple(stim.shape)}")
+        cond = Conditions(torch.cat([self.context_stimulus, stim], dim=1), self.expressiveness, self.emotion)
+        dev = self.context.device
+        eps = torch.randn(2, b, cfg.window, d, generator=self.generator).to(dev)  # initial / context noise
+        x = torch.cat([self.context, cfg.sigma_max * eps[0, :, c:]], dim=1)
+        with _eval_mode(self.denoiser):
+            model = hold_clean_frames(guided_denoiser(self.denoiser, cond, cfg.guidance), cfg.sigma_context, eps[1])
+            x = sample_dpmpp_2m(model, x, self.sigmas)
+        self.context = x[:, -c:].clone()
+        self.context_stimulus = cond.stimulus[:, -c:].clone()
+        return x[:, c:].clone()
+
+
+def generate(denoiser: Denoiser, stimulus: object, expressiveness: object, emotion: object, *,
+             context: Tensor | None = None, neutral: Tensor | None = None, config: SamplerConfig | None = None,
+             generator: torch.Generator | None = None) -> Tensor:
+    """Generate face codes ``[B, L, D]`` for a stimulus ``[L]`` or ``[B, L]`` of any length L >= 1 by rolling
+    windows (see :class:`RollingSampler`; the last window's stimulus is padded with its last value)."""
+    stim = torch.as_tensor(np.asarray(stimulus, dtype=np.float32))
+    if stim.ndim not in (1, 2) or stim.shape[-1] < 1:
+        raise InputError(f"stimulus: expected shape [frames] or [batch, frames] with frames >= 1, got "
+                         f"{tuple(stim.shape)}")
+    if not torch.isfinite(stim).all():
+        raise InputError("stimulus: contains NaN or infinity; expected finite normalized values")
+    batch = stim.shape[0] if stim.ndim == 2 else None
+    sampler = RollingSampler(denoiser, expressiveness, emotion, context=context, neutral=neutral, config=config,
+                             batch=batch, generator=generator)
+    stim = stim.expand(sampler.batch, -1) if stim.ndim == 1 else stim
+    h, length = sampler.config.horizon, stim.shape[1]
+    chunks = math.ceil(length / h)
+    padded = torch.cat([stim, stim[:, -1:].expand(-1, chunks * h - length)], dim=1)
+    out = [sampler.step(padded[:, i * h:(i + 1) * h]) for i in range(chunks)]
+    return torch.cat(out, dim=1)[:, :length]
+
+
+def _rows(sigmas: Tensor, x: Tensor) -> Tensor:
+    """Broadcast sigmas ``[R]``, ``[R, T]`` or ``[R, B, T]`` to ``[R, B, T]`` for x ``[B, T, D]``."""
+    b, t = x.shape[:2]
+    sigmas = torch.as_tensor(sigmas, dtype=x.dtype, device=x.device)
+    if sigmas.ndim == 1:
+        sigmas = sigmas[:, None, None]
+    elif sigmas.ndim == 2:
+        sigmas = sigmas[:, None, :]
+    if sigmas.ndim != 3 or sigmas.shape[1] not in (1, b) or sigmas.shape[2] not in (1, t) or sigmas.shape[0] < 2:
+        raise InputError(f"sigmas: expected [rows], [rows, {t}] or [rows, {b}, {t}] with rows >= 2, got "
+                         f"{tuple(sigmas.shape)}")
+    if (sigmas < 0).any() or not torch.isfinite(sigmas).all():
+        raise InputError("sigmas: noise levels must be finite and >= 0")
+    return sigmas.expand(-1, b, t)
