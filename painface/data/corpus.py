@@ -93,8 +93,7 @@ def check_subject(sub: SubjectData, feature_names: Sequence[str], *, source: str
         if not np.issubdtype(arr.dtype, np.floating):
             raise CorpusError(f"{source}: {name} has dtype {arr.dtype}, expected float32")
         if not np.all(np.isfinite(arr)):
-            raise CorpusError(f"{source}: {name} holds NaN or inf (first at frame "
-                              f"{int(np.argmax(~np.isfinite(arr)))})")
+            raise CorpusError(f"{source}: {name} holds NaN or inf (first at frame {int(np.argmax(~np.isfinite(arr)))})")
         setattr(sub, name, arr.astype(np.float32, copy=False))
     for name, arr in sub.extras.items():
         if np.asarray(arr).shape[:1] != (n,):
@@ -111,8 +110,10 @@ def check_subject_info(info: Any, *, source: str) -> dict[str, Any]:
     if info["split"] not in SPLITS:
         raise CorpusError(f"{source}: subject {info['id']!r} has split {info['split']!r}, expected one of {SPLITS}")
     if info["emotion"] not in EMOTIONS:
-        raise CorpusError(f"{source}: subject {info['id']!r} has unknown emotion {info['emotion']!r}; "
-                          f"expected one of {', '.join(EMOTIONS)}")
+        raise CorpusError(
+            f"{source}: subject {info['id']!r} has unknown emotion {info['emotion']!r}; "
+            f"expected one of {', '.join(EMOTIONS)}"
+        )
     sid = str(info["id"])
     if not sid or "/" in sid or "\\" in sid or sid.startswith("."):
         raise CorpusError(f"{source}: subject id {sid!r} is not a valid file name")
@@ -152,8 +153,7 @@ class Corpus:
     Subjects come either from memory (``subjects=``) or lazily from ``root/subjects/<id>.npz``.
     """
 
-    def __init__(self, meta: dict[str, Any], subjects: dict[str, SubjectData] | None = None,
-                 root: Path | None = None):
+    def __init__(self, meta: dict[str, Any], subjects: dict[str, SubjectData] | None = None, root: Path | None = None):
         self.meta = meta
         self.root = Path(root) if root is not None else None
         self._mem = dict(subjects or {})
@@ -258,8 +258,9 @@ class Corpus:
         return out_dir
 
 
-def make_meta(*, fps: float, feature_names: Sequence[str], stimulus_units: str,
-              subjects: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def make_meta(
+    *, fps: float, feature_names: Sequence[str], stimulus_units: str, subjects: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
     """Build a meta.json dict of the current format version."""
     return {
         "format": FORMAT_NAME,

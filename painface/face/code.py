@@ -114,10 +114,14 @@ def feature_space(names: Sequence[str]) -> str:
         return "flame"
     unknown = [n for n in names if n not in FEATURE_NAMES and n not in FLAME_NAMES]
     if unknown:
-        raise InputError(f"feature_names: unknown feature(s) {unknown[:5]}; expected the FACS names "
-                         f"{list(FEATURE_NAMES)} or the FLAME names exp0..exp99, jaw0..jaw2")
-    raise InputError(f"feature_names: {len(names)} names in an unexpected order or subset; expected exactly "
-                     f"{list(FEATURE_NAMES)} (FACS) or exp0..exp99, jaw0..jaw2 (FLAME)")
+        raise InputError(
+            f"feature_names: unknown feature(s) {unknown[:5]}; expected the FACS names "
+            f"{list(FEATURE_NAMES)} or the FLAME names exp0..exp99, jaw0..jaw2"
+        )
+    raise InputError(
+        f"feature_names: {len(names)} names in an unexpected order or subset; expected exactly "
+        f"{list(FEATURE_NAMES)} (FACS) or exp0..exp99, jaw0..jaw2 (FLAME)"
+    )
 
 
 def check_face(face: np.ndarray, names: Sequence[str], *, source: str = "face") -> np.ndarray:

@@ -1,0 +1,180 @@
+"""A population of virtual subjects written as a corpus (``painface simulate``).
+
+Subject ``i`` of a corpus with seed ``s`` draws everything from ``numpy.random.default_rng([s, i])``, so
+a corpus is deterministic for its seed, subjects can be made in any order or in parallel, and a
+rerun after a kill regenerates only what is missing: each subject file records the hash of what
+made it, and meta.json, written last, is what marks the corpus complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from painface.data.corpus import (
+    FORMAT_VERSION,
+    CorpusError,
+    SubjectData,
+    atomic_write_json,
+    make_meta,
+    read_npz,
+    write_subject,
+)
+from painface.errors import InputError
+from painface.face.code import FEATURE_NAMES
+from painface.subjects.protocols import HeatProtocol, biovid_heat
+from painface.subjects.simulate import simulate_face
+from painface.subjects.traits import SimConfig, sample_traits
+
+GENERATOR = "painface.subjects"
+GENERATOR_VERSION = 1
+PAPER_SPLIT = (61, 26)  # PainDiffusion: 61 training / 26 validation subjects of BioVid's 87
+
+
+def split_plan(n_subjects: int, seed: int) -> list[tuple[str, str | None]]:
+    """(split, fixed sex or None) per subject: validation share as in the paper (26 of 87), its
+    subjects chosen by the seed and balanced by sex, as the paper's validation set was."""
+    if n_subjects < 1:
+        raise InputError(f"subjects: need at least 1, got {n_subjects}")
+    n_val = int(round(n_subjects * PAPER_SPLIT[1] / sum(PAPER_SPLIT))) if n_subjects > 1 else 0
+    rng = np.random.default_rng([seed, 2**31 - 1])
+    val = rng.permutation(n_subjects)[:n_val]
+    plan: list[tuple[str, str | None]] = [("train", None)] * n_subjects
+    for rank, i in enumerate(sorted(val)):
+        plan[i] = ("val", "female" if rank % 2 == 0 else "male")
+    return plan
+
+
+def subject_id(i: int) -> str:
+    return f"vs{i + 1:03d}"
+
+
+def recipe_hash(seed: int, index: int, split: tuple[str, str | None], cfg: SimConfig, protocol: HeatProtocol) -> str:
+    """A short hash of everything that determines subject ``index``'s arrays."""
+    recipe = {
+        "generator": GENERATOR,
+        "version": GENERATOR_VERSION,
+        "format": FORMAT_VERSION,
+        "seed": seed,
+        "index": index,
+        "split": split,
+        "config": cfg.to_dict(),
+        "protocol": dataclasses.asdict(protocol),
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def make_subject(
+    seed: int, index: int, split: tuple[str, str | None], cfg: SimConfig, protocol: HeatProtocol
+) -> SubjectData:
+    """Generate subject ``index`` (traits, heat session, face) in memory."""
+    rng = np.random.default_rng([seed, index])
+    traits = sample_traits(rng, cfg, sex=split[1])
+    stim = biovid_heat(traits.threshold_c, traits.tolerance_c, rng, protocol)
+    face, ps = simulate_face(traits, stim, cfg, rng, protocol.baseline_c)
+    info = {
+        "id": subject_id(index),
+        "split": split[0],
+        "expressiveness": round(float(ps.mean()), 4),
+        "emotion": traits.emotion,
+        "pattern": traits.pattern,
+        "frames": int(face.shape[0]),
+        "baseline_c": protocol.baseline_c,
+        "levels_c": [round(float(t), 3) for t in np.linspace(traits.threshold_c, traits.tolerance_c, protocol.levels)],
+        **traits.to_dict(),
+    }
+    extras = {"temperature": stim.temperature, "level": stim.level, "trial": stim.trial}
+    return SubjectData(info=info, face=face, stimulus=stim.normalized, pspi=ps, extras=extras)
+
+
+def _build_one(job: tuple[Path, int, int, tuple[str, str | None], dict, dict]) -> dict[str, Any]:
+    """Make (or reuse) one subject file; return its meta.json entry."""
+    out, seed, index, split, cfg_d, proto_d = job
+    cfg, protocol = SimConfig.from_dict(cfg_d), HeatProtocol(**proto_d)
+    path = out / "subjects" / f"{subject_id(index)}.npz"
+    want = recipe_hash(seed, index, split, cfg, protocol)
+    if path.is_file():
+        try:
+            old = read_npz(path)
+            if str(old.get("recipe_hash")) == want and "info_json" in old:
+                return json.loads(str(old["info_json"]))
+        except CorpusError:
+            pass  # unreadable (e.g. from an older, killed writer): regenerate below
+    sub = make_subject(seed, index, split, cfg, protocol)
+    write_subject(path, sub, FEATURE_NAMES, recipe_hash=want, info_json=json.dumps(sub.info))
+    return sub.info
+
+
+def simulate_corpus(
+    out: str | os.PathLike,
+    *,
+    n_subjects: int = 87,
+    seed: int = 0,
+    cfg: SimConfig | None = None,
+    protocol: HeatProtocol | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write a corpus of ``n_subjects`` virtual subjects to ``out``; returns the folder.
+
+    Existing subject files made by the same recipe are kept (a rerun completes a killed run);
+    meta.json is removed first and written last, so a folder with meta.json is complete.
+    """
+    cfg = cfg or SimConfig()
+    cfg.validate()
+    protocol = protocol or HeatProtocol()
+    protocol.validate()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    try:
+        (out / "subjects").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot create the folder: {e}") from None
+    (out / "meta.json").unlink(missing_ok=True)
+    for stale in (out / "subjects").glob(".*.part"):
+        stale.unlink(missing_ok=True)
+
+    plan = split_plan(n_subjects, seed)
+    jobs = [(out, seed, i, plan[i], cfg.to_dict(), dataclasses.asdict(protocol)) for i in range(n_subjects)]
+    workers = max(1, min(workers or (os.cpu_count() or 1), n_subjects))
+    bar = tqdm(total=n_subjects, desc="simulate", unit="subject", disable=not progress)
+    entries: list[dict[str, Any]] = []
+    if workers == 1:
+        for job in jobs:
+            entries.append(_build_one(job))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for entry in pool.map(_build_one, jobs):
+                entries.append(entry)
+                bar.update()
+    bar.close()
+
+    meta = make_meta(
+        fps=protocol.fps,
+        feature_names=FEATURE_NAMES,
+        stimulus_units="normalized",
+        stimulus_description="0 = baseline (protocol.baseline_c), 1 = the subject's tolerance_c; "
+        "temperature (°C) = baseline_c + s * (tolerance_c - baseline_c)",
+        generator={
+            "name": GENERATOR,
+            "version": GENERATOR_VERSION,
+            "seed": seed,
+            "n_subjects": n_subjects,
+            "config": cfg.to_dict(),
+        },
+        protocol={"name": "biovid_heat", **dataclasses.asdict(protocol)},
+        split={"train": sum(e["split"] == "train" for e in entries), "val": sum(e["split"] == "val" for e in entries)},
+        subjects=entries,
+    )
+    atomic_write_json(out / "meta.json", meta)
+    return out

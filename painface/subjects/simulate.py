@@ -1,0 +1,162 @@
+"""How a virtual subject's face responds to a stimulus: traits + stimulus -> face code.
+
+The generative model, step by step (parameters in :class:`~painface.subjects.traits.SimConfig`, their
+sources in docs/assumptions.md):
+
+1. Perceived pain from the temperature relative to the person's threshold T1 and tolerance T4:
+   ``I = clip((T - T1 + offset) / (T4 - T1 + offset), 0, 1.25) ** exponent``, delayed by the person's
+   latency.
+2. Facial drive: the part of ``I`` above the person's display threshold ``theta``:
+   ``d = max(0, I - theta) / (1 - theta)``. Low heat (T1) stays below it.
+3. Episodes: each contiguous stretch of ``d > 0`` is one pain episode. It shows on the face with
+   probability ``occurrence * sqrt(peak d)``; if it does, with a gain ``gain * lognormal(trial sd) *
+   (1 - habituation * t / session length)``, and each AU of the person's response profile (pattern x
+   emotion) joins with probability ``au_join_prob`` (the strongest always does).
+4. Dynamics: an asymmetric first-order filter (fast rise, slow decay) of ``d``; every AU follows it
+   after its region's onset delay (eyes, then nose and upper lip, then brows).
+5. Resting face: the dominant emotion's prototype x strength, waxing and waning slowly; small
+   spontaneous AU fluctuations; blinks (AU45) as a Poisson process whose rate rises with pain; head
+   pose as slow random motion plus a pain-related drop (pitch) and turn toward the stimulated arm.
+6. AU intensities saturate softly at 5: ``5 tanh(x / 5)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import lfilter
+
+from painface.face.code import AU_NAMES, FEATURE_NAMES, POSE_NAMES, pspi
+from painface.subjects.protocols import BIOVID_BASELINE_C, Stimulus, normalized_to_celsius
+from painface.subjects.traits import EMOTION_REST_AUS, REGION_DELAY_S, SimConfig, SubjectTraits, response_profile
+
+MAX_PERCEIVED = 1.25
+
+
+def perceived_pain(
+    stim: Stimulus, traits: SubjectTraits, cfg: SimConfig, baseline_c: float = BIOVID_BASELINE_C
+) -> np.ndarray:
+    """Perceived pain 0..1.25 per frame (before the latency), from the stimulus in normalized units."""
+    temp = normalized_to_celsius(stim.normalized, baseline_c, traits.tolerance_c).astype(np.float64)
+    span = traits.tolerance_c - traits.threshold_c + cfg.pain_offset_c
+    x = np.clip((temp - traits.threshold_c + cfg.pain_offset_c) / span, 0.0, MAX_PERCEIVED)
+    return x**cfg.pain_exponent
+
+
+def delay(x: np.ndarray, frames: int) -> np.ndarray:
+    """Shift a signal later by ``frames`` (axis 0), holding its first value."""
+    if frames <= 0:
+        return x
+    frames = min(frames, x.shape[0])
+    return np.concatenate([np.repeat(x[:1], frames, axis=0), x[:-frames]], axis=0)
+
+
+def asymmetric_lowpass(x: np.ndarray, fps: float, rise_tau_s: float, decay_tau_s: float) -> np.ndarray:
+    """First-order follower with a rise and a decay time constant (s)."""
+    a_up, a_down = 1.0 - np.exp(-1.0 / (fps * rise_tau_s)), 1.0 - np.exp(-1.0 / (fps * decay_tau_s))
+    out = np.empty_like(x, dtype=np.float64)
+    y = 0.0
+    for i, v in enumerate(x.tolist()):
+        y += (a_up if v > y else a_down) * (v - y)
+        out[i] = y
+    return out
+
+
+def ou_noise(rng: np.random.Generator, frames: int, dims: int, fps: float, tau_s: float, sd: float) -> np.ndarray:
+    """Ornstein-Uhlenbeck noise ``[frames, dims]`` with stationary SD ``sd`` and time constant ``tau_s``."""
+    a = np.exp(-1.0 / (fps * tau_s))
+    white = rng.standard_normal((frames, dims)) * sd * np.sqrt(1.0 - a * a)
+    start = rng.standard_normal((1, dims)) * sd
+    y, _ = lfilter([1.0], [1.0, -a], white, axis=0, zi=a * start)
+    return y
+
+
+def episodes(drive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end frames (end exclusive) of each contiguous stretch where ``drive > 0``."""
+    on = np.concatenate([[False], drive > 0, [False]])
+    edges = np.flatnonzero(np.diff(on.astype(np.int8)))
+    return edges[0::2], edges[1::2]
+
+
+def blinks(rng: np.random.Generator, rate_per_frame: np.ndarray, fps: float, duration_s: float) -> np.ndarray:
+    """AU45 intensity per frame: blinks as a Poisson process with a varying rate (thinning)."""
+    n = rate_per_frame.shape[0]
+    rmax = float(rate_per_frame.max()) if n else 0.0
+    au45 = np.zeros(n)
+    if rmax <= 0:
+        return au45
+    starts = np.flatnonzero(rng.random(n) < rmax)
+    starts = starts[rng.random(starts.size) < rate_per_frame[starts] / rmax]
+    dur = max(3, int(round(duration_s * fps)))
+    close = max(1, dur // 3)
+    shape = np.concatenate([np.linspace(0, 5, close + 1)[1:], np.linspace(5, 0, dur - close + 1)[1:]])
+    for s in starts:
+        seg = shape[: n - s]
+        au45[s : s + seg.size] = np.maximum(au45[s : s + seg.size], seg)
+    return au45
+
+
+def simulate_face(
+    traits: SubjectTraits,
+    stim: Stimulus,
+    cfg: SimConfig,
+    rng: np.random.Generator,
+    baseline_c: float = BIOVID_BASELINE_C,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate one person's face under ``stim``. Returns (face ``[frames, 20]`` float32 in
+    :data:`~painface.face.code.FEATURE_NAMES` order, PSPI ``[frames]`` float32)."""
+    fps, n = stim.fps, stim.frames
+    n_au = len(AU_NAMES)
+    felt = delay(perceived_pain(stim, traits, cfg, baseline_c), int(round(traits.latency_s * fps)))
+    drive = np.maximum(0.0, felt - traits.face_threshold) / (1.0 - traits.face_threshold)
+
+    # Per-episode amplitude of every AU.
+    profile = response_profile(traits)
+    weights = np.zeros(n_au)
+    for au, w in profile.items():
+        weights[AU_NAMES.index(au)] = w
+    strongest = int(np.argmax(weights))
+    starts, ends = episodes(drive)
+    amp = np.zeros((starts.size + 1, n_au))  # row 0: before any episode
+    head_amp = np.zeros(starts.size + 1)
+    for k, (s, e) in enumerate(zip(starts, ends, strict=True), start=1):
+        peak = float(drive[s:e].max())
+        shows = rng.random() < traits.occurrence * np.sqrt(min(1.0, peak))
+        g = traits.gain * np.exp(rng.normal(0.0, cfg.trial_gain_log_sd)) * (1.0 - traits.habituation * s / n)
+        join = rng.random(n_au) < cfg.au_join_prob
+        join[strongest] = True
+        if shows:
+            amp[k] = g * weights * join
+            head_amp[k] = min(1.5, g)
+        else:
+            head_amp[k] = 0.2 * min(1.5, g)
+    # Each frame belongs to the latest episode that started at or before it (tails included).
+    ep_index = np.zeros(n, dtype=np.int64)
+    ep_index[starts] = np.arange(1, starts.size + 1)
+    ep_index = np.maximum.accumulate(ep_index)
+
+    env = asymmetric_lowpass(drive, fps, cfg.rise_tau_s, cfg.decay_tau_s)
+    pain_aus = np.zeros((n, n_au))
+    for j, au in enumerate(AU_NAMES):
+        if weights[j] == 0:
+            continue
+        d = int(round(REGION_DELAY_S.get(au, 0.0) * fps))
+        pain_aus[:, j] = delay(env, d) * amp[delay(ep_index, d), j]
+
+    # Resting face: dominant emotion, waxing and waning; spontaneous fluctuations.
+    rest = np.zeros(n_au)
+    for au, w in EMOTION_REST_AUS[traits.emotion].items():
+        rest[AU_NAMES.index(au)] = w * traits.emotion_strength
+    display = np.clip(0.6 + ou_noise(rng, n, 1, fps, cfg.rest_display_tau_s, 0.4), 0.0, 1.5)
+    spont = np.maximum(0.0, ou_noise(rng, n, n_au, fps, cfg.au_noise_tau_s, cfg.au_noise_sd) - cfg.au_noise_sd)
+    aus = 5.0 * np.tanh((pain_aus + rest[None, :] * display + spont) / 5.0)
+
+    rate = cfg.blink_rate_per_min / 60.0 / fps * (1.0 + (cfg.blink_pain_factor - 1.0) * np.minimum(env, 1.0))
+    aus[:, AU_NAMES.index("AU45")] = blinks(rng, rate, fps, cfg.blink_duration_s)
+
+    head = ou_noise(rng, n, 3, fps, cfg.head_tau_s, 1.0) * np.asarray(cfg.head_sd_deg)[None, :]
+    head_env = env * head_amp[ep_index]
+    head[:, POSE_NAMES.index("head_pitch")] += traits.head_drop_deg * head_env
+    head[:, POSE_NAMES.index("head_yaw")] -= traits.head_turn_deg * head_env
+
+    face = np.concatenate([np.clip(aus, 0.0, 5.0), head], axis=1).astype(np.float32)
+    return face, pspi(face, FEATURE_NAMES)

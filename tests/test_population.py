@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+
+from painface.data.corpus import open_corpus
+from painface.errors import InputError
+from painface.face.code import FEATURE_NAMES
+from painface.subjects.population import simulate_corpus, split_plan
+from painface.subjects.protocols import HeatProtocol
+
+SHORT = HeatProtocol(repetitions=2)  # 8 trials: a ~3 min session keeps the tests fast
+
+
+def test_split_is_the_papers_61_26_balanced_by_sex():
+    plan = split_plan(87, seed=0)
+    val = [sex for split, sex in plan if split == "val"]
+    assert len(val) == 26 and sum(split == "train" for split, _ in plan) == 61
+    assert val.count("female") == 13 and val.count("male") == 13
+    assert plan == split_plan(87, seed=0) and plan != split_plan(87, seed=1)
+    with pytest.raises(InputError):
+        split_plan(0, 0)
+
+
+def test_corpus_layout_meta_and_arrays(tmp_path):
+    out = simulate_corpus(tmp_path / "c", n_subjects=4, seed=3, protocol=SHORT, workers=1, progress=False)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["format_version"] == 1 and meta["fps"] == 25.0
+    assert meta["feature_names"] == list(FEATURE_NAMES) and meta["stimulus_units"] == "normalized"
+    assert [s["id"] for s in meta["subjects"]] == ["vs001", "vs002", "vs003", "vs004"]
+    assert {s["split"] for s in meta["subjects"]} == {"train", "val"}
+    corpus = open_corpus(out)
+    for entry in meta["subjects"]:
+        for key in ("id", "split", "expressiveness", "emotion", "pattern", "sex", "threshold_c", "tolerance_c"):
+            assert key in entry
+        sub = corpus.subject(entry["id"])
+        assert sub.face.dtype == np.float32 and sub.face.shape == (entry["frames"], 20)
+        assert entry["expressiveness"] == pytest.approx(float(sub.pspi.mean()), abs=1e-4)
+        np.testing.assert_allclose(
+            sub.stimulus, (sub.extras["temperature"] - 32.0) / (entry["tolerance_c"] - 32.0), atol=1e-5
+        )
+        assert set(np.unique(sub.extras["level"])) <= {0, 1, 2, 3, 4}
+    # readable with numpy alone
+    with np.load(out / "subjects" / "vs001.npz") as z:
+        assert z["face"].shape[1] == len(z["feature_names"]) and z["pspi"].shape == z["stimulus"].shape
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds(tmp_path):
+    a = simulate_corpus(tmp_path / "a", n_subjects=2, seed=5, protocol=SHORT, workers=1, progress=False)
+    b = simulate_corpus(tmp_path / "b", n_subjects=2, seed=5, protocol=SHORT, workers=2, progress=False)
+    c = simulate_corpus(tmp_path / "c", n_subjects=2, seed=6, protocol=SHORT, workers=1, progress=False)
+    fa, fb, fc = (open_corpus(x).subject("vs002").face for x in (a, b, c))
+    np.testing.assert_array_equal(fa, fb)
+    assert fa.shape != fc.shape or not np.array_equal(fa, fc)
+    assert json.loads((a / "meta.json").read_text()) == json.loads((b / "meta.json").read_text())
+
+
+def test_a_rerun_completes_a_killed_run(tmp_path):
+    out = simulate_corpus(tmp_path / "c", n_subjects=3, seed=0, protocol=SHORT, workers=1, progress=False)
+    reference = (out / "subjects" / "vs002.npz").read_bytes()
+    untouched = (out / "subjects" / "vs001.npz").stat().st_mtime_ns
+    # what a kill mid-run leaves: no meta.json, one subject missing, one truncated, a temporary file
+    (out / "meta.json").unlink()
+    (out / "subjects" / "vs002.npz").unlink()
+    data = (out / "subjects" / "vs003.npz").read_bytes()
+    (out / "subjects" / "vs003.npz").write_bytes(data[: len(data) // 2])
+    (out / "subjects" / ".vs002.npz.abc.part").write_bytes(b"half")
+    with pytest.raises(Exception, match="meta.json"):
+        open_corpus(out)  # an incomplete corpus does not look complete
+    simulate_corpus(out, n_subjects=3, seed=0, protocol=SHORT, workers=1, progress=False)
+    assert (out / "subjects" / "vs002.npz").read_bytes() == reference
+    assert (out / "subjects" / "vs001.npz").stat().st_mtime_ns == untouched  # reused, not redone
+    assert not list((out / "subjects").glob(".*.part"))
+    corpus = open_corpus(out)
+    assert len(corpus) == 3 and corpus.subject("vs003").frames > 0
+
+
+def test_a_different_seed_into_the_same_folder_regenerates(tmp_path):
+    out = simulate_corpus(tmp_path / "c", n_subjects=2, seed=0, protocol=SHORT, workers=1, progress=False)
+    before = open_corpus(out).subject("vs001").face
+    simulate_corpus(out, n_subjects=2, seed=1, protocol=SHORT, workers=1, progress=False)
+    after = open_corpus(out).subject("vs001").face
+    assert before.shape != after.shape or not np.array_equal(before, after)
+
+
+def test_unwritable_out_is_a_clear_error(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(InputError, match="not a folder"):
+        simulate_corpus(f, n_subjects=1, protocol=SHORT, progress=False)
