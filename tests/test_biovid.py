@@ -255,3 +255,19 @@ def test_frames_need_not_start_at_one(tmp_path):
     assert "emotion_score" not in sub.info
     feats, _ = subject_frames(1)
     np.testing.assert_array_equal(sub.face[0, :100], np.asarray(feats[0]["expcode"], dtype=np.float32))
+
+
+def test_emotion_ties_case_and_meta_keys(tmp_path):
+    feats, labs = subject_frames(2, scores=False)
+    for i, lab in enumerate(labs):  # 25 x "fear" (lower-case) and 25 x "Sadness": a tie
+        lab["emotion"] = "fear" if i % 2 else "Sadness"
+    fr, lr = write_tree(tmp_path / "t", {"s": (feats, labs)})
+    corpus = biovid.read_biovid(fr, lr, progress=False, val_ids=[], baseline_c=30.0)
+    sub = corpus.subject("s")
+    assert sub.info["emotion"] == "Fear"  # ties go to the lower class index (Fear 3 < Sadness 6)
+    assert set(sub.extras["emotion_class"].tolist()) == {EMOTIONS.index("Fear"), EMOTIONS.index("Sadness")}
+    np.testing.assert_allclose(sub.stimulus, (TEMP - 30.0) / 16.0, atol=1e-6)
+    assert corpus.meta["jaw_scale"] == 100.0 and corpus.meta["source"] == "biovid"
+    assert corpus.meta["baseline_c"] == 30.0 and corpus.meta["split_seed"] is None
+    assert biovid.read_biovid(fr, lr, progress=False, seed=3).meta["split_seed"] == 3
+    assert biovid.subject_traits("s") == {}
