@@ -271,3 +271,13 @@ def test_emotion_ties_case_and_meta_keys(tmp_path):
     assert corpus.meta["baseline_c"] == 30.0 and corpus.meta["split_seed"] is None
     assert biovid.read_biovid(fr, lr, progress=False, seed=3).meta["split_seed"] == 3
     assert biovid.subject_traits("s") == {}
+
+
+def test_vectors_saved_with_a_batch_dimension_are_read(tmp_path):
+    feats, labs = subject_frames(0)
+    flat = [list(f["jawpose"]) for f in feats]
+    for f in feats:
+        f["jawpose"] = [f["jawpose"]]  # [[x, y, z]]: a tensor of shape [1, 3] dumped as is
+    fr, lr = write_tree(tmp_path / "n", {"s": (feats, labs)})
+    sub = biovid.read_biovid(fr, lr, progress=False).subject("s")
+    np.testing.assert_array_equal(sub.face[:, 100:], (np.asarray(flat) * 100.0).astype(np.float32))

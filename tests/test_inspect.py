@@ -208,3 +208,13 @@ def test_figure_without_trials(tmp_path):
     corpus.subject("vs000").extras.clear()
     path = insp.plot_subject(corpus, "vs000", tmp_path / "f.png")
     assert Path(path).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_through_the_painface_command(tmp_path, capsys):
+    from painface.cli import main
+
+    root = make_corpus().save(tmp_path / "c")
+    assert main(["inspect", str(root), "--json", "--no-figure"]) == 0
+    assert json.loads(capsys.readouterr().out)["stoic_share"] == 0.5
+    assert main(["inspect", str(tmp_path / "missing")]) == 2
+    assert "corpus folder not found" in capsys.readouterr().err
