@@ -223,7 +223,7 @@ def plot_subject(corpus: Corpus, sid: str, path: str | Path, *, fps: float | Non
     for a in aus:
         zoom.plot(tz, sub.face[lo:hi, names.index(a)], lw=0.9, label=a)
     zoom.set_xlabel("time (s)")
-    zoom.set_ylabel("PSPI / AU")
+    zoom.set_ylabel("PSPI / AU" if aus else "PSPI")
     zs = zoom.twinx()
     zs.plot(tz, stim[lo:hi], color="#b33", lw=1.0, ls="--", label=stim_label)
     zs.set_ylabel(stim_label)
