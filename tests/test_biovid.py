@@ -16,8 +16,13 @@ from painface.face.code import EMOTIONS, FLAME_NAMES
 
 N = 50
 # temperature protocol of the fixture (°C): rest, ramp to 40 (level 1), rest, ramp to 46 (level 4), rest
-TEMP = np.array([32.0] * 5 + [34.0, 36.0, 38.0, 40.0, 40.0, 40.0, 38.0, 36.0, 34.0] + [32.0] * 8
-                + [35.0, 38.0, 41.0, 44.0, 46.0, 46.0, 46.0, 46.0, 44.0, 41.0, 38.0, 35.0] + [32.0] * 15)
+TEMP = np.array(
+    [32.0] * 5
+    + [34.0, 36.0, 38.0, 40.0, 40.0, 40.0, 38.0, 36.0, 34.0]
+    + [32.0] * 8
+    + [35.0, 38.0, 41.0, 44.0, 46.0, 46.0, 46.0, 46.0, 44.0, 41.0, 38.0, 35.0]
+    + [32.0] * 15
+)
 LEVEL = np.array([0] * 5 + [1] * 9 + [0] * 8 + [4] * 12 + [0] * 15 + [1])  # a third trial starts at the last frame
 assert TEMP.size == N - 1 and LEVEL.size == N
 TEMP = np.append(TEMP, 33.0)
@@ -29,11 +34,23 @@ def subject_frames(k: int, *, first: int = 1, scores: bool = True) -> tuple[list
     feats, labs = [], []
     emos = ["Neutral", "Neutral", "Fear", "Sadness", "Neutral"]
     for i in range(N):
-        feats.append({"expcode": rng.normal(size=100).round(6).tolist(),
-                      "jawpose": rng.normal(scale=0.05, size=3).round(6).tolist(),
-                      "texcode": [0.0] * 50, "globalpose": [0.0] * 3, "cam": [1.0, 0.0, 0.0]})
-        lab = {"temperature": float(TEMP[i]), "label": int(LEVEL[i]), "pspi_no_au43": float(i % 7) * 0.5 + k,
-               "emotion": emos[i % len(emos)], "au_bp4d_score": [0.1] * 12, "au_disfa_score": [0.2] * 8}
+        feats.append(
+            {
+                "expcode": rng.normal(size=100).round(6).tolist(),
+                "jawpose": rng.normal(scale=0.05, size=3).round(6).tolist(),
+                "texcode": [0.0] * 50,
+                "globalpose": [0.0] * 3,
+                "cam": [1.0, 0.0, 0.0],
+            }
+        )
+        lab = {
+            "temperature": float(TEMP[i]),
+            "label": int(LEVEL[i]),
+            "pspi_no_au43": float(i % 7) * 0.5 + k,
+            "emotion": emos[i % len(emos)],
+            "au_bp4d_score": [0.1] * 12,
+            "au_disfa_score": [0.2] * 8,
+        }
         if scores:
             s = np.full(8, 0.01)
             s[(i + k) % 8] = 0.93
@@ -168,14 +185,17 @@ def _read(fr: Path, lr: Path):
     return biovid.read_biovid(fr, lr, progress=False)
 
 
-@pytest.mark.parametrize("mutate, match, fname", [
-    (lambda f: f[3].pop("expcode"), "missing key 'expcode'", "4.json"),
-    (lambda f: f[7].pop("jawpose"), "missing key 'jawpose'", "8.json"),
-    (lambda f: f[2].update(expcode=[0.0] * 99), "'expcode' has 99 values", "3.json"),
-    (lambda f: f[2].update(jawpose=[0.0] * 4), "'jawpose' has 4 values", "3.json"),
-    (lambda f: f[9]["expcode"].__setitem__(5, float("nan")), "NaN", "10.json"),
-    (lambda f: f[9].update(expcode="abc"), "expcode", "10.json"),
-])
+@pytest.mark.parametrize(
+    "mutate, match, fname",
+    [
+        (lambda f: f[3].pop("expcode"), "missing key 'expcode'", "4.json"),
+        (lambda f: f[7].pop("jawpose"), "missing key 'jawpose'", "8.json"),
+        (lambda f: f[2].update(expcode=[0.0] * 99), "'expcode' has 99 values", "3.json"),
+        (lambda f: f[2].update(jawpose=[0.0] * 4), "'jawpose' has 4 values", "3.json"),
+        (lambda f: f[9]["expcode"].__setitem__(5, float("nan")), "NaN", "10.json"),
+        (lambda f: f[9].update(expcode="abc"), "expcode", "10.json"),
+    ],
+)
 def test_bad_features(tmp_path, mutate, match, fname):
     fr, lr = _one(tmp_path, mutate)
     with pytest.raises(CorpusError, match=match) as e:
@@ -183,18 +203,21 @@ def test_bad_features(tmp_path, mutate, match, fname):
     assert str(fr / "s1" / fname) in str(e.value)
 
 
-@pytest.mark.parametrize("mutate, match, fname", [
-    (lambda labs: labs[0].pop("temperature"), "missing key 'temperature'", "1.json"),
-    (lambda labs: labs[4].pop("pspi_no_au43"), "missing key 'pspi_no_au43'", "5.json"),
-    (lambda labs: labs[4].pop("label"), "missing key 'label'", "5.json"),
-    (lambda labs: labs[4].pop("emotion"), "missing key 'emotion'", "5.json"),
-    (lambda labs: labs[6].update(temperature=float("nan")), "finite number", "7.json"),
-    (lambda labs: labs[6].update(pspi_no_au43=None), "finite number", "7.json"),
-    (lambda labs: labs[6].update(label=7), "stimulus class 0-4", "7.json"),
-    (lambda labs: labs[6].update(emotion="Joy"), "unknown emotion 'Joy'", "7.json"),
-    (lambda labs: labs[6].update(emotion_score=[0.1] * 7), "'emotion_score' has 7 values", "7.json"),
-    (lambda labs: labs[6].pop("emotion_score"), "missing key 'emotion_score'", "7.json"),
-])
+@pytest.mark.parametrize(
+    "mutate, match, fname",
+    [
+        (lambda labs: labs[0].pop("temperature"), "missing key 'temperature'", "1.json"),
+        (lambda labs: labs[4].pop("pspi_no_au43"), "missing key 'pspi_no_au43'", "5.json"),
+        (lambda labs: labs[4].pop("label"), "missing key 'label'", "5.json"),
+        (lambda labs: labs[4].pop("emotion"), "missing key 'emotion'", "5.json"),
+        (lambda labs: labs[6].update(temperature=float("nan")), "finite number", "7.json"),
+        (lambda labs: labs[6].update(pspi_no_au43=None), "finite number", "7.json"),
+        (lambda labs: labs[6].update(label=7), "stimulus class 0-4", "7.json"),
+        (lambda labs: labs[6].update(emotion="Joy"), "unknown emotion 'Joy'", "7.json"),
+        (lambda labs: labs[6].update(emotion_score=[0.1] * 7), "'emotion_score' has 7 values", "7.json"),
+        (lambda labs: labs[6].pop("emotion_score"), "missing key 'emotion_score'", "7.json"),
+    ],
+)
 def test_bad_labels(tmp_path, mutate, match, fname):
     fr, lr = _one(tmp_path, labels_mutate=mutate)
     with pytest.raises(CorpusError, match=match) as e:

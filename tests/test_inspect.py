@@ -32,14 +32,14 @@ def subject_arrays(k: int, frames: int = FRAMES) -> tuple[np.ndarray, np.ndarray
     trial = np.full(frames, -1, dtype=np.int16)
     stim = np.zeros(frames, dtype=np.float32)
     for j, (on, lv) in enumerate(zip(ONSET, LEVELS, strict=True)):
-        level[on:on + ABOVE] = lv
-        stim[on:on + ABOVE] = lv / 4
+        level[on : on + ABOVE] = lv
+        stim[on : on + ABOVE] = lv / 4
         trial[on:] = j
         if (k, j) in BUMPS:
-            pspi[on + 20:on + 60] = BUMPS[(k, j)]
+            pspi[on + 20 : on + 60] = BUMPS[(k, j)]
     if k == 0:  # a raised PSPI before trial 4: its peak (3.5) is high but only 0.5 above its baseline (3)
-        pspi[ONSET[4] - 40:ONSET[4] + 60] = 3.0
-        pspi[ONSET[4] + 20:ONSET[4] + 60] = 3.5
+        pspi[ONSET[4] - 40 : ONSET[4] + 60] = 3.0
+        pspi[ONSET[4] + 20 : ONSET[4] + 60] = 3.5
     return pspi, level, trial, stim
 
 
@@ -50,13 +50,22 @@ def make_corpus() -> Corpus:
         pspi, level, trial, stim = subject_arrays(k, frames)
         face = np.zeros((frames, len(FEATURE_NAMES)), dtype=np.float32)
         face[:, FEATURE_NAMES.index("AU4")] = np.minimum(pspi, 5.0)
-        info = {"id": f"vs{k:03d}", "split": "val" if k == 3 else "train", "expressiveness": float(pspi.mean()),
-                "emotion": ("Fear", "Neutral", "Neutral", "Sadness")[k], "pattern": PATTERNS[k],
-                "sex": ("female", "male", "female", "male")[k]}
+        info = {
+            "id": f"vs{k:03d}",
+            "split": "val" if k == 3 else "train",
+            "expressiveness": float(pspi.mean()),
+            "emotion": ("Fear", "Neutral", "Neutral", "Sadness")[k],
+            "pattern": PATTERNS[k],
+            "sex": ("female", "male", "female", "male")[k],
+        }
         infos.append(info)
-        subs[info["id"]] = SubjectData(info=info, face=face, stimulus=stim, pspi=pspi,
-                                       extras={"level": level, "trial": trial,
-                                               "temperature": (32 + 18 * stim).astype(np.float32)})
+        subs[info["id"]] = SubjectData(
+            info=info,
+            face=face,
+            stimulus=stim,
+            pspi=pspi,
+            extras={"level": level, "trial": trial, "temperature": (32 + 18 * stim).astype(np.float32)},
+        )
     meta = make_meta(fps=FPS, feature_names=FEATURE_NAMES, stimulus_units="normalized", subjects=infos)
     return Corpus(meta, subjects=subs)
 
@@ -179,13 +188,25 @@ def test_command_on_flame_corpus(tmp_path, capsys):
     infos, subs = [], {}
     for k in range(2):
         pspi, level, trial, stim = subject_arrays(k)
-        info = {"id": f"b{k}", "split": "train", "expressiveness": float(pspi.mean()), "emotion": "Neutral",
-                "pattern": "unknown"}
+        info = {
+            "id": f"b{k}",
+            "split": "train",
+            "expressiveness": float(pspi.mean()),
+            "emotion": "Neutral",
+            "pattern": "unknown",
+        }
         infos.append(info)
-        subs[info["id"]] = SubjectData(info=info, face=rng.normal(size=(FRAMES, 103)).astype(np.float32),
-                                       stimulus=stim, pspi=pspi, extras={"level": level})
-    corpus = Corpus(make_meta(fps=FPS, feature_names=FLAME_NAMES, stimulus_units="normalized", subjects=infos,
-                              source="biovid"), subjects=subs)
+        subs[info["id"]] = SubjectData(
+            info=info,
+            face=rng.normal(size=(FRAMES, 103)).astype(np.float32),
+            stimulus=stim,
+            pspi=pspi,
+            extras={"level": level},
+        )
+    corpus = Corpus(
+        make_meta(fps=FPS, feature_names=FLAME_NAMES, stimulus_units="normalized", subjects=infos, source="biovid"),
+        subjects=subs,
+    )
     root = corpus.save(tmp_path / "flame")
     assert _run([str(root), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)

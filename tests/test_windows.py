@@ -43,8 +43,14 @@ def make_corpus(n_train: int = 2, n_val: int = 1, frames: int = FRAMES, seed: in
         face = np.zeros((frames, len(FEATURE_NAMES)), dtype=np.float32)
         face[:, :17] = rng.uniform(0, 5, size=(frames, 17)) * (i + 1) / (n_train + n_val)
         face[:, 17:] = rng.normal(scale=3.0, size=(frames, 3)) + i
-        info = {"id": sid, "split": "train" if i < n_train else "val", "expressiveness": 1.5 + i,
-                "emotion": EMOTIONS[i % 8], "pattern": "stoic", **info_extra}
+        info = {
+            "id": sid,
+            "split": "train" if i < n_train else "val",
+            "expressiveness": 1.5 + i,
+            "emotion": EMOTIONS[i % 8],
+            "pattern": "stoic",
+            **info_extra,
+        }
         infos.append(info)
         subs[sid] = SubjectData(info=info, face=face, stimulus=stimulus(frames=frames), pspi=pspi(face))
     meta = make_meta(fps=25.0, feature_names=FEATURE_NAMES, stimulus_units="normalized", subjects=infos)
@@ -61,7 +67,7 @@ def test_change_points_of_trapezoid_trials():
     rng = np.random.default_rng(3)
     celsius = 32 + 18 * s + rng.uniform(-0.01, 0.01, size=s.size)
     for on in ONSETS:
-        celsius[on + RAMP + 10: on + RAMP + 14] += 0.2
+        celsius[on + RAMP + 10 : on + RAMP + 14] += 0.2
     np.testing.assert_array_equal(stimulus_changes(celsius), CHANGES)
     assert stimulus_changes(np.zeros(50)).size == 0
     # a step is a change point at the first frame of the new level
@@ -164,8 +170,8 @@ def test_item_conditions():
         np.testing.assert_array_equal(item["emotion"].numpy(), np.eye(8, dtype=np.float32)[s])
         start = int(item["start"])
         sub = corpus.subject(ds.subject_ids[s])
-        np.testing.assert_array_equal(item["face"].numpy(), sub.face[start:start + 64])
-        np.testing.assert_array_equal(item["pspi"].numpy(), sub.pspi[start:start + 64])
+        np.testing.assert_array_equal(item["face"].numpy(), sub.face[start : start + 64])
+        np.testing.assert_array_equal(item["pspi"].numpy(), sub.pspi[start : start + 64])
     scores = [0.05] * 7 + [0.65]
     ds2 = WindowDataset(make_corpus(emotion_score=scores), "train")
     np.testing.assert_allclose(ds2[0]["emotion"].numpy(), scores)
@@ -189,7 +195,7 @@ def test_normalizer_fit_apply_and_round_trip(tmp_path):
     item = ds[0]
     raw = corpus.subject(ds.subject_ids[int(item["subject"])]).face
     start = int(item["start"])
-    np.testing.assert_allclose(norm.denormalize(item["face"]).numpy(), raw[start:start + 64], atol=1e-4)
+    np.testing.assert_allclose(norm.denormalize(item["face"]).numpy(), raw[start : start + 64], atol=1e-4)
     # JSON round trip, via a dict and via a file
     again = FeatureNormalizer.from_dict(json.loads(json.dumps(norm.to_dict())))
     np.testing.assert_array_equal(again.mean, norm.mean)
@@ -224,18 +230,21 @@ def test_normalizer_bad_input(tmp_path):
 
 
 # --- bad arguments -----------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs, match", [
-    ({"split": "test"}, "split: 'test'"),
-    ({"mode": "eval"}, "mode: 'eval'"),
-    ({"length": 2500}, "subject 'vs000': 2000 frames, shorter than the window of 2500"),
-    ({"length": 0}, "length"),
-    ({"max_before": 64}, "max_before"),
-    ({"min_before": 10, "max_before": 5}, "min_before"),
-    ({"random_share": 1.0}, "random_share"),
-    ({"per_change": 0}, "per_change"),
-    ({"mode": "val", "lead": 700}, "lead"),
-    ({"kinds": "up"}, "kinds"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"split": "test"}, "split: 'test'"),
+        ({"mode": "eval"}, "mode: 'eval'"),
+        ({"length": 2500}, "subject 'vs000': 2000 frames, shorter than the window of 2500"),
+        ({"length": 0}, "length"),
+        ({"max_before": 64}, "max_before"),
+        ({"min_before": 10, "max_before": 5}, "min_before"),
+        ({"random_share": 1.0}, "random_share"),
+        ({"per_change": 0}, "per_change"),
+        ({"mode": "val", "lead": 700}, "lead"),
+        ({"kinds": "up"}, "kinds"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(InputError, match=match):
         WindowDataset(make_corpus(), **kwargs)

@@ -115,17 +115,23 @@ def _frame_list(feat_dir: Path, lab_dir: Path) -> tuple[list[int], dict[int, Pat
     feats, labs = frame_files(feat_dir), frame_files(lab_dir)
     only_f, only_l = sorted(set(feats) - set(labs)), sorted(set(labs) - set(feats))
     if only_f:
-        raise CorpusError(f"{lab_dir / f'{only_f[0]}.json'}: missing (frame {only_f[0]} has features but no "
-                          f"labels; {len(only_f)} such frame(s))")
+        raise CorpusError(
+            f"{lab_dir / f'{only_f[0]}.json'}: missing (frame {only_f[0]} has features but no "
+            f"labels; {len(only_f)} such frame(s))"
+        )
     if only_l:
-        raise CorpusError(f"{feat_dir / f'{only_l[0]}.json'}: missing (frame {only_l[0]} has labels but no "
-                          f"features; {len(only_l)} such frame(s))")
+        raise CorpusError(
+            f"{feat_dir / f'{only_l[0]}.json'}: missing (frame {only_l[0]} has labels but no "
+            f"features; {len(only_l)} such frame(s))"
+        )
     frames = sorted(feats)
     gaps = np.flatnonzero(np.diff(frames) != 1)
     if gaps.size:
         first = frames[gaps[0]] + 1
-        raise CorpusError(f"{feat_dir / f'{first}.json'}: missing in both roots (frames must be consecutive; "
-                          f"{feat_dir.name} jumps from {frames[gaps[0]]} to {frames[gaps[0] + 1]})")
+        raise CorpusError(
+            f"{feat_dir / f'{first}.json'}: missing in both roots (frames must be consecutive; "
+            f"{feat_dir.name} jumps from {frames[gaps[0]]} to {frames[gaps[0] + 1]})"
+        )
     return frames, feats, labs
 
 
@@ -137,8 +143,14 @@ def subject_traits(sid: str) -> dict[str, Any]:
     return {"sex": _SEX[m["sex"]], "age": int(m["age"])}
 
 
-def read_biovid_subject(features_dir: str | Path, labels_dir: str | Path, *, baseline_c: float = BASELINE_C,
-                        tolerance_percentile: float = TOLERANCE_PERCENTILE, split: str = "train") -> SubjectData:
+def read_biovid_subject(
+    features_dir: str | Path,
+    labels_dir: str | Path,
+    *,
+    baseline_c: float = BASELINE_C,
+    tolerance_percentile: float = TOLERANCE_PERCENTILE,
+    split: str = "train",
+) -> SubjectData:
     """Read one subject's frames into a FLAME-space :class:`SubjectData`.
 
     face ``[frames, 103]`` float32 (expcode, jawpose x 100); stimulus ``[frames]`` normalized;
@@ -179,8 +191,10 @@ def read_biovid_subject(features_dir: str | Path, labels_dir: str | Path, *, bas
             raise CorpusError(f"{lp}: missing key 'emotion_score' (earlier frames of {sid} have it)")
     tol = float(np.percentile(temp, tolerance_percentile))
     if tol <= baseline_c + 1e-6:
-        raise CorpusError(f"{lab_dir}: temperature never rises above the baseline {baseline_c} °C "
-                          f"(its {tolerance_percentile}th percentile is {tol:.2f} °C); cannot normalize")
+        raise CorpusError(
+            f"{lab_dir}: temperature never rises above the baseline {baseline_c} °C "
+            f"(its {tolerance_percentile}th percentile is {tol:.2f} °C); cannot normalize"
+        )
     stim = (temp - baseline_c) / (tol - baseline_c)
     levels_c: list[float | None] = []
     for k in (1, 2, 3, 4):
@@ -188,19 +202,34 @@ def read_biovid_subject(features_dir: str | Path, labels_dir: str | Path, *, bas
         levels_c.append(round(float(np.percentile(sel, tolerance_percentile)), 3) if sel.size else None)
     counts = np.bincount(emo, minlength=len(EMOTIONS))
     info: dict[str, Any] = {
-        "id": sid, "split": split, "expressiveness": float(pspi.mean()),
-        "emotion": EMOTIONS[int(np.argmax(counts))], "pattern": "unknown", **subject_traits(sid),
-        "baseline_c": float(baseline_c), "threshold_c": levels_c[0], "tolerance_c": tol, "levels_c": levels_c,
-        "first_frame": int(frames[0]), "frames": n,
+        "id": sid,
+        "split": split,
+        "expressiveness": float(pspi.mean()),
+        "emotion": EMOTIONS[int(np.argmax(counts))],
+        "pattern": "unknown",
+        **subject_traits(sid),
+        "baseline_c": float(baseline_c),
+        "threshold_c": levels_c[0],
+        "tolerance_c": tol,
+        "levels_c": levels_c,
+        "first_frame": int(frames[0]),
+        "frames": n,
     }
     if scores:
         info["emotion_score"] = [float(x) for x in np.mean(scores, axis=0)]
     extras = {
-        "temperature": temp.astype(np.float32), "level": level.astype(np.int8),
-        "trial": trial_index_from_level(level), "emotion_class": emo.astype(np.int8),
+        "temperature": temp.astype(np.float32),
+        "level": level.astype(np.int8),
+        "trial": trial_index_from_level(level),
+        "emotion_class": emo.astype(np.int8),
     }
-    return SubjectData(info=info, face=face.astype(np.float32), stimulus=stim.astype(np.float32),
-                       pspi=pspi.astype(np.float32), extras=extras)
+    return SubjectData(
+        info=info,
+        face=face.astype(np.float32),
+        stimulus=stim.astype(np.float32),
+        pspi=pspi.astype(np.float32),
+        extras=extras,
+    )
 
 
 # --- subjects and split ------------------------------------------------------------------------
@@ -238,8 +267,9 @@ def read_id_list(path: str | Path) -> list[str]:
     return [ln.split("#", 1)[0].strip() for ln in text.splitlines() if ln.split("#", 1)[0].strip()]
 
 
-def split_subjects(ids: Sequence[str], val_ids: Sequence[str] | None = None, *, seed: int = 0,
-                   val_share: float = VAL_SHARE) -> dict[str, str]:
+def split_subjects(
+    ids: Sequence[str], val_ids: Sequence[str] | None = None, *, seed: int = 0, val_share: float = VAL_SHARE
+) -> dict[str, str]:
     """``{id: "train" | "val"}``. With ``val_ids`` those are the validation subjects (each must exist);
     otherwise ``round(len(ids) * val_share)`` subjects (26 of 87 by default) drawn with ``seed``."""
     ids = sorted(ids)
@@ -257,25 +287,50 @@ def split_subjects(ids: Sequence[str], val_ids: Sequence[str] | None = None, *, 
     return {sid: ("val" if sid in val else "train") for sid in ids}
 
 
-def _meta(infos: list[dict[str, Any]], *, baseline_c: float, tolerance_percentile: float,
-          seed: int | None) -> dict[str, Any]:
-    return make_meta(fps=FPS, feature_names=FLAME_NAMES, stimulus_units="normalized", subjects=infos,
-                     source="biovid", jaw_scale=JAW_SCALE, baseline_c=baseline_c,
-                     tolerance_percentile=tolerance_percentile, split_seed=seed)
+def _meta(
+    infos: list[dict[str, Any]], *, baseline_c: float, tolerance_percentile: float, seed: int | None
+) -> dict[str, Any]:
+    return make_meta(
+        fps=FPS,
+        feature_names=FLAME_NAMES,
+        stimulus_units="normalized",
+        subjects=infos,
+        source="biovid",
+        jaw_scale=JAW_SCALE,
+        baseline_c=baseline_c,
+        tolerance_percentile=tolerance_percentile,
+        split_seed=seed,
+    )
 
 
-def read_biovid(features_root: str | Path, labels_root: str | Path, *, val_ids: Sequence[str] | None = None,
-                seed: int = 0, baseline_c: float = BASELINE_C, tolerance_percentile: float = TOLERANCE_PERCENTILE,
-                progress: bool = True) -> Corpus:
+def read_biovid(
+    features_root: str | Path,
+    labels_root: str | Path,
+    *,
+    val_ids: Sequence[str] | None = None,
+    seed: int = 0,
+    baseline_c: float = BASELINE_C,
+    tolerance_percentile: float = TOLERANCE_PERCENTILE,
+    progress: bool = True,
+) -> Corpus:
     """Read every subject into an in-memory FLAME-space :class:`Corpus` (see the module docstring)."""
     ids = list_subjects(features_root, labels_root)
     split = split_subjects(ids, val_ids, seed=seed)
     subs: dict[str, SubjectData] = {}
     for sid in tqdm(ids, desc="biovid subjects", unit="subject", disable=not progress):
-        subs[sid] = read_biovid_subject(Path(features_root) / sid, Path(labels_root) / sid, baseline_c=baseline_c,
-                                        tolerance_percentile=tolerance_percentile, split=split[sid])
-    meta = _meta([subs[s].info for s in ids], baseline_c=baseline_c, tolerance_percentile=tolerance_percentile,
-                 seed=None if val_ids is not None else seed)
+        subs[sid] = read_biovid_subject(
+            Path(features_root) / sid,
+            Path(labels_root) / sid,
+            baseline_c=baseline_c,
+            tolerance_percentile=tolerance_percentile,
+            split=split[sid],
+        )
+    meta = _meta(
+        [subs[s].info for s in ids],
+        baseline_c=baseline_c,
+        tolerance_percentile=tolerance_percentile,
+        seed=None if val_ids is not None else seed,
+    )
     return Corpus(meta, subjects=subs)
 
 
@@ -286,10 +341,19 @@ def _convert_one(job: tuple[str, str, str, str, float, float]) -> dict[str, Any]
     return sub.info
 
 
-def convert_biovid(features_root: str | Path, labels_root: str | Path, out_dir: str | Path, *,
-                   val_ids: Sequence[str] | None = None, seed: int = 0, baseline_c: float = BASELINE_C,
-                   tolerance_percentile: float = TOLERANCE_PERCENTILE, workers: int = 1, overwrite: bool = False,
-                   progress: bool = True) -> Path:
+def convert_biovid(
+    features_root: str | Path,
+    labels_root: str | Path,
+    out_dir: str | Path,
+    *,
+    val_ids: Sequence[str] | None = None,
+    seed: int = 0,
+    baseline_c: float = BASELINE_C,
+    tolerance_percentile: float = TOLERANCE_PERCENTILE,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
     """Convert to the corpus format on disk, one subject at a time (memory: one subject), using
     ``workers`` processes; subjects first, ``meta.json`` last (each written atomically)."""
     out = Path(out_dir)
@@ -299,8 +363,17 @@ def convert_biovid(features_root: str | Path, labels_root: str | Path, out_dir: 
         raise InputError(f"workers: must be >= 1, got {workers}")
     ids = list_subjects(features_root, labels_root)
     split = split_subjects(ids, val_ids, seed=seed)
-    jobs = [(str(Path(features_root) / s), str(Path(labels_root) / s), str(out / "subjects" / f"{s}.npz"),
-             split[s], float(baseline_c), float(tolerance_percentile)) for s in ids]
+    jobs = [
+        (
+            str(Path(features_root) / s),
+            str(Path(labels_root) / s),
+            str(out / "subjects" / f"{s}.npz"),
+            split[s],
+            float(baseline_c),
+            float(tolerance_percentile),
+        )
+        for s in ids
+    ]
     bar = tqdm(total=len(jobs), desc="biovid subjects", unit="subject", disable=not progress)
     infos: list[dict[str, Any]] = []
     if workers == 1:
@@ -313,8 +386,12 @@ def convert_biovid(features_root: str | Path, labels_root: str | Path, out_dir: 
                 infos.append(info)
                 bar.update()
     bar.close()
-    meta = _meta(infos, baseline_c=baseline_c, tolerance_percentile=tolerance_percentile,
-                 seed=None if val_ids is not None else seed)
+    meta = _meta(
+        infos,
+        baseline_c=baseline_c,
+        tolerance_percentile=tolerance_percentile,
+        seed=None if val_ids is not None else seed,
+    )
     Corpus(meta)  # validates the meta before it is written
     atomic_write_json(out / "meta.json", meta)
     return out
@@ -323,11 +400,19 @@ def convert_biovid(features_root: str | Path, labels_root: str | Path, out_dir: 
 # --- command -----------------------------------------------------------------------------------
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("features_root", metavar="FEATURES_ROOT", help="folder of <subject>/<frame>.json EMOCA codes")
-    parser.add_argument("--labels", required=True, metavar="LABELS_ROOT",
-                        help="folder of <subject>/<frame>.json labels (temperature, label, pspi_no_au43, emotion)")
+    parser.add_argument(
+        "--labels",
+        required=True,
+        metavar="LABELS_ROOT",
+        help="folder of <subject>/<frame>.json labels (temperature, label, pspi_no_au43, emotion)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="corpus folder to write")
-    parser.add_argument("--val-ids", metavar="FILE", default=None,
-                        help="validation subject ids (one per line, or a JSON list); default: a seeded 26/87 split")
+    parser.add_argument(
+        "--val-ids",
+        metavar="FILE",
+        default=None,
+        help="validation subject ids (one per line, or a JSON list); default: a seeded 26/87 split",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the default split (default 0)")
     parser.add_argument("--baseline-c", type=float, default=BASELINE_C, help="baseline temperature °C (default 32)")
     parser.add_argument("--workers", type=int, default=1, help="processes reading subjects in parallel (default 1)")
@@ -336,10 +421,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     val = read_id_list(args.val_ids) if args.val_ids else None
-    out = convert_biovid(args.features_root, args.labels, args.out, val_ids=val, seed=args.seed,
-                         baseline_c=args.baseline_c, workers=args.workers, overwrite=args.overwrite)
+    out = convert_biovid(
+        args.features_root,
+        args.labels,
+        args.out,
+        val_ids=val,
+        seed=args.seed,
+        baseline_c=args.baseline_c,
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
     meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
     n_val = sum(1 for s in meta["subjects"] if s["split"] == "val")
-    print(f"wrote {out}: {len(meta['subjects'])} subjects ({len(meta['subjects']) - n_val} train, {n_val} val), "
-          f"FLAME space, {FPS:g} fps")
+    print(
+        f"wrote {out}: {len(meta['subjects'])} subjects ({len(meta['subjects']) - n_val} train, {n_val} val), "
+        f"FLAME space, {FPS:g} fps"
+    )
     return 0

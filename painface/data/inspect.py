@@ -33,8 +33,9 @@ PAIN_AUS = ("AU4", "AU6", "AU7", "AU9", "AU10", "AU43", "AU25", "AU26")
 LEVEL_COLORS = ("#fde0c5", "#f9b27c", "#f27f3d", "#c9510c")
 
 
-def subject_trials(sub: SubjectData, fps: float, *, baseline_s: float = 1.0,
-                   threshold: float = 1.0) -> list[TrialResponse]:
+def subject_trials(
+    sub: SubjectData, fps: float, *, baseline_s: float = 1.0, threshold: float = 1.0
+) -> list[TrialResponse]:
     """Per-trial responses of one subject (empty when it has neither a ``trial`` nor a ``level`` array)."""
     trial, level = sub.extras.get("trial"), sub.extras.get("level")
     if trial is None and level is None:
@@ -49,8 +50,14 @@ def _stats(values: list[float]) -> dict[str, float] | None:
     return {"min": float(a.min()), "median": float(np.median(a)), "max": float(a.max())}
 
 
-def summarize(corpus: Corpus, *, subject: str | None = None, baseline_s: float = 1.0, threshold: float = 1.0,
-              progress: bool = True) -> dict[str, Any]:
+def summarize(
+    corpus: Corpus,
+    *,
+    subject: str | None = None,
+    baseline_s: float = 1.0,
+    threshold: float = 1.0,
+    progress: bool = True,
+) -> dict[str, Any]:
     """The corpus summary as a JSON-able dict (see the module docstring; ``subject`` adds its own entry)."""
     if subject is not None:
         corpus.info(subject)  # raises on an unknown id
@@ -66,9 +73,13 @@ def summarize(corpus: Corpus, *, subject: str | None = None, baseline_s: float =
         tr = subject_trials(sub, corpus.fps, baseline_s=baseline_s, threshold=threshold)
         trials.extend(tr)
         if sid == subject:
-            per_subject = {**sub.info, "frames": sub.frames, "trials": len(tr),
-                           "response_share_by_level": response_share_by_level(tr),
-                           "pspi_mean": float(np.mean(sub.pspi)) if sub.frames else None}
+            per_subject = {
+                **sub.info,
+                "frames": sub.frames,
+                "trials": len(tr),
+                "response_share_by_level": response_share_by_level(tr),
+                "pspi_mean": float(np.mean(sub.pspi)) if sub.frames else None,
+            }
     patterns = Counter(str(s["pattern"]) for s in infos)
     known = sum(n for p, n in patterns.items() if p != "unknown")
     total = int(hist.sum())
@@ -111,13 +122,21 @@ def format_table(s: dict[str, Any]) -> str:
     fr, mins, ex = s["frames_per_subject"], s["minutes_per_subject"], s["expressiveness"]
     rows = [
         ("corpus", f"{s['path'] or '(in memory)'}"),
-        ("source", f"{s['source'] or '-'}; {s['feature_space']} space ({s['features']} features); "
-                   f"{s['fps']:g} fps; stimulus {s['stimulus_units']}"),
+        (
+            "source",
+            f"{s['source'] or '-'}; {s['feature_space']} space ({s['features']} features); "
+            f"{s['fps']:g} fps; stimulus {s['stimulus_units']}",
+        ),
         ("subjects", f"{s['subjects']['total']} ({s['subjects']['train']} train, {s['subjects']['val']} val)"),
     ]
     if fr:
-        rows.append(("frames/subject", f"min {fr['min']:.0f}  median {fr['median']:.0f}  max {fr['max']:.0f}  "
-                                       f"({mins['min']:.1f}-{mins['max']:.1f} min)"))
+        rows.append(
+            (
+                "frames/subject",
+                f"min {fr['min']:.0f}  median {fr['median']:.0f}  max {fr['max']:.0f}  "
+                f"({mins['min']:.1f}-{mins['max']:.1f} min)",
+            )
+        )
     if ex:
         rows.append(("expressiveness", f"min {ex['min']:.2f}  median {ex['median']:.2f}  max {ex['max']:.2f}"))
     rows += [
@@ -126,9 +145,12 @@ def format_table(s: dict[str, Any]) -> str:
         ("emotions", "  ".join(f"{k} {v}" for k, v in s["emotion_counts"].items()) or "-"),
         ("sex", "  ".join(f"{k} {v}" for k, v in s["sex_counts"].items()) or "-"),
         ("trials", f"{s['trials']} (" + "  ".join(f"L{k} {v}" for k, v in s["trials_by_level"].items()) + ")"),
-        ("visible response", "  ".join(f"L{k} {_fmt(v)}" for k, v in s["response_share_by_level"].items())
-         + f"   (PSPI peak >= {s['response_rule']['threshold_pspi']:g} above the mean of the "
-           f"{s['response_rule']['baseline_s']:g} s before onset)"),
+        (
+            "visible response",
+            "  ".join(f"L{k} {_fmt(v)}" for k, v in s["response_share_by_level"].items())
+            + f"   (PSPI peak >= {s['response_rule']['threshold_pspi']:g} above the mean of the "
+            f"{s['response_rule']['baseline_s']:g} s before onset)",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
@@ -139,10 +161,12 @@ def format_table(s: dict[str, Any]) -> str:
         lines.append(f"  {k:>2}  {h:7.4f}  {'#' * int(np.ceil(40 * h / top))}")
     if "subject" in s:
         sub = s["subject"]
-        lines.append(f"subject {sub['id']}: split {sub['split']}, pattern {sub['pattern']}, emotion {sub['emotion']}, "
-                     f"sex {sub.get('sex', '-')}, expressiveness {sub['expressiveness']:.2f}, {sub['frames']} frames, "
-                     f"{sub['trials']} trials, visible "
-                     + "  ".join(f"L{k} {_fmt(v)}" for k, v in sub["response_share_by_level"].items()))
+        lines.append(
+            f"subject {sub['id']}: split {sub['split']}, pattern {sub['pattern']}, emotion {sub['emotion']}, "
+            f"sex {sub.get('sex', '-')}, expressiveness {sub['expressiveness']:.2f}, {sub['frames']} frames, "
+            f"{sub['trials']} trials, visible "
+            + "  ".join(f"L{k} {_fmt(v)}" for k, v in sub["response_share_by_level"].items())
+        )
     return "\n".join(lines)
 
 
@@ -158,8 +182,7 @@ def _shade(ax: Any, t: np.ndarray, level: np.ndarray | None, lo: int = 0, hi: in
     hi = len(level) if hi is None else hi
     for k in (1, 2, 3, 4):
         for a, b in _spans(level[lo:hi] == k):
-            ax.axvspan(t[lo + a], t[min(lo + b, len(t) - 1)], color=LEVEL_COLORS[k - 1], alpha=0.5, lw=0,
-                       label=None)
+            ax.axvspan(t[lo + a], t[min(lo + b, len(t) - 1)], color=LEVEL_COLORS[k - 1], alpha=0.5, lw=0, label=None)
 
 
 def plot_subject(corpus: Corpus, sid: str, path: str | Path, *, fps: float | None = None) -> Path:
@@ -201,8 +224,12 @@ def plot_subject(corpus: Corpus, sid: str, path: str | Path, *, fps: float | Non
     axes[0].plot(tm, stim, color="#b33", lw=0.8)
     axes[0].set_ylabel(stim_label)
     if level is not None:
-        axes[0].legend(handles=[Patch(color=c, alpha=0.5, label=f"level {k}") for k, c in enumerate(LEVEL_COLORS, 1)],
-                       loc="upper right", ncol=4, fontsize=8)
+        axes[0].legend(
+            handles=[Patch(color=c, alpha=0.5, label=f"level {k}") for k, c in enumerate(LEVEL_COLORS, 1)],
+            loc="upper right",
+            ncol=4,
+            fontsize=8,
+        )
     _shade(axes[1], tm, level)
     axes[1].plot(tm, sub.pspi, color="k", lw=0.6)
     axes[1].set_ylabel("PSPI")
@@ -231,9 +258,11 @@ def plot_subject(corpus: Corpus, sid: str, path: str | Path, *, fps: float | Non
     what = "three trials around the strongest response" if tr else "the first 30 s"
     zoom.set_title(f"zoom: {what}", fontsize=9)
     info = sub.info
-    fig.suptitle(f"{sid}  |  pattern {info.get('pattern', '-')}  |  emotion {info.get('emotion', '-')}  |  "
-                 f"sex {info.get('sex', '-')}  |  expressiveness {float(info.get('expressiveness', 0.0)):.2f}"
-                 f"  |  {corpus.feature_space} space" + ("" if aus else " (no AUs to plot)"))
+    fig.suptitle(
+        f"{sid}  |  pattern {info.get('pattern', '-')}  |  emotion {info.get('emotion', '-')}  |  "
+        f"sex {info.get('sex', '-')}  |  expressiveness {float(info.get('expressiveness', 0.0)):.2f}"
+        f"  |  {corpus.feature_space} space" + ("" if aus else " (no AUs to plot)")
+    )
     out = Path(path)
     atomic_write_bytes(out, lambda fh: fig.savefig(fh, format="png", dpi=100))
     return out
@@ -242,8 +271,9 @@ def plot_subject(corpus: Corpus, sid: str, path: str | Path, *, fps: float | Non
 # --- command -----------------------------------------------------------------------------------
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", metavar="DIR", help="corpus folder (meta.json + subjects/)")
-    parser.add_argument("--subject", metavar="ID", default=None,
-                        help="subject to describe and draw (default: the first one)")
+    parser.add_argument(
+        "--subject", metavar="ID", default=None, help="subject to describe and draw (default: the first one)"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--figure", metavar="PATH", default=None, help="figure path (default DIR/inspect_<id>.png)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw the figure")

@@ -125,17 +125,27 @@ def trial_responses(
     ends = np.append(onsets[1:], n)
     out = []
     for k, (on, end) in enumerate(zip(onsets.tolist(), ends.tolist(), strict=True)):
-        pre = ps[max(0, on - nb):on]
+        pre = ps[max(0, on - nb) : on]
         base = float(pre.mean()) if pre.size else float(ps[on])
         peak = float(ps[on:end].max())
         lev = int(lv[on:end].max()) if lv is not None else 0
-        out.append(TrialResponse(index=k, level=lev, onset=on, end=end, baseline=base, peak=peak,
-                                 visible=bool(peak - base >= threshold - 1e-9)))
+        out.append(
+            TrialResponse(
+                index=k,
+                level=lev,
+                onset=on,
+                end=end,
+                baseline=base,
+                peak=peak,
+                visible=bool(peak - base >= threshold - 1e-9),
+            )
+        )
     return out
 
 
-def response_share_by_level(trials: Iterable[TrialResponse], levels: Sequence[int] = (1, 2, 3, 4)
-                            ) -> dict[str, float | None]:
+def response_share_by_level(
+    trials: Iterable[TrialResponse], levels: Sequence[int] = (1, 2, 3, 4)
+) -> dict[str, float | None]:
     """Share (0-1) of trials with a visible response, per heat level (keys "1".."4"; None: no trial)."""
     trials = list(trials)
     out: dict[str, float | None] = {}

@@ -47,14 +47,17 @@ class FeatureNormalizer:
         self.feature_names = tuple(str(n) for n in feature_names)
         d = len(self.feature_names)
         if self.mean.shape != (d,) or self.std.shape != (d,):
-            raise InputError(f"normalizer: mean {self.mean.shape} and std {self.std.shape} must both have "
-                             f"{d} values (one per feature)")
+            raise InputError(
+                f"normalizer: mean {self.mean.shape} and std {self.std.shape} must both have "
+                f"{d} values (one per feature)"
+            )
         if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.std)) and np.all(self.std > 0)):
             raise InputError("normalizer: mean must be finite and std finite and > 0")
 
     @classmethod
-    def fit(cls, corpus: Corpus, split: str = "train", *, min_std: float = 1e-6,
-            progress: bool = False) -> FeatureNormalizer:
+    def fit(
+        cls, corpus: Corpus, split: str = "train", *, min_std: float = 1e-6, progress: bool = False
+    ) -> FeatureNormalizer:
         """Mean and std of every feature over all frames of ``split``'s subjects (float64 sums)."""
         ids = corpus.ids(split)
         if not ids:
@@ -77,8 +80,10 @@ class FeatureNormalizer:
         if x.shape[-1] != self.mean.shape[0]:
             raise InputError(f"normalizer: input has {x.shape[-1]} features, expected {self.mean.shape[0]}")
         if isinstance(x, torch.Tensor):
-            return (torch.as_tensor(self.mean, dtype=x.dtype, device=x.device),
-                    torch.as_tensor(self.std, dtype=x.dtype, device=x.device))
+            return (
+                torch.as_tensor(self.mean, dtype=x.dtype, device=x.device),
+                torch.as_tensor(self.std, dtype=x.dtype, device=x.device),
+            )
         return self.mean, self.std
 
     def normalize(self, face: Any) -> Any:
@@ -93,8 +98,11 @@ class FeatureNormalizer:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict: ``feature_names``, ``mean``, ``std`` (lists of floats)."""
-        return {"feature_names": list(self.feature_names), "mean": [float(x) for x in self.mean],
-                "std": [float(x) for x in self.std]}
+        return {
+            "feature_names": list(self.feature_names),
+            "mean": [float(x) for x in self.mean],
+            "std": [float(x) for x in self.std],
+        }
 
     @classmethod
     def from_dict(cls, d: Any) -> FeatureNormalizer:
@@ -148,10 +156,23 @@ class WindowDataset(Dataset):
         seed: seed of the training windows; normalizer: applied to the face features once at load.
     """
 
-    def __init__(self, corpus: Corpus, split: str = "train", *, mode: str = "train", length: int | None = None,
-                 min_before: int = 0, max_before: int | None = None, per_change: int = 1,
-                 random_share: float = 0.1, lead: int | None = None, kinds: str = "both", seed: int = 0,
-                 normalizer: FeatureNormalizer | None = None, progress: bool = False):
+    def __init__(
+        self,
+        corpus: Corpus,
+        split: str = "train",
+        *,
+        mode: str = "train",
+        length: int | None = None,
+        min_before: int = 0,
+        max_before: int | None = None,
+        per_change: int = 1,
+        random_share: float = 0.1,
+        lead: int | None = None,
+        kinds: str = "both",
+        seed: int = 0,
+        normalizer: FeatureNormalizer | None = None,
+        progress: bool = False,
+    ):
         if split not in SPLITS:
             raise InputError(f"split: {split!r}, expected one of {SPLITS}")
         if mode not in MODES:
@@ -164,8 +185,10 @@ class WindowDataset(Dataset):
         self.max_before = self.length - 1 if max_before is None else int(max_before)
         self.min_before = int(min_before)
         if not 0 <= self.min_before <= self.max_before < self.length:
-            raise InputError(f"min_before/max_before: need 0 <= min_before <= max_before < length ({self.length}), "
-                             f"got {self.min_before}/{self.max_before}")
+            raise InputError(
+                f"min_before/max_before: need 0 <= min_before <= max_before < length ({self.length}), "
+                f"got {self.min_before}/{self.max_before}"
+            )
         self.lead = self.length // 4 if lead is None else int(lead)
         if not 0 <= self.lead < self.length:
             raise InputError(f"lead: need 0 <= lead < length ({self.length}), got {self.lead}")
@@ -229,8 +252,10 @@ class WindowDataset(Dataset):
                 rows.append(np.stack([subs, starts, np.full(n_random, -1)], axis=1))
         out = np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 3), np.int64)
         if out.shape[0] == 0:
-            raise InputError(f"split {self.split!r}: no stimulus change points found and no random windows "
-                             f"asked for (random_share=0); nothing to draw windows from")
+            raise InputError(
+                f"split {self.split!r}: no stimulus change points found and no random windows "
+                f"asked for (random_share=0); nothing to draw windows from"
+            )
         return out
 
     def set_epoch(self, epoch: int) -> None:
@@ -241,10 +266,21 @@ class WindowDataset(Dataset):
 
     def describe(self) -> dict[str, Any]:
         """The settings that made these windows (JSON-able), to save next to what they produced."""
-        return {"split": self.split, "mode": self.mode, "length": self.length, "min_before": self.min_before,
-                "max_before": self.max_before, "per_change": self.per_change, "random_share": self.random_share,
-                "lead": self.lead, "kinds": self.kinds, "seed": self.seed, "windows": len(self),
-                "subjects": len(self.subject_ids), "normalized": self.normalizer is not None}
+        return {
+            "split": self.split,
+            "mode": self.mode,
+            "length": self.length,
+            "min_before": self.min_before,
+            "max_before": self.max_before,
+            "per_change": self.per_change,
+            "random_share": self.random_share,
+            "lead": self.lead,
+            "kinds": self.kinds,
+            "seed": self.seed,
+            "windows": len(self),
+            "subjects": len(self.subject_ids),
+            "normalized": self.normalizer is not None,
+        }
 
     # --- items -------------------------------------------------------------------------------
     def __len__(self) -> int:
