@@ -79,6 +79,8 @@ class FaceMesh:
     eye_radius: float
     lid_rings: dict[str, np.ndarray] = field(default_factory=dict)
     n_face: int = 0
+    paint: np.ndarray | None = None
+    """``[V, 2]`` soft lip and brow coverage 0..1 (smooth colour edges); None: from ``region``."""
 
     @property
     def n_vertices(self) -> int:
@@ -91,6 +93,16 @@ def load_canonical() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with resources.as_file(ref) as path, np.load(path) as d:
         return (d["vertices"].astype(np.float64) * 10.0, d["triangles"].astype(np.int64),
                 d["uvs"].astype(np.float64))
+
+
+def _soft_inside(pts: np.ndarray, outline: np.ndarray, width: float) -> np.ndarray:
+    """0..1 coverage of 2-D points by a polygon, ramping over ``width`` across its edge."""
+    a, b = outline, np.roll(outline, -1, axis=0)
+    ab = b - a
+    t = np.clip((((pts[:, None, :] - a) * ab).sum(-1)) / (ab * ab).sum(-1), 0.0, 1.0)
+    d = np.linalg.norm(pts[:, None, :] - (a + t[..., None] * ab), axis=2).min(axis=1)
+    sign = np.where(MplPath(outline).contains_points(pts), 1.0, -1.0)
+    return np.clip(0.5 + sign * d / width, 0.0, 1.0)
 
 
 def _ring_tris(tri: np.ndarray, ring: tuple[int, ...]) -> np.ndarray:
@@ -308,8 +320,11 @@ def build_face(levels: int = 2) -> FaceMesh:
     n_face = len(pos)
     region = np.zeros(n_face, dtype=np.int8)
     lips_outline = LIPS_OUTER_UPPER + LIPS_OUTER_LOWER[::-1][1:-1]
+    paint_face = np.zeros((n_face, 2))
     for outline, code in ((lips_outline, "lip"), (RIGHT_BROW, "brow"), (LEFT_BROW, "brow")):
-        region[MplPath(uv0[list(outline)]).contains_points(uv)] = REGIONS[code]
+        cover = _soft_inside(uv, uv0[list(outline)], 0.006)
+        region[cover >= 0.5] = REGIONS[code]
+        paint_face[:, int(code == "brow")] = np.maximum(paint_face[:, int(code == "brow")], cover)
     rings: dict[str, np.ndarray] = {}
     for name, up in (("r", RIGHT_EYE_UPPER), ("l", LEFT_EYE_UPPER)):
         loop = boundary_loop(tri, up[0])
@@ -319,6 +334,7 @@ def build_face(levels: int = 2) -> FaceMesh:
     one, two = split_ring(lip_loop, LIPS_INNER_UPPER[0], LIPS_INNER_UPPER[-1])
     rings["lips_upper"], rings["lips_lower"] = _upper_first(one, two, pos)
     region[np.concatenate([rings["lips_upper"], rings["lips_lower"]])] = REGIONS["lip"]
+    paint_face[np.concatenate([rings["lips_upper"], rings["lips_lower"]]), 0] = 1.0
     design = pos.copy()
     rest = pos + _seal_lips(pos, rings["lips_upper"], rings["lips_lower"], n_face)
 
@@ -354,6 +370,7 @@ def build_face(levels: int = 2) -> FaceMesh:
         eye_radius=EYE_RADIUS_MM,
         lid_rings=rings,
         n_face=n_face,
+        paint=np.concatenate([paint_face, np.zeros((len(vertices) - n_face, 2))]).astype(np.float32),
     )
 
 
@@ -377,4 +394,10 @@ def vertex_colors(mesh: FaceMesh, skin: tuple[float, float, float] = SKIN_DEFAUL
     lut[REGIONS["iris"]] = iris
     for name, c in REGION_COLORS.items():
         lut[REGIONS[name]] = c
-    return lut[mesh.region.astype(np.int64)]
+    out = lut[mesh.region.astype(np.int64)]
+    if mesh.paint is not None:  # soft edges: blend skin -> lip / brow by coverage on the face part
+        face = mesh.part == 0
+        lip, brw = mesh.paint[face, 0:1], mesh.paint[face, 1:2]
+        col = skin_a * (1 - lip) + lut[REGIONS["lip"]] * lip
+        out[face] = col * (1 - brw) + lut[REGIONS["brow"]] * brw
+    return out

@@ -129,16 +129,16 @@ def _linear_fields(a: _Author, mesh: fm.FaceMesh, jaw_w: np.ndarray) -> dict[str
                 + a.pair(226, (7, 7, 10), (1.5, 1.0, 0))) * a.eye_guard[:, None] ** 0.5
     # AU9: nose sides and wings up, medial brows down, upper lip up, wrinkles over the nose root
     ripple = np.sin(2 * np.pi * (a.p[:, 1] - a.lm(6)[1]) / 5.5) * a.bump(a.lm(6) + [0, 3, 0], (9, 6, 12))
-    f["AU9"] = (a.pair(198, (7, 9, 9), (1.0, 4.0, 0.5)) + a.pair(129, (7, 6, 8), (0.5, 4.0, 0.5))
+    f["AU9"] = (a.pair(198, (7, 9, 9), (1.5, 5.0, 0.5)) + a.pair(129, (7, 6, 8), (0.5, 5.0, 1.0))
                 + g * a.pair(55, (8, 6, 10), (1.0, -2.5, 0.5))
-                + a.bump(a.lm(0), (12, 6, 10))[:, None] * [0, 2.0, 0.5] + ripple[:, None] * [0, 0, 0.9])
+                + a.bump(a.lm(0), (12, 6, 10))[:, None] * [0, 2.0, 0.5] + ripple[:, None] * [0, 0, 1.2])
     upper = (1 - jaw_w)[:, None]
     f["AU10"] = upper * (a.pair(39, (8, 6, 8), (0, 5.0, 1.5)) + a.bump(a.lm(0), (6, 6, 8))[:, None] * [0, 3.0, 1.0]
                          + a.pair(64, (6, 6, 8), (0, 2.0, 0.5)))
     f["AU12"] = (a.pair(61, (9, 9, 10), (-5.0, 4.0, -3.0)) + a.pair(205, (12, 11, 12), (-1.0, 2.5, 1.5)))
     f["AU15"] = a.pair(61, (8, 9, 10), (-1.0, -4.5, -0.5)) + a.pair(91, (7, 7, 10), (0, -1.5, 0))
-    f["AU17"] = (a.bump(a.lm(200), (16, 10, 14))[:, None] * [0, 3.5, 2.5]
-                 + jaw_w[:, None] * a.bump(a.lm(17), (12, 6, 10))[:, None] * [0, 2.0, 2.5]
+    f["AU17"] = (a.bump(a.lm(200), (16, 10, 14))[:, None] * [0, 4.5, 3.0]
+                 + jaw_w[:, None] * a.bump(a.lm(17), (12, 6, 10))[:, None] * [0, 2.5, 3.5]
                  + upper * a.bump(a.lm(0), (12, 5, 10))[:, None] * [0, 1.5, 1.0])
     f["AU20"] = a.pair(61, (10, 10, 10), (-6.0, -1.0, -1.5)) + a.pair(172, (15, 15, 15), (0, -1.5, 0))
     lower = jaw_w[:, None] * a.bump(a.lm(17), (18, 9, 14))[:, None]
@@ -244,19 +244,21 @@ def deform(face: np.ndarray, rig: Rig | None = None, *, sides: np.ndarray | None
             raise InputError("sides: expected finite AU intensities in 0..5")
         lr = np.clip(lr, 0.0, 5.0)
     idx = [AU_NAMES.index(n) for n in LINEAR_AUS]
-    w = lr[:, idx, :] / 5.0  # [F, K, 2]
+    w = (lr[:, idx, :] / 5.0).astype(np.float32)  # [F, K, 2]
     disp = w[:, :, 0] @ rig.basis[0] + w[:, :, 1] @ rig.basis[1]  # [F, nf*3]
     for s in (0, 1):
         c_up, c_lo = lid_closure(lr[:, :, s])
         coef = np.stack([c_up, 4 * c_up * (1 - c_up) * (c_up > 0), c_lo, 4 * c_lo * (1 - c_lo)], axis=1)
-        disp += coef @ rig.lids[s]
-    base = rig.mesh.vertices.astype(np.float64)
+        disp += coef.astype(np.float32) @ rig.lids[s]
+    base = rig.mesh.vertices
     face_pts = base[None, :nf] + disp.reshape(n_f, nf, 3)
     jaw_amount = lr.mean(axis=2)
     deg = sum(JAW_DEGREES[n] * jaw_amount[:, AU_NAMES.index(n)] / 5.0 for n in JAW_DEGREES)
     rot = _rot_x(np.radians(np.minimum(deg, JAW_MAX_DEGREES)))  # [F, 3, 3]
-    q = (face_pts - JAW_PIVOT) @ np.swapaxes(rot, 1, 2) + JAW_PIVOT
-    wj = rig.jaw_weight[None, :, None].astype(np.float64)
+    rot = rot.astype(np.float32)
+    pivot = JAW_PIVOT.astype(np.float32)
+    q = (face_pts - pivot) @ np.swapaxes(rot, 1, 2) + pivot
+    wj = rig.jaw_weight[None, :, None]
     face_pts = face_pts + wj * (q - face_pts)
     out = np.repeat(base[None], n_f, axis=0)
     out[:, :nf] = face_pts
@@ -270,5 +272,6 @@ def deform(face: np.ndarray, rig: Rig | None = None, *, sides: np.ndarray | None
         out[:, cap] += moved[:, ring].mean(axis=1, keepdims=True)
     pose = code[:, [FEATURE_NAMES.index(n) for n in POSE_NAMES]].astype(np.float64)
     head = head_rotation(pose[:, 0], pose[:, 1], pose[:, 2])
-    out = (out - NECK_PIVOT) @ np.swapaxes(head, 1, 2) + NECK_PIVOT
-    return out.astype(np.float32)
+    neck = NECK_PIVOT.astype(np.float32)
+    out = (out - neck) @ np.swapaxes(head, 1, 2).astype(np.float32) + neck
+    return out.astype(np.float32, copy=False)
