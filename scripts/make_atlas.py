@@ -50,7 +50,7 @@ def atlas_tiles(size: int) -> list[tuple[np.ndarray, str]]:
             cams.append(Camera())
         while len(codes) % (PER_ROW + 1):
             codes.append(code_with())
-            labels.append("neutral")
+            labels.append("neutral, camera yaw +35")
             cams.append(Camera(yaw=35.0))
     pain = dict(AU4=4.0, AU6=4.0, AU7=3.0, AU9=3.0, AU10=2.0, AU25=2.0)
     for lab, cam, pose in (("pain, camera yaw -35", Camera(yaw=-35.0), {}),
