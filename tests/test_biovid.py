@@ -304,3 +304,13 @@ def test_vectors_saved_with_a_batch_dimension_are_read(tmp_path):
     fr, lr = write_tree(tmp_path / "n", {"s": (feats, labs)})
     sub = biovid.read_biovid(fr, lr, progress=False).subject("s")
     np.testing.assert_array_equal(sub.face[:, 100:], (np.asarray(flat) * 100.0).astype(np.float32))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_failed_conversion_leaves_no_corpus(tmp_path, workers):
+    fr, lr = _one(tmp_path, lambda f: f[3].pop("expcode"))
+    with pytest.raises(CorpusError, match="missing key 'expcode'"):
+        biovid.convert_biovid(fr, lr, tmp_path / "out", progress=False, workers=workers)
+    assert not (tmp_path / "out" / "meta.json").exists()
+    with pytest.raises(InputError, match="workers"):
+        biovid.convert_biovid(fr, lr, tmp_path / "out", progress=False, workers=0)

@@ -22,6 +22,8 @@ import math
 import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -287,19 +289,10 @@ def split_subjects(
     return {sid: ("val" if sid in val else "train") for sid in ids}
 
 
-def _meta(
-    infos: list[dict[str, Any]], *, baseline_c: float, tolerance_percentile: float, seed: int | None
-) -> dict[str, Any]:
+def _meta(infos: list[dict[str, Any]], baseline_c: float, pct: float, seed: int | None) -> dict[str, Any]:
+    extra = {"source": "biovid", "jaw_scale": JAW_SCALE, "baseline_c": baseline_c, "tolerance_percentile": pct}
     return make_meta(
-        fps=FPS,
-        feature_names=FLAME_NAMES,
-        stimulus_units="normalized",
-        subjects=infos,
-        source="biovid",
-        jaw_scale=JAW_SCALE,
-        baseline_c=baseline_c,
-        tolerance_percentile=tolerance_percentile,
-        split_seed=seed,
+        fps=FPS, feature_names=FLAME_NAMES, stimulus_units="normalized", subjects=infos, split_seed=seed, **extra
     )
 
 
@@ -316,28 +309,18 @@ def read_biovid(
     """Read every subject into an in-memory FLAME-space :class:`Corpus` (see the module docstring)."""
     ids = list_subjects(features_root, labels_root)
     split = split_subjects(ids, val_ids, seed=seed)
+    read = partial(read_biovid_subject, baseline_c=baseline_c, tolerance_percentile=tolerance_percentile)
     subs: dict[str, SubjectData] = {}
     for sid in tqdm(ids, desc="biovid subjects", unit="subject", disable=not progress):
-        subs[sid] = read_biovid_subject(
-            Path(features_root) / sid,
-            Path(labels_root) / sid,
-            baseline_c=baseline_c,
-            tolerance_percentile=tolerance_percentile,
-            split=split[sid],
-        )
-    meta = _meta(
-        [subs[s].info for s in ids],
-        baseline_c=baseline_c,
-        tolerance_percentile=tolerance_percentile,
-        seed=None if val_ids is not None else seed,
-    )
+        subs[sid] = read(Path(features_root) / sid, Path(labels_root) / sid, split=split[sid])
+    meta = _meta([subs[s].info for s in ids], baseline_c, tolerance_percentile, None if val_ids is not None else seed)
     return Corpus(meta, subjects=subs)
 
 
-def _convert_one(job: tuple[str, str, str, str, float, float]) -> dict[str, Any]:
-    feat_dir, lab_dir, out_path, split, baseline_c, pct = job
+def _convert_one(job: tuple[Path, Path, Path, str], baseline_c: float, pct: float) -> dict[str, Any]:
+    feat_dir, lab_dir, out_path, split = job
     sub = read_biovid_subject(feat_dir, lab_dir, baseline_c=baseline_c, tolerance_percentile=pct, split=split)
-    write_subject(Path(out_path), sub, FLAME_NAMES)
+    write_subject(out_path, sub, FLAME_NAMES)
     return sub.info
 
 
@@ -363,35 +346,17 @@ def convert_biovid(
         raise InputError(f"workers: must be >= 1, got {workers}")
     ids = list_subjects(features_root, labels_root)
     split = split_subjects(ids, val_ids, seed=seed)
-    jobs = [
-        (
-            str(Path(features_root) / s),
-            str(Path(labels_root) / s),
-            str(out / "subjects" / f"{s}.npz"),
-            split[s],
-            float(baseline_c),
-            float(tolerance_percentile),
-        )
-        for s in ids
-    ]
-    bar = tqdm(total=len(jobs), desc="biovid subjects", unit="subject", disable=not progress)
+    fr, lr = Path(features_root), Path(labels_root)
+    jobs = [(fr / s, lr / s, out / "subjects" / f"{s}.npz", split[s]) for s in ids]
+    one = partial(_convert_one, baseline_c=float(baseline_c), pct=float(tolerance_percentile))
     infos: list[dict[str, Any]] = []
-    if workers == 1:
-        for job in jobs:
-            infos.append(_convert_one(job))
+    with ExitStack() as stack:
+        bar = stack.enter_context(tqdm(total=len(jobs), desc="biovid subjects", unit="subject", disable=not progress))
+        pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers)) if workers > 1 else None
+        for info in pool.map(one, jobs) if pool is not None else map(one, jobs):
+            infos.append(info)
             bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            for info in ex.map(_convert_one, jobs):
-                infos.append(info)
-                bar.update()
-    bar.close()
-    meta = _meta(
-        infos,
-        baseline_c=baseline_c,
-        tolerance_percentile=tolerance_percentile,
-        seed=None if val_ids is not None else seed,
-    )
+    meta = _meta(infos, baseline_c, tolerance_percentile, None if val_ids is not None else seed)
     Corpus(meta)  # validates the meta before it is written
     atomic_write_json(out / "meta.json", meta)
     return out
@@ -421,20 +386,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     val = read_id_list(args.val_ids) if args.val_ids else None
-    out = convert_biovid(
-        args.features_root,
-        args.labels,
-        args.out,
-        val_ids=val,
-        seed=args.seed,
-        baseline_c=args.baseline_c,
-        workers=args.workers,
-        overwrite=args.overwrite,
-    )
-    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
-    n_val = sum(1 for s in meta["subjects"] if s["split"] == "val")
+    kw = {"seed": args.seed, "baseline_c": args.baseline_c, "workers": args.workers, "overwrite": args.overwrite}
+    out = convert_biovid(args.features_root, args.labels, args.out, val_ids=val, **kw)
+    subjects = json.loads((out / "meta.json").read_text(encoding="utf-8"))["subjects"]
+    n_val = sum(1 for s in subjects if s["split"] == "val")
     print(
-        f"wrote {out}: {len(meta['subjects'])} subjects ({len(meta['subjects']) - n_val} train, {n_val} val), "
-        f"FLAME space, {FPS:g} fps"
+        f"wrote {out}: {len(subjects)} subjects ({len(subjects) - n_val} train, {n_val} val), FLAME space, {FPS:g} fps"
     )
     return 0
