@@ -215,6 +215,7 @@ class TemporalUNet(nn.Module):
         k, emb_dim = cfg.frames_per_token, 4 * cfg.channels
         widths = [cfg.channels * m for m in cfg.channel_mults]
         self.noise_mlp = nn.Sequential(nn.Linear(k * cfg.noise_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.time_mlp = nn.Sequential(nn.Linear(cfg.cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.conditions = ConditionEncoder(cfg)
         self.conv_in = nn.Conv1d(k * cfg.feature_dim, widths[0], 3, padding=1)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
@@ -277,6 +278,7 @@ class TemporalUNet(nn.Module):
         k, n = cfg.frames_per_token, t // cfg.frames_per_token
         emb = self.noise_mlp(noise_fourier_features(c_noise, cfg.noise_dim).reshape(b, n, k * cfg.noise_dim))
         positions = [self._positions(n >> i, k << i, x.device) for i in range(len(cfg.channel_mults))]
+        emb = emb + self.time_mlp(positions[0])  # temporal embedding, also by scale-shift (papers/001 §III-C)
         context = self.conditions(cond, drop.to(x.device), positions[0])
         embs = [emb]
         for _ in range(len(cfg.channel_mults) - 1):
