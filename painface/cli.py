@@ -14,6 +14,8 @@ from painface.errors import PainfaceError
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("painface.subjects.cli", "write a corpus of virtual subjects under the BioVid heat protocol"),
     "inspect": ("painface.data.inspect", "summarize a corpus: table, JSON and a figure of one subject"),
+    "train": ("painface.train", "train PainDiffusion on a corpus (resumes; torchrun-ready)"),
+    "generate": ("painface.express", "generate pain expression sequences with PainDiffusion"),
     "convert-biovid": ("painface.data.biovid", "convert BioVid/EMOCA per-frame JSON features to a corpus"),
 }
 

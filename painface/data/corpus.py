@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import numpy as np
 
 from painface.errors import CorpusError, InputError
 from painface.face.code import EMOTIONS, check_face, feature_space
+from painface.io import atomic_write_bytes, atomic_write_json  # noqa: F401 - re-exported
 
 FORMAT_NAME = "painface-corpus"
 FORMAT_VERSION = 1
@@ -52,31 +52,6 @@ class SubjectData:
     @property
     def frames(self) -> int:
         return int(self.face.shape[0])
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Write a file atomically: ``write(fileobj)`` fills a temporary file that is then renamed to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (indent 1, UTF-8)."""
-    data = json.dumps(obj, indent=1, ensure_ascii=False).encode()
-    atomic_write_bytes(path, lambda fh: fh.write(data))
 
 
 def check_subject(sub: SubjectData, feature_names: Sequence[str], *, source: str) -> None:

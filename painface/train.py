@@ -1,0 +1,341 @@
+"""Train PainDiffusion on a corpus: ``painface train --data DIR --out RUN_DIR``.
+
+One script for one process or many (``torchrun --nproc_per_node=N -m painface.train ...``: DDP with gloo
+on CPU, nccl on GPU). AdamW with linear warm-up (then cosine decay), gradient clipping, an EMA of the
+weights, periodic validation loss on the validation subjects, and checkpoints as safetensors + JSON:
+
+* ``RUN_DIR/state.safetensors``: everything needed to resume (weights, EMA, optimizer, step, RNG);
+  a run restarted with the same RUN_DIR resumes from it, losing at most one checkpoint interval;
+* ``RUN_DIR/model.safetensors`` + ``model.json``: the EMA weights with their configs, normalizer and
+  provenance, for ``painface generate --checkpoint``;
+* ``RUN_DIR/train.json`` (the configuration) and ``RUN_DIR/log.jsonl`` (loss per interval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from painface.data.corpus import open_corpus
+from painface.data.windows import FeatureNormalizer, WindowDataset
+from painface.errors import InputError
+from painface.io import atomic_write_json
+from painface.model.checkpoint import read_tensors, save_model, save_tensors_atomic
+from painface.model.conditions import Conditions, drop_mask
+from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas
+from painface.model.sampling import SamplerConfig
+from painface.model.unet import TemporalUNet, UNetConfig
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (saved as RUN_DIR/train.json). Paper: 300k steps, lr 4e-4, 5k warm-up, EMA 0.999,
+    windows of 64 frames; the CPU-sized defaults here are documented in docs/training.md."""
+
+    steps: int = 20_000
+    batch_size: int = 64
+    lr: float = 4e-4
+    min_lr_ratio: float = 0.1
+    warmup: int = 500
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    window: int = 64
+    random_share: float = 0.25
+    ckpt_every: int = 500
+    val_every: int = 500
+    val_windows: int = 128
+    seed: int = 0
+    unet: dict = field(default_factory=dict)
+    edm: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise InputError(f"training config: unknown key(s) {unknown}; expected some of {sorted(names)}")
+        cfg = cls(**d)
+        if cfg.steps < 1 or cfg.batch_size < 1 or cfg.lr <= 0 or cfg.warmup < 0 or cfg.ckpt_every < 1:
+            raise InputError("training config: need steps >= 1, batch_size >= 1, lr > 0, warmup >= 0, ckpt_every >= 1")
+        return cfg
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+class LossModule(nn.Module):
+    """Wraps the denoiser so DDP sees the loss computation as one forward."""
+
+    def __init__(self, denoiser: Denoiser):
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(
+        self, x0: torch.Tensor, cond: Conditions, sigma: torch.Tensor, noise: torch.Tensor, drop: torch.Tensor
+    ) -> torch.Tensor:
+        return self.denoiser.loss(x0, cond, sigma, noise, drop).mean()
+
+
+def collate(
+    items: list[dict[str, torch.Tensor]], scale: float, device: torch.device
+) -> tuple[torch.Tensor, Conditions]:
+    """Stack dataset items into (x0 ``[B, T, D]`` scaled to sigma_data, conditions)."""
+    x0 = torch.stack([it["face"] for it in items]).to(device) * scale
+    cond = Conditions(
+        torch.stack([it["stimulus"] for it in items]).to(device),
+        torch.stack([it["expressiveness"] for it in items]).to(device),
+        torch.stack([it["emotion"] for it in items]).to(device),
+    )
+    return x0, cond
+
+
+def flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors = {f"opt.{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items() if torch.is_tensor(v)}
+    return tensors, {
+        "param_groups": sd["param_groups"],
+        "state_keys": {str(i): list(st) for i, st in sd["state"].items()},
+    }
+
+
+def unflatten_optimizer(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> dict[str, Any]:
+    state = {int(i): {k: tensors[f"opt.{i}.{k}"] for k in keys} for i, keys in info["state_keys"].items()}
+    return {"state": state, "param_groups": info["param_groups"]}
+
+
+class Trainer:
+    def __init__(self, data: Path, out: Path, cfg: TrainConfig, device: str = "auto", progress: bool = True):
+        self.ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.ddp and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        self.rank = dist.get_rank() if self.ddp else 0
+        self.world = dist.get_world_size() if self.ddp else 1
+        if device == "auto":
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.out, self.cfg, self.progress = Path(out), cfg, progress and self.rank == 0
+        corpus = open_corpus(data)
+        self.corpus_meta = {k: corpus.meta.get(k) for k in ("fps", "feature_names", "stimulus_units", "generator")}
+        self.normalizer = FeatureNormalizer.fit(corpus, "train", progress=self.progress)
+        self.edm = EDMConfig.from_dict(cfg.edm) if cfg.edm else EDMConfig()
+        unet_d = {**UNetConfig().to_dict(), **cfg.unet, "feature_dim": len(corpus.feature_names)}
+        self.unet_cfg = UNetConfig.from_dict(unet_d)
+        cfg.unet, cfg.edm = self.unet_cfg.to_dict(), self.edm.to_dict()
+        self.train_set = WindowDataset(
+            corpus,
+            "train",
+            length=cfg.window,
+            random_share=cfg.random_share,
+            seed=cfg.seed,
+            normalizer=self.normalizer,
+            progress=self.progress,
+        )
+        self.val_set = (
+            WindowDataset(
+                corpus, "val", length=cfg.window, random_share=0.0, seed=cfg.seed + 1, normalizer=self.normalizer
+            )
+            if corpus.ids("val")
+            else None
+        )
+        torch.manual_seed(cfg.seed)
+        self.denoiser = Denoiser(TemporalUNet(self.unet_cfg), self.edm.sigma_data, self.edm.sigma_floor).to(self.device)
+        self.ema = AveragedModel(self.denoiser, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+        self.loss_module: nn.Module = LossModule(self.denoiser)
+        if self.ddp:
+            self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module)
+        self.opt = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
+        self.step = 0
+        self.resume()
+
+    # --- state ---------------------------------------------------------------------------------
+    def resume(self) -> None:
+        path = self.out / "state.safetensors"
+        if not path.is_file():
+            return
+        tensors, header = read_tensors(path)
+        info = json.loads(header["painface_state"])
+        if info["unet"] != self.unet_cfg.to_dict():
+            raise InputError(f"{path}: the run's network config differs from this one; use a new --out")
+        self.denoiser.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+        self.opt.load_state_dict(unflatten_optimizer(tensors, info["optimizer"]))
+        self.gen.set_state(tensors[f"rng.{self.rank}"] if f"rng.{self.rank}" in tensors else tensors["rng.0"])
+        self.step = int(info["step"])
+        if self.rank == 0:
+            print(f"resuming {self.out} at step {self.step}", file=sys.stderr)
+
+    def save(self) -> None:
+        states = [self.gen.get_state()]
+        if self.ddp:
+            gathered = [torch.empty_like(states[0]) for _ in range(self.world)]
+            dist.all_gather_object(gathered, states[0])
+            states = gathered
+        if self.rank != 0:
+            return
+        opt_t, opt_info = flatten_optimizer(self.opt)
+        tensors = {
+            **{f"model.{k}": v for k, v in self.denoiser.state_dict().items()},
+            **{f"ema.{k}": v for k, v in self.ema.state_dict().items()},
+            **opt_t,
+            **{f"rng.{r}": s for r, s in enumerate(states)},
+        }
+        info = {"step": self.step, "unet": self.unet_cfg.to_dict(), "optimizer": opt_info}
+        save_tensors_atomic(self.out / "state.safetensors", tensors, {"painface_state": json.dumps(info)})
+        save_model(self.out / "model.safetensors", self.ema.module, self.model_info())
+
+    def model_info(self) -> dict[str, Any]:
+        return {
+            "edm": self.edm.to_dict(),
+            "sampler": SamplerConfig(
+                window=self.cfg.window, horizon=self.cfg.window * 3 // 4, sigma_context=self.edm.sigma_context
+            ).to_dict(),
+            "normalizer": self.normalizer.to_dict(),
+            "data_scale": self.edm.sigma_data,
+            "corpus": self.corpus_meta,
+            "training": {"step": self.step, **dataclasses.asdict(self.cfg)},
+        }
+
+    # --- loop ----------------------------------------------------------------------------------
+    def batch(self, dataset: WindowDataset, idx: torch.Tensor) -> tuple[torch.Tensor, Conditions]:
+        return collate([dataset[int(i)] for i in idx], self.edm.sigma_data, self.device)
+
+    @torch.no_grad()
+    def validate(self) -> float | None:
+        if self.val_set is None:
+            return None
+        gen = torch.Generator().manual_seed(12345)
+        n = min(self.cfg.val_windows, len(self.val_set))
+        idx = torch.randperm(len(self.val_set), generator=gen)[:n]
+        total, model = 0.0, self.ema.module.eval()
+        for chunk in idx.split(self.cfg.batch_size):
+            x0, cond = self.batch(self.val_set, chunk)
+            b, t, _ = x0.shape
+            sigma = sample_training_sigmas(b, t, self.edm, gen).to(self.device)
+            noise = torch.randn(x0.shape, generator=gen).to(self.device)
+            drop = torch.zeros(b, 3, dtype=torch.bool, device=self.device)
+            total += float(model.loss(x0, cond, sigma, noise, drop).mean()) * b
+        return total / n
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.out / "train.json", dataclasses.asdict(cfg))
+        per_epoch = max(1, len(self.train_set) // (cfg.batch_size * self.world))
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", disable=not self.progress)
+        running, t0, frames = None, time.perf_counter(), 0
+        last_val = None
+        self.denoiser.train()
+        while self.step < cfg.steps:
+            self.train_set.set_epoch(self.step // per_epoch)
+            idx = torch.randint(len(self.train_set), (cfg.batch_size,), generator=self.gen)
+            x0, cond = self.batch(self.train_set, idx)
+            b, t, _ = x0.shape
+            sigma = sample_training_sigmas(b, t, self.edm, self.gen).to(self.device)
+            noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
+            drop = drop_mask(b, self.edm.p_drop, self.gen, self.device)
+            for g in self.opt.param_groups:
+                g["lr"] = lr_at(self.step, cfg)
+            loss = self.loss_module(x0, cond, sigma, noise, drop)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.denoiser.parameters(), cfg.grad_clip)
+            self.opt.step()
+            self.ema.update_parameters(self.denoiser)
+            self.step += 1
+            frames += b * t * self.world
+            value = float(loss.detach())
+            running = value if running is None else 0.98 * running + 0.02 * value
+            bar.update()
+            bar.set_postfix(loss=f"{running:.4f}", val="-" if last_val is None else f"{last_val:.4f}")
+            if self.step % cfg.val_every == 0 or self.step == cfg.steps:
+                last_val = self.validate() if self.rank == 0 else None
+            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+                self.save()
+                if self.rank == 0:
+                    rec = {
+                        "step": self.step,
+                        "loss": running,
+                        "val_loss": last_val,
+                        "lr": lr_at(self.step - 1, cfg),
+                        "frames_per_s": frames / (time.perf_counter() - t0),
+                    }
+                    with open(self.out / "log.jsonl", "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(rec) + "\n")
+                if self.ddp:
+                    dist.barrier()
+        bar.close()
+        return {
+            "step": self.step,
+            "loss": running,
+            "val_loss": last_val,
+            "frames_per_s": frames / max(1e-9, time.perf_counter() - t0),
+        }
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="corpus folder (painface simulate / convert-biovid)")
+    p.add_argument("--out", type=Path, required=True, help="run folder; resumes when it holds a checkpoint")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 20000)")
+    p.add_argument("--batch-size", type=int, default=None, help="windows per step per process (default 64)")
+    p.add_argument("--config", type=Path, default=None, help="JSON of TrainConfig keys (unet/edm as nested objects)")
+    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    d: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            d = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f"--config {args.config}: cannot read a JSON object: {e}") from None
+    if args.steps is not None:
+        d["steps"] = args.steps
+    if args.batch_size is not None:
+        d["batch_size"] = args.batch_size
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig.from_dict(d)
+    trainer = Trainer(args.data, args.out, cfg, device=args.device, progress=not args.quiet)
+    if trainer.rank == 0:
+        n = sum(p.numel() for p in trainer.denoiser.parameters())
+        print(f"training {n / 1e6:.2f} M parameters on {trainer.device} x {trainer.world}", file=sys.stderr)
+    result = trainer.run()
+    if trainer.rank == 0:
+        print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in result.items()}))
+    if trainer.ddp:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    from painface.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -1,0 +1,129 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from painface.cli import main
+from painface.errors import InputError
+from painface.express import PainDiffusion
+from painface.model.checkpoint import load_model
+from painface.subjects.population import simulate_corpus
+from painface.subjects.protocols import HeatProtocol
+from painface.train import TrainConfig, Trainer, lr_at
+
+TINY = {"unet": {"channels": 32, "depth": 1, "heads": 2}}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus")
+    return simulate_corpus(out, n_subjects=4, seed=0, protocol=HeatProtocol(repetitions=2), workers=1, progress=False)
+
+
+def tiny_cfg(**kw):
+    from painface.model.unet import UNetConfig
+
+    keys = set(UNetConfig().to_dict())
+    unet = {k: v for k, v in {"channels": 32, "depth": 1, "heads": 2, "levels": 1}.items() if k in keys}
+    d = dict(steps=6, batch_size=4, warmup=2, ckpt_every=3, val_every=3, val_windows=4, unet=unet)
+    d.update(kw)
+    return TrainConfig.from_dict(d)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = TrainConfig(steps=100, warmup=10, lr=1e-3, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, cfg) == pytest.approx(1e-3)
+    assert lr_at(99, cfg) == pytest.approx(1e-4, rel=0.05)
+    assert lr_at(55, cfg) < lr_at(20, cfg)
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(InputError, match="unknown key"):
+        TrainConfig.from_dict({"stepz": 3})
+    with pytest.raises(InputError, match="steps >= 1"):
+        TrainConfig.from_dict({"steps": 0})
+
+
+def test_training_writes_checkpoints_and_resumes_exactly(corpus, tmp_path):
+    torch.set_num_threads(1)
+    full = Trainer(corpus, tmp_path / "full", tiny_cfg(), progress=False)
+    full.run()
+    # the same run, stopped after 3 steps (one checkpoint) and restarted, ends with the same weights
+    half = Trainer(corpus, tmp_path / "half", tiny_cfg(steps=3), progress=False)
+    half.run()
+    resumed = Trainer(corpus, tmp_path / "half", tiny_cfg(), progress=False)
+    assert resumed.step == 3
+    resumed.run()
+    a, b = full.denoiser.state_dict(), resumed.denoiser.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    log = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [3, 6] and all(np.isfinite(r["val_loss"]) for r in log)
+    denoiser, info = load_model(tmp_path / "full" / "model.safetensors")
+    assert info["training"]["step"] == 6 and len(info["normalizer"]["mean"]) == 20
+    # the shipped-format checkpoint holds the EMA weights
+    ema = full.ema.module.state_dict()
+    for k, v in denoiser.state_dict().items():
+        torch.testing.assert_close(v, ema[k])
+
+
+def test_generate_command_writes_the_corpus_subject_format(corpus, tmp_path):
+    Trainer(corpus, tmp_path / "run", tiny_cfg(steps=2, ckpt_every=2), progress=False).run()
+    ckpt = tmp_path / "run" / "model.safetensors"
+    out = tmp_path / "g.npz"
+    rc = main(
+        [
+            "generate",
+            "--checkpoint",
+            str(ckpt),
+            "--seconds",
+            "4",
+            "--samples",
+            "3",
+            "--steps",
+            "4",
+            "--emotion",
+            "fear",
+            "--out",
+            str(out),
+            "--csv",
+        ]
+    )
+    assert rc == 0
+    with np.load(out) as z:
+        assert z["face"].shape == (3, 100, 20) and z["pspi"].shape == (3, 100) and z["stimulus"].shape == (100,)
+        assert list(z["feature_names"])[:2] == ["AU1", "AU2"]
+        assert z["face"][..., :17].min() >= 0 and z["face"][..., :17].max() <= 5
+    rows = (tmp_path / "g.csv").read_text().splitlines()
+    assert len(rows) == 1 + 300 and rows[0].startswith("sample,frame,time_s,stimulus,pspi,AU1")
+    model = PainDiffusion.load(ckpt)
+    one = model.generate(np.zeros(48, np.float32), 1.0, "Neutral", samples=1, seed=7, steps=3)
+    again = model.generate(np.zeros(48, np.float32), 1.0, "Neutral", samples=1, seed=7, steps=3)
+    np.testing.assert_array_equal(one, again)
+    assert main(["generate", "--checkpoint", str(ckpt), "--emotion", "Joy", "--out", str(out)]) == 2
+    assert main(["generate", "--checkpoint", str(ckpt), "--guidance", "1,2", "--out", str(out)]) == 2
+
+
+def test_bad_checkpoints_are_clear_errors(corpus, tmp_path):
+    Trainer(corpus, tmp_path / "run", tiny_cfg(steps=1, ckpt_every=1), progress=False).run()
+    good = (tmp_path / "run" / "model.safetensors").read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(good[: len(good) // 2])
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        load_model(cut)
+    with pytest.raises(InputError, match="not found"):
+        load_model(tmp_path / "none.safetensors")
+    # a config that does not match the weights
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(tmp_path / "run" / "model.safetensors"), framework="pt") as f:
+        meta = json.loads(f.metadata()["painface"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta["unet"]["channels"] = 48
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors, str(bad), metadata={"painface": json.dumps(meta)})
+    with pytest.raises(InputError, match="do not match the config"):
+        load_model(bad)
