@@ -88,3 +88,20 @@ def test_unwritable_out_is_a_clear_error(tmp_path):
     f.write_text("x")
     with pytest.raises(InputError, match="not a folder"):
         simulate_corpus(f, n_subjects=1, protocol=SHORT, progress=False)
+
+
+def test_simulate_command(tmp_path, capsys):
+    from painface.cli import main
+
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text('{"stoic_share": 1.0}')
+    rc = main(["simulate", "--out", str(tmp_path / "c"), "--subjects", "2", "--seed", "1", "--config", str(cfg),
+               "--workers", "1", "--quiet"])
+    assert rc == 0 and "wrote 2 subjects" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "c" / "meta.json").read_text())
+    assert [s["pattern"] for s in meta["subjects"]] == ["stoic", "stoic"]
+    assert meta["generator"]["seed"] == 1 and meta["generator"]["config"]["stoic_share"] == 1.0
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"stoic_shar": 1.0}')
+    assert main(["simulate", "--out", str(tmp_path / "d"), "--config", str(bad), "--quiet"]) == 2
+    assert "unknown key(s) ['stoic_shar']" in capsys.readouterr().err
