@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("painface.data.inspect", "summarize a corpus: table, JSON and a figure of one subject"),
     "train": ("painface.train", "train PainDiffusion on a corpus (resumes; torchrun-ready)"),
     "generate": ("painface.express", "generate pain expression sequences with PainDiffusion"),
+    "render": ("painface.face.cli", "render a face-code file to a video (mp4/gif), with a scrolling plot"),
+    "export": ("painface.face.export", "export a face-code file as ARKit CSV/JSON or an animated glTF (.glb)"),
     "convert-biovid": ("painface.data.biovid", "convert BioVid/EMOCA per-frame JSON features to a corpus"),
 }
 
