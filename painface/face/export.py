@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from painface.io import atomic_write_bytes, atomic_write_json
 from painface.errors import InputError
 from painface.face.code import ARKIT_NAMES, AU_NAMES, FEATURE_NAMES, POSE_NAMES, check_face, to_arkit
 from painface.face.identity import Identity
+from painface.io import atomic_write_bytes, atomic_write_json
 
 FORMATS = ("arkit-csv", "arkit-json", "glb")
 
