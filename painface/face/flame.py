@@ -36,7 +36,8 @@ class _ChumpyStub:
 
 
 class _Unpickler(pickle.Unpickler):
-    ALLOWED = {("copyreg", "_reconstructor"), ("_codecs", "encode"), ("builtins", "object"), ("numpy", "ndarray"), ("numpy", "dtype"),
+    ALLOWED = {("copyreg", "_reconstructor"), ("_codecs", "encode"), ("builtins", "object"),
+               ("numpy", "ndarray"), ("numpy", "dtype"),
                ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
 
