@@ -12,6 +12,7 @@ from painface.errors import PainfaceError
 
 # name -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("painface.demo", "four virtual patients react to the BioVid protocol: demo.mp4 and demo.png"),
     "simulate": ("painface.subjects.cli", "write a corpus of virtual subjects under the BioVid heat protocol"),
     "inspect": ("painface.data.inspect", "summarize a corpus: table, JSON and a figure of one subject"),
     "train": ("painface.train", "train PainDiffusion on a corpus (resumes; torchrun-ready)"),

@@ -128,3 +128,11 @@ def test_check_stimulus():
         P.check_stimulus(np.zeros(4), frames=5)
     with pytest.raises(InputError, match="1-D"):
         P.check_stimulus(np.zeros((2, 2)))
+
+
+def test_a_fixed_order_of_levels():
+    s = P.biovid_heat(43.0, 47.5, np.random.default_rng(0), P.HeatProtocol(), order=[2, 4, 1])
+    assert s.trial_levels.tolist() == [2, 4, 1] and s.onsets.size == 3
+    assert s.temperature.max() == pytest.approx(47.5)
+    with pytest.raises(InputError, match="order"):
+        P.biovid_heat(43.0, 47.5, np.random.default_rng(0), order=[0, 5])

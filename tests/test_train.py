@@ -127,3 +127,30 @@ def test_bad_checkpoints_are_clear_errors(corpus, tmp_path):
     save_file(tensors, str(bad), metadata={"painface": json.dumps(meta)})
     with pytest.raises(InputError, match="do not match the config"):
         load_model(bad)
+
+
+def test_demo_command_writes_video_figure_and_codes(corpus, tmp_path):
+    import av
+
+    Trainer(corpus, tmp_path / "run", tiny_cfg(steps=1, ckpt_every=1), progress=False).run()
+    out = tmp_path / "demo"
+    rc = main(
+        [
+            "demo",
+            "--checkpoint",
+            str(tmp_path / "run" / "model.safetensors"),
+            "--seconds",
+            "2",
+            "--size",
+            "64",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    with np.load(out / "demo.npz") as z:
+        assert z["face"].shape == (4, 50, 20) and z["pspi"].shape == (4, 50) and len(z["labels"]) == 4
+    with av.open(str(out / "demo.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 50 and frames[0].shape[0] == 2 * 64
+    assert (out / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

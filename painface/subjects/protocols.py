@@ -10,6 +10,7 @@ normalized units for a person's baseline and tolerance.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,15 +126,27 @@ def heat_levels(threshold_c: float, tolerance_c: float, levels: int = 4) -> np.n
 
 
 def biovid_heat(
-    threshold_c: float, tolerance_c: float, rng: np.random.Generator, protocol: HeatProtocol | None = None
+    threshold_c: float,
+    tolerance_c: float,
+    rng: np.random.Generator,
+    protocol: HeatProtocol | None = None,
+    order: Sequence[int] | None = None,
 ) -> Stimulus:
-    """One BioVid-like heat session for a person with the given threshold and tolerance (°C)."""
+    """One BioVid-like heat session for a person with the given threshold and tolerance (°C).
+
+    ``order``: the levels (1..levels) to apply, in order, instead of the protocol's random order of
+    ``repetitions`` x each level (a demo or a controlled experiment)."""
     p = protocol or HeatProtocol()
     p.validate()
     if not p.baseline_c < threshold_c:
         raise InputError(f"threshold_c ({threshold_c}) must be above the baseline ({p.baseline_c} °C)")
     temps = heat_levels(threshold_c, tolerance_c, p.levels)
-    order = rng.permutation(np.repeat(np.arange(1, p.levels + 1), p.repetitions)).astype(np.int8)
+    if order is None:
+        order = rng.permutation(np.repeat(np.arange(1, p.levels + 1), p.repetitions)).astype(np.int8)
+    else:
+        order = np.asarray(order, dtype=np.int8)
+        if order.ndim != 1 or order.size == 0 or order.min() < 1 or order.max() > p.levels:
+            raise InputError(f"order: expected a list of levels in 1..{p.levels}, got {order.tolist()}")
     rests = rng.uniform(p.rest_min_s, p.rest_max_s, size=order.size)
 
     # Build the waveform as breakpoints (time s, temperature °C), then sample at the frame rate.
