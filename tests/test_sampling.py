@@ -220,6 +220,8 @@ def test_rolling_sampler_steps_carry_context_and_are_reproducible() -> None:
         return [first, sampler.step(torch.ones(8))]
 
     a, b = run(), run()
+    whole = RollingSampler(den, [1.0, 3.0], "Fear", context=ctx, config=cfg, generator=torch.Generator().manual_seed(6))
+    torch.testing.assert_close(whole.step(torch.zeros(2, 16)), a[0])  # the whole window's stimulus, same result
     assert a[0].shape == (2, 8, 4) and torch.isfinite(a[1]).all()
     torch.testing.assert_close(a, b)
     assert den.training is False
@@ -243,7 +245,7 @@ def test_bad_sampling_input_raises_input_error() -> None:
     with pytest.raises(InputError, match="window: 20 frames"):
         RollingSampler(den, 1.0, "Neutral", neutral=torch.zeros(4), config=SamplerConfig(window=20, horizon=12))
     sampler = RollingSampler(den, 1.0, "Neutral", neutral=torch.zeros(4), config=SamplerConfig(window=16, horizon=8))
-    with pytest.raises(InputError, match=r"stimulus: expected shape \[1, 8\]"):
+    with pytest.raises(InputError, match=r"stimulus: expected shape \[1, 8\] \(the next horizon frames\) or \[1, 16\]"):
         sampler.step(torch.zeros(1, 7))
     with pytest.raises(InputError, match="stimulus: contains NaN"):
         generate(den, [0.0, float("nan")], 1.0, "Neutral", neutral=torch.zeros(4))

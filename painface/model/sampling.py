@@ -249,15 +249,19 @@ class RollingSampler:
 
     def step(self, stimulus: Tensor | np.ndarray | Sequence[float]) -> Tensor:
         """Generate the next ``horizon`` frames ``[B, horizon, D]`` for the stimulus ``[B, horizon]`` (or
-        ``[horizon]`` for all) of those frames; the window's earlier stimulus comes from the sampler's state."""
+        ``[horizon]`` for all) of those frames; the window's earlier stimulus comes from the sampler's state.
+        A stimulus of the whole window ``[B, window]`` is accepted too (its first frames replace the stored
+        context stimulus)."""
         cfg, (b, c, d) = self.config, self.context.shape
         stim = torch.as_tensor(np.asarray(stimulus, dtype=np.float32), device=self.context.device)
         if stim.ndim == 1:
             stim = stim.expand(b, -1)
-        if stim.shape != (b, cfg.horizon):
-            raise InputError(f"stimulus: expected shape [{b}, {cfg.horizon}] (the next horizon frames), got "
-                             f"{tuple(stim.shape)}")
-        cond = Conditions(torch.cat([self.context_stimulus, stim], dim=1), self.expressiveness, self.emotion)
+        if stim.ndim != 2 or stim.shape[0] != b or stim.shape[1] not in (cfg.horizon, cfg.window):
+            raise InputError(f"stimulus: expected shape [{b}, {cfg.horizon}] (the next horizon frames) or "
+                             f"[{b}, {cfg.window}] (the whole window), got {tuple(stim.shape)}")
+        if stim.shape[1] == cfg.horizon:
+            stim = torch.cat([self.context_stimulus, stim], dim=1)
+        cond = Conditions(stim, self.expressiveness, self.emotion)
         dev = self.context.device
         eps = torch.randn(2, b, cfg.window, d, generator=self.generator).to(dev)  # initial / context noise
         x = torch.cat([self.context, cfg.sigma_max * eps[0, :, c:]], dim=1)
