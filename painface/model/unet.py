@@ -40,7 +40,8 @@ class UNetConfig:
     the first level; channel_mults: width multiplier per level (its length is the number of levels);
     depth: ResNet+attention blocks per level on the way down; heads: attention heads; cond_dim: width of
     condition tokens and position features; noise_dim: Fourier features per frame of c_noise; dropout:
-    dropout in the ResNet blocks; groups: GroupNorm groups.
+    dropout in the ResNet blocks; groups: GroupNorm groups; stimulus_history: frames of stimulus history
+    (a causal filter bank) each token's scale-shift sees.
     """
 
     feature_dim: int = 20
@@ -53,11 +54,12 @@ class UNetConfig:
     noise_dim: int = 32
     dropout: float = 0.0
     groups: int = 8
+    stimulus_history: int = 48
 
     def __post_init__(self) -> None:
         self.channel_mults = tuple(int(m) for m in self.channel_mults)
         for name in ("feature_dim", "frames_per_token", "channels", "depth", "heads", "cond_dim", "noise_dim",
-                     "groups"):
+                     "groups", "stimulus_history"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputError(f"UNetConfig.{name}: {value!r}; expected a positive integer")
@@ -192,6 +194,19 @@ class ConditionEncoder(nn.Module):
         self.emotion = nn.Linear(len(EMOTIONS), d)
         self.null = nn.Parameter(torch.randn(len(CONDITION_NAMES), d) * 0.02)  # learned null embeddings
         self.kind = nn.Parameter(torch.randn(2, d) * 0.02)  # type embeddings: expressiveness, emotion
+        # Local path: each token also sees the stimulus of the last `history` frames through a causal
+        # filter bank, so the response's latency (about a second) is one linear filter away.
+        self.history = cfg.stimulus_history
+        self.stimulus_filter = nn.Conv1d(1, d, self.history)
+
+    def local(self, cond: Conditions, drop: Tensor) -> Tensor:
+        """Per-token features of the stimulus history ``[B, N, cond_dim]`` (the stimulus null where dropped):
+        a causal filter over the last ``history`` frames, averaged over each token's frames."""
+        b, t = cond.stimulus.shape
+        x = F.pad(cond.stimulus[:, None, :], (self.history - 1, 0), mode="replicate")
+        feats = self.stimulus_filter(x).transpose(1, 2).reshape(b, t // self.k, self.k, -1).mean(2)
+        i_stim = CONDITION_NAMES.index("stimulus")
+        return torch.where(drop[:, i_stim, None, None], self.null[i_stim].to(feats.dtype), F.silu(feats))
 
     def forward(self, cond: Conditions, drop: Tensor, pos: Tensor) -> Tensor:
         b, t = cond.stimulus.shape
@@ -217,6 +232,9 @@ class TemporalUNet(nn.Module):
         self.noise_mlp = nn.Sequential(nn.Linear(k * cfg.noise_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.time_mlp = nn.Sequential(nn.Linear(cfg.cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.conditions = ConditionEncoder(cfg)
+        # Conditions also enter every ResNet block by scale-shift: the global ones (expressiveness, emotion
+        # tokens) and the local stimulus history per token (a departure from papers/001, see docs/model.md).
+        self.cond_mlp = nn.Sequential(nn.Linear(3 * cfg.cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.conv_in = nn.Conv1d(k * cfg.feature_dim, widths[0], 3, padding=1)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         skip_widths, cur = [widths[0]], widths[0]
@@ -279,7 +297,11 @@ class TemporalUNet(nn.Module):
         emb = self.noise_mlp(noise_fourier_features(c_noise, cfg.noise_dim).reshape(b, n, k * cfg.noise_dim))
         positions = [self._positions(n >> i, k << i, x.device) for i in range(len(cfg.channel_mults))]
         emb = emb + self.time_mlp(positions[0])  # temporal embedding, also by scale-shift (papers/001 §III-C)
-        context = self.conditions(cond, drop.to(x.device), positions[0])
+        drop = drop.to(x.device)
+        context = self.conditions(cond, drop, positions[0])
+        local = self.conditions.local(cond, drop)
+        glob = context[:, -2:].reshape(b, 1, -1).expand(b, n, -1)
+        emb = emb + self.cond_mlp(torch.cat([local, glob], dim=-1))
         embs = [emb]
         for _ in range(len(cfg.channel_mults) - 1):
             embs.append(F.avg_pool1d(embs[-1].transpose(1, 2), 2).transpose(1, 2))
