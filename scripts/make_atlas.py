@@ -48,10 +48,12 @@ def atlas_tiles(size: int) -> list[tuple[np.ndarray, str]]:
             codes.append(code_with(**{au: 5.0}))
             labels.append(f"{au} = 5: {AU_DESCRIPTIONS[au]}")
             cams.append(Camera())
+        fill_views = iter(((35.0, 0.0), (-35.0, 0.0), (0.0, 25.0), (60.0, 0.0)))
         while len(codes) % (PER_ROW + 1):
+            yaw, pitch = next(fill_views)
             codes.append(code_with())
-            labels.append("neutral, camera yaw +35")
-            cams.append(Camera(yaw=35.0))
+            labels.append(f"neutral, camera yaw {yaw:+.0f}, pitch {pitch:+.0f}")
+            cams.append(Camera(yaw=yaw, pitch=pitch))
     pain = dict(AU4=4.0, AU6=4.0, AU7=3.0, AU9=3.0, AU10=2.0, AU25=2.0)
     for lab, cam, pose in (("pain, camera yaw -35", Camera(yaw=-35.0), {}),
                            ("pain, front", Camera(), {}),
