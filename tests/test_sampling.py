@@ -30,13 +30,6 @@ MU = torch.tensor([-1.0, 0.0, 0.5, 1.0])  # small: samplers start at mean 0, off
 SD = torch.tensor([0.3, 0.5, 1.0, 2.0])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster, and much faster when other jobs share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def gaussian_denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -7,43 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from model_helpers import TINY, inputs, randomized
 
 from painface.errors import InputError
 from painface.face.code import EMOTIONS
 from painface.model.conditions import CONDITION_NAMES, Conditions, emotion_vector, null_mask
 from painface.model.unet import TemporalUNet, UNetConfig
-
-TINY = dict(feature_dim=6, channels=16, cond_dim=16, heads=2, noise_dim=8)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster, and much faster when other jobs share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def randomized(config: UNetConfig, seed: int = 0) -> TemporalUNet:
-    """A network whose zero-initialized layers are given random weights, so every path is live."""
-    torch.manual_seed(seed)
-    net = TemporalUNet(config).eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for p in net.parameters():
-            if not p.abs().any():
-                p.copy_(0.1 * torch.randn(p.shape, generator=g))
-    return net
-
-
-def inputs(b: int = 3, t: int = 16, d: int = 6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, Conditions]:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(b, t, d, generator=g)
-    c_noise = torch.randn(b, t, generator=g)
-    emo = torch.softmax(torch.randn(b, len(EMOTIONS), generator=g), -1)
-    cond = Conditions(torch.rand(b, t, generator=g), 4 * torch.rand(b, generator=g), emo)
-    return x, c_noise, cond
 
 
 def test_config_round_trips_through_json() -> None:
