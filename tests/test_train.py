@@ -154,3 +154,50 @@ def test_demo_command_writes_video_figure_and_codes(corpus, tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == 50 and frames[0].shape[0] == 2 * 64
     assert (out / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_same_script_runs_under_torchrun_with_two_processes(corpus, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "unet": {"channels": 16, "cond_dim": 16, "heads": 2, "noise_dim": 8},
+                "ckpt_every": 2,
+                "val_every": 2,
+                "val_windows": 4,
+                "warmup": 1,
+            }
+        )
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        "-m",
+        "painface.train",
+        "--data",
+        str(corpus),
+        "--out",
+        str(tmp_path / "ddp"),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--config",
+        str(cfg),
+        "--quiet",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "on cpu x 2" in done.stderr
+    log = [json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2]
+    _, info = load_model(tmp_path / "ddp" / "model.safetensors")
+    assert info["training"]["step"] == 2
