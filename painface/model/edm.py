@@ -40,6 +40,9 @@ class EDMConfig:
     and trained at (0.02: ln 0.02 = -3.9 is 2.3 P_std below P_mean, so plain log-normal training
     would almost never show it; small enough that c_skip = 0.998); context_frames: how many leading
     frames get it (w - h = 16 by default); p_context: probability per training window that they do;
+    p_uniform: probability per window that all its frames share one noise level (the full-sequence
+    schedule's pattern: with independent levels only, low-noise neighbours give the answer away and the
+    network learned to ignore the stimulus);
     p_drop: probability that each condition is dropped, independently per sample (papers/001: 0.1);
     sigma_floor: c_noise is computed from max(sigma, sigma_floor), so frames at sigma 0 are defined.
     """
@@ -50,6 +53,7 @@ class EDMConfig:
     sigma_context: float = 0.02
     context_frames: int = 16
     p_context: float = 0.5
+    p_uniform: float = 0.5
     p_drop: float = 0.1
     sigma_floor: float = 0.002
 
@@ -59,7 +63,7 @@ class EDMConfig:
                 raise InputError(f"EDMConfig.{name}: {getattr(self, name)}; expected a positive number")
         if self.sigma_context < 0 or self.context_frames < 0:
             raise InputError("EDMConfig.sigma_context and context_frames must be >= 0")
-        for name in ("p_context", "p_drop"):
+        for name in ("p_context", "p_drop", "p_uniform"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"EDMConfig.{name}: {getattr(self, name)}; expected a probability in [0, 1]")
 
@@ -98,10 +102,14 @@ def loss_weight(sigma: Tensor, sigma_data: float = 0.5) -> Tensor:
 def sample_training_sigmas(batch: int, frames: int, config: EDMConfig | None = None,
                            generator: torch.Generator | None = None) -> Tensor:
     """Training noise levels ``[batch, frames]``: ln(sigma) ~ N(P_mean, P_std^2) independently per frame
-    (diffusion forcing); with probability ``p_context`` per window, the first ``context_frames`` frames are
-    set to ``sigma_context`` (the level the rolling sampler holds its context at)."""
+    (diffusion forcing), or with probability ``p_uniform`` one level for the whole window; with probability
+    ``p_context`` per window, the first ``context_frames`` frames are set to ``sigma_context`` (the level the
+    rolling sampler holds its context at)."""
     cfg = config or EDMConfig()
     sigma = (cfg.p_mean + cfg.p_std * torch.randn(batch, frames, generator=generator)).exp()
+    if cfg.p_uniform > 0:
+        uniform = torch.rand(batch, generator=generator) < cfg.p_uniform
+        sigma[uniform] = sigma[uniform, :1].expand(-1, frames)
     if cfg.context_frames and cfg.p_context > 0:
         with_context = torch.rand(batch, generator=generator) < cfg.p_context
         k = min(cfg.context_frames, frames)
