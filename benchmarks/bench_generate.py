@@ -33,8 +33,10 @@ def main() -> None:
     model = PainDiffusion.load(args.checkpoint, device=args.device)
     frames = int(args.seconds * model.fps)
     stim = np.clip(np.sin(np.linspace(0, 12, frames)), 0, 1).astype(np.float32)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
-          f"{args.threads}, device {args.device}; {args.seconds:g} s at {model.fps:g} fps, median of {args.repeats}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+        f"{args.threads}, device {args.device}; {args.seconds:g} s at {model.fps:g} fps, median of {args.repeats}"
+    )
     print("| schedule | batch | seconds of compute | real-time factor (per sequence x batch) |")
     print("| --- | --- | --- | --- |")
     model.generate(stim[:96], 1.0, "Neutral", samples=1)  # warm-up

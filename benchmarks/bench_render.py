@@ -39,12 +39,14 @@ def main() -> None:
     rig = build_rig()
     codes = np.zeros((args.frames, len(FEATURE_NAMES)), np.float32)
     codes[:, : len(AU_NAMES)] = rng.uniform(0, 3, (args.frames, len(AU_NAMES)))
-    codes[:, len(AU_NAMES):] = rng.uniform(-10, 10, (args.frames, 3))
+    codes[:, len(AU_NAMES) :] = rng.uniform(-10, 10, (args.frames, 3))
     verts = deform(codes, rig)
     colors = vertex_colors(rig.mesh)
-    print(f"machine: {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} cores "
-          f"visible; mesh {rig.mesh.n_vertices} vertices, {len(rig.mesh.triangles)} triangles; "
-          f"batch {args.frames} frames; median of {args.repeats}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} cores "
+        f"visible; mesh {rig.mesh.n_vertices} vertices, {len(rig.mesh.triangles)} triangles; "
+        f"batch {args.frames} frames; median of {args.repeats}"
+    )
     t_rig = median_seconds(lambda: deform(codes, rig), args.repeats)
     print(f"rig deform: {args.frames / t_rig:8.0f} frames/s")
     print(f"{'size':>5} {'threads':>7} {'ms/frame':>9} {'frames/s':>9} {'vs 256/1':>9}")

@@ -1,6 +1,6 @@
 """Training throughput of PainDiffusion (frames per second) on a small simulated corpus.
 
-    python3 benchmarks/bench_train.py [--steps 60] [--batch-size 32] [--threads 2] [--device cpu|cuda]
+python3 benchmarks/bench_train.py [--steps 60] [--batch-size 32] [--threads 2] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -29,18 +29,22 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = simulate_corpus(Path(tmp) / "c", n_subjects=6, seed=0, protocol=HeatProtocol(repetitions=4),
-                                 progress=False)
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, device {args.device}; "
-              f"batch {args.batch_size} x 64 frames, default network, median of {args.repeats} runs of {args.steps} steps")
+        corpus = simulate_corpus(
+            Path(tmp) / "c", n_subjects=6, seed=0, protocol=HeatProtocol(repetitions=4), progress=False
+        )
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, device {args.device}; "
+            f"batch {args.batch_size} x 64 frames, default network, median of {args.repeats} runs of {args.steps} steps"
+        )
         print("| threads | frames/s | steps/s |")
         print("| --- | --- | --- |")
         for threads in args.threads:
             torch.set_num_threads(threads)
             rates = []
             for r in range(args.repeats):
-                cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, ckpt_every=10**9, val_every=10**9,
-                                  warmup=10, seed=r)
+                cfg = TrainConfig(
+                    steps=args.steps, batch_size=args.batch_size, ckpt_every=10**9, val_every=10**9, warmup=10, seed=r
+                )
                 trainer = Trainer(corpus, Path(tmp) / f"run{threads}_{r}", cfg, device=args.device, progress=False)
                 trainer.run()  # includes one final validation and checkpoint
                 t0 = time.perf_counter()

@@ -61,8 +61,10 @@ def main() -> None:
     print("| feature | mean | training range | variance | training range | within |")
     print("| --- | --- | --- | --- | --- | --- |")
     for i, n in enumerate(names):
-        print(f"| {n} | {m[i]:.3f} | {mean_rng[0, i]:.3f}..{mean_rng[1, i]:.3f} | {v[i]:.3f} | "
-              f"{var_rng[0, i]:.3f}..{var_rng[1, i]:.3f} | {'yes' if ok_m[i] and ok_v[i] else 'NO'} |")
+        print(
+            f"| {n} | {m[i]:.3f} | {mean_rng[0, i]:.3f}..{mean_rng[1, i]:.3f} | {v[i]:.3f} | "
+            f"{var_rng[0, i]:.3f}..{var_rng[1, i]:.3f} | {'yes' if ok_m[i] and ok_v[i] else 'NO'} |"
+        )
     print(f"features within range: {int((ok_m & ok_v).sum())} / {len(names)}")
     ps = pspi(face, names)
     t = np.arange(face.shape[0]) / model.fps
@@ -74,8 +76,10 @@ def main() -> None:
     ax[1].set_ylabel("generated PSPI")
     ax[1].set_xlabel("time (s)")
     ax[1].legend(loc="upper right")
-    fig.suptitle(f"PainDiffusion, one run of {face.shape[0]} frames ({face.shape[0] / model.fps:.0f} s), "
-                 "BioVid protocol, expressiveness 1, Neutral")
+    fig.suptitle(
+        f"PainDiffusion, one run of {face.shape[0]} frames ({face.shape[0] / model.fps:.0f} s), "
+        "BioVid protocol, expressiveness 1, Neutral"
+    )
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
