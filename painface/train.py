@@ -33,7 +33,7 @@ from tqdm import tqdm
 from painface.data.corpus import open_corpus
 from painface.data.windows import FeatureNormalizer, WindowDataset
 from painface.errors import InputError
-from painface.io import atomic_write_json
+from painface.io import atomic_write_json, config_from_dict
 from painface.model.checkpoint import read_tensors, save_model, save_tensors_atomic
 from painface.model.conditions import Conditions, drop_mask
 from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas
@@ -65,11 +65,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise InputError(f"training config: unknown key(s) {unknown}; expected some of {sorted(names)}")
-        cfg = cls(**d)
+        cfg = config_from_dict(cls, d, "training config")
         if cfg.steps < 1 or cfg.batch_size < 1 or cfg.lr <= 0 or cfg.warmup < 0 or cfg.ckpt_every < 1:
             raise InputError("training config: need steps >= 1, batch_size >= 1, lr > 0, warmup >= 0, ckpt_every >= 1")
         return cfg

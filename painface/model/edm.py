@@ -15,12 +15,13 @@ three conditions, papers/001 §III-D). Every sigma here is ``[B, T]``: one level
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
 
 from painface.errors import InputError
+from painface.io import config_from_dict
 from painface.model.conditions import CONDITION_NAMES, Conditions, drop_mask
 from painface.model.unet import TemporalUNet
 
@@ -72,10 +73,7 @@ class EDMConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> EDMConfig:
-        known = {f.name for f in fields(cls)}
-        if set(d) - known:
-            raise InputError(f"EDMConfig: unknown key(s) {sorted(set(d) - known)}; expected {sorted(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "EDMConfig")
 
 
 def precondition(sigma: Tensor, sigma_data: float = 0.5,

@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from painface.errors import InputError
+from painface.io import config_from_dict
 from painface.model.conditions import Conditions
 from painface.model.edm import DEFAULT_GUIDANCE, Denoiser, ModelFn, guided_denoiser
 
@@ -173,10 +174,7 @@ class SamplerConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SamplerConfig:
-        known = {f.name for f in fields(cls)}
-        if set(d) - known:
-            raise InputError(f"SamplerConfig: unknown key(s) {sorted(set(d) - known)}; expected {sorted(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "SamplerConfig")
 
     def window_sigmas(self, frames_per_token: int = 1) -> Tensor:
         """Per-frame sigmas ``[rows, window]`` of one window: context columns 0 throughout, new columns

@@ -21,7 +21,7 @@ that replaces it where the null mask says so.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from painface.errors import InputError
 from painface.face.code import EMOTIONS
+from painface.io import config_from_dict
 from painface.model.conditions import CONDITION_NAMES, Conditions
 
 
@@ -87,11 +88,7 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> UNetConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InputError(f"UNetConfig: unknown key(s) {unknown}; expected a subset of {sorted(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "UNetConfig")
 
 
 def sinusoidal_embedding(pos: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:

@@ -15,6 +15,7 @@ import numpy as np
 
 from painface.errors import InputError
 from painface.face.code import AU_NAMES, EMOTIONS
+from painface.io import config_from_dict
 from painface.subjects.protocols import BIOVID_MAX_C
 
 PATTERNS: tuple[str, ...] = ("p1_eyes_brows_nose", "p2_mouth_eyes", "p3_raised_brows", "p4_brows_eyes", "stoic")
@@ -219,11 +220,7 @@ class SimConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SimConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise InputError(f"simulation config: unknown key(s) {unknown}")
-        cfg = cls(**d)
+        cfg = config_from_dict(cls, d, "simulation config")
         cfg.validate()
         return cfg
 
