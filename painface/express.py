@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,8 +153,6 @@ def write_csv(
     path: Path, face: np.ndarray, names: Sequence[str], stimulus: np.ndarray, ps: np.ndarray | None, fps: float
 ) -> None:
     """One row per (sample, frame): sample, frame, time_s, stimulus, pspi, features."""
-    import io
-
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["sample", "frame", "time_s", "stimulus", "pspi", *names])

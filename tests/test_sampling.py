@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from model_helpers import randomized
 
 from painface.errors import InputError
 from painface.model.conditions import Conditions
@@ -176,14 +177,7 @@ def test_hold_clean_frames_shows_them_at_the_context_level() -> None:
 
 
 def randomized_denoiser(seed: int = 0) -> Denoiser:
-    torch.manual_seed(seed)
-    den = Denoiser(TemporalUNet(UNetConfig(**TINY))).eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for p in den.parameters():
-            if not p.abs().any():
-                p.copy_(0.1 * torch.randn(p.shape, generator=g))
-    return den
+    return Denoiser(randomized(UNetConfig(**TINY), seed)).eval()
 
 
 def test_guided_sampling_of_a_batch_equals_each_alone() -> None:

@@ -259,7 +259,10 @@ class WindowDataset(Dataset):
         return out
 
     def set_epoch(self, epoch: int) -> None:
-        """Redraw the training windows for ``epoch`` (deterministic in seed and epoch; no-op in val mode)."""
+        """Redraw the training windows for ``epoch`` (deterministic in seed and epoch; no-op in val mode or
+        when ``epoch`` is the current one, so a training loop may call it every step)."""
+        if int(epoch) == self.epoch:
+            return
         self.epoch = int(epoch)
         if self.mode == "train":
             self.windows = self._draw(self.epoch)
