@@ -1,0 +1,192 @@
+"""Simple baselines of Table I (papers/001 §IV-B), with PainDiffusion's generator signature.
+
+Every method here answers ``generate(stimulus [P, L], expressiveness [P], emotion, *, samples=K, seed,
+context=None, **ignored) -> [P*K, L, D]`` face codes (patient-major, face-code units), like
+:meth:`painface.express.PainDiffusion.generate`, so ``painface evaluate`` treats all methods alike. They
+ignore expressiveness, emotion, context and sampler options (that is what makes them baselines).
+
+* :class:`GroundTruth`: the recorded faces of the windows being evaluated (an upper bound).
+* :class:`RandomTraining`: a random training sequence of the same length (random subject, random start).
+* :class:`NearestNeighbor`: the training window whose stimulus is closest (Euclidean distance between
+  stimulus vectors subsampled every ``step`` frames; exact search in a scipy cKDTree over training windows
+  starting every ``stride`` frames). Deterministic: all K tries are equal.
+* :class:`MeanFace`: the mean face code of all training frames, held still.
+
+All four are built from a :class:`TrainingPool`: the training subjects' face codes and stimuli in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from painface.data.corpus import Corpus
+from painface.errors import InputError
+
+
+def _stimulus(stimulus: Any) -> np.ndarray:
+    s = np.asarray(stimulus, dtype=np.float32)
+    if s.ndim == 1:
+        s = s[None]
+    if s.ndim != 2 or s.shape[1] < 1 or not np.all(np.isfinite(s)):
+        raise InputError(f"stimulus: expected finite values [patients, frames] or [frames], got shape {s.shape}")
+    return s
+
+
+def _samples(samples: int) -> int:
+    if int(samples) < 1:
+        raise InputError(f"samples: must be >= 1, got {samples}")
+    return int(samples)
+
+
+@dataclass
+class TrainingPool:
+    """The training subjects' recordings: ``faces[i]`` ``[T_i, D]`` (face-code units) and ``stimuli[i]``
+    ``[T_i]`` (normalized units), with the per-feature mean and standard deviation over all frames."""
+
+    faces: list[np.ndarray]
+    stimuli: list[np.ndarray]
+    feature_names: tuple[str, ...]
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def from_corpus(cls, corpus: Corpus, split: str = "train") -> TrainingPool:
+        """Load every subject of ``split``; the stimulus must be in normalized units."""
+        if corpus.stimulus_units != "normalized":
+            raise InputError(f"corpus: stimulus in {corpus.stimulus_units!r} units; the baselines and models "
+                             "need 'normalized' stimuli (0 = baseline, 1 = tolerance)")
+        ids = corpus.ids(split)
+        if not ids:
+            raise InputError(f"corpus: no {split!r} subjects to build the baselines from")
+        faces, stims = [], []
+        for sid in ids:
+            sub = corpus.subject(sid)
+            faces.append(np.ascontiguousarray(sub.face, dtype=np.float32))
+            stims.append(np.ascontiguousarray(sub.stimulus, dtype=np.float32))
+        n = sum(f.shape[0] for f in faces)
+        mean = sum(f.sum(0, dtype=np.float64) for f in faces) / n
+        sq = sum(((f - mean) ** 2).sum(0, dtype=np.float64) for f in faces) / n
+        return cls(faces, stims, corpus.feature_names, mean.astype(np.float32), np.sqrt(sq).astype(np.float32))
+
+    @property
+    def feature_dim(self) -> int:
+        return len(self.feature_names)
+
+    def spans(self, length: int) -> np.ndarray:
+        """``[subjects]`` number of windows of ``length`` frames each recording holds (0 if too short)."""
+        return np.array([max(0, f.shape[0] - length + 1) for f in self.faces], dtype=np.int64)
+
+
+class GroundTruth:
+    """The recorded face codes of the evaluated windows, ``faces`` ``[P, L, D]``, returned K times."""
+
+    name = "ground_truth"
+
+    def __init__(self, faces: np.ndarray):
+        self.faces = np.asarray(faces, dtype=np.float32)
+        if self.faces.ndim != 3:
+            raise InputError(f"GroundTruth: expected faces [windows, frames, features], got {self.faces.shape}")
+
+    def generate(self, stimulus: Any, expressiveness: Any = None, emotion: Any = None, *, samples: int = 1,
+                 seed: int = 0, context: Any = None, **ignored: Any) -> np.ndarray:
+        s = _stimulus(stimulus)
+        if s.shape != self.faces.shape[:2]:
+            raise InputError(f"GroundTruth: stimulus {s.shape} does not match the recorded windows "
+                             f"{self.faces.shape[:2]}")
+        return np.repeat(self.faces, _samples(samples), axis=0)
+
+
+class RandomTraining:
+    """A random training sequence of the stimulus's length per output (subject drawn in proportion to its
+    number of windows, start uniform), from ``numpy.random.default_rng(seed)``."""
+
+    name = "random"
+
+    def __init__(self, pool: TrainingPool):
+        self.pool = pool
+
+    def generate(self, stimulus: Any, expressiveness: Any = None, emotion: Any = None, *, samples: int = 1,
+                 seed: int = 0, context: Any = None, **ignored: Any) -> np.ndarray:
+        s = _stimulus(stimulus)
+        n, length = s.shape[0] * _samples(samples), s.shape[1]
+        spans = self.pool.spans(length).astype(np.float64)
+        if spans.sum() == 0:
+            raise InputError(f"RandomTraining: no training recording holds {length} frames")
+        rng = np.random.default_rng(seed)
+        subs = rng.choice(len(spans), size=n, p=spans / spans.sum())
+        starts = (rng.random(n) * spans[subs]).astype(np.int64)
+        return np.stack([self.pool.faces[i][t:t + length] for i, t in zip(subs, starts, strict=True)])
+
+
+class NearestNeighbor:
+    """The training window whose stimulus is closest (Euclidean, on every ``step``-th frame) to the query.
+
+    Windows of the query's length start every ``stride`` frames in every training recording; their
+    subsampled stimuli go into a cKDTree (built once per length, exact search). Ties go to the first.
+    """
+
+    name = "nearest_neighbor"
+
+    def __init__(self, pool: TrainingPool, stride: int = 16, step: int = 8):
+        if stride < 1 or step < 1:
+            raise InputError(f"NearestNeighbor: stride and step must be >= 1, got {stride} and {step}")
+        self.pool, self.stride, self.step = pool, int(stride), int(step)
+        self._index: dict[int, tuple[cKDTree, np.ndarray]] = {}
+
+    def index(self, length: int) -> tuple[cKDTree, np.ndarray]:
+        """(tree over ``[windows, ceil(length / step)]`` stimulus vectors, ``[windows, 2]`` (subject, start))."""
+        if length not in self._index:
+            vecs, where = [], []
+            for i, st in enumerate(self.pool.stimuli):
+                starts = np.arange(0, st.shape[0] - length + 1, self.stride)
+                if starts.size == 0:
+                    continue
+                cols = starts[:, None] + np.arange(0, length, self.step)[None, :]
+                vecs.append(st[cols])
+                where.append(np.stack([np.full(starts.size, i), starts], axis=1))
+            if not vecs:
+                raise InputError(f"NearestNeighbor: no training recording holds {length} frames")
+            self._index[length] = (cKDTree(np.concatenate(vecs).astype(np.float64)), np.concatenate(where))
+        return self._index[length]
+
+    def neighbors(self, stimulus: Any) -> np.ndarray:
+        """``[P, 2]`` (training subject index, start frame) of the nearest window for each stimulus row."""
+        s = _stimulus(stimulus)
+        tree, where = self.index(s.shape[1])
+        _, idx = tree.query(s[:, :: self.step].astype(np.float64), k=1)
+        return where[np.asarray(idx).reshape(-1)]
+
+    def generate(self, stimulus: Any, expressiveness: Any = None, emotion: Any = None, *, samples: int = 1,
+                 seed: int = 0, context: Any = None, **ignored: Any) -> np.ndarray:
+        s = _stimulus(stimulus)
+        length = s.shape[1]
+        out = np.stack([self.pool.faces[i][t:t + length] for i, t in self.neighbors(s)])
+        return np.repeat(out, _samples(samples), axis=0)
+
+
+class MeanFace:
+    """The training subjects' mean face code, held for every frame."""
+
+    name = "mean_face"
+
+    def __init__(self, pool: TrainingPool):
+        self.mean = pool.mean.astype(np.float32)
+
+    def generate(self, stimulus: Any, expressiveness: Any = None, emotion: Any = None, *, samples: int = 1,
+                 seed: int = 0, context: Any = None, **ignored: Any) -> np.ndarray:
+        s = _stimulus(stimulus)
+        n = s.shape[0] * _samples(samples)
+        return np.broadcast_to(self.mean, (n, s.shape[1], self.mean.shape[0])).copy()
+
+
+def simple_baselines(pool: TrainingPool, ground_truth: np.ndarray | None = None) -> dict[str, Any]:
+    """The baselines by method name (``ground_truth`` only when its faces are given)."""
+    out: dict[str, Any] = {}
+    if ground_truth is not None:
+        out["ground_truth"] = GroundTruth(ground_truth)
+    out.update(random=RandomTraining(pool), nearest_neighbor=NearestNeighbor(pool), mean_face=MeanFace(pool))
+    return out

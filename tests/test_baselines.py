@@ -1,0 +1,102 @@
+"""Baselines: shapes and signature, exact nearest-neighbour retrieval, random windows come from training,
+mean face, determinism, clear errors."""
+
+import numpy as np
+import pytest
+
+from painface.data.corpus import Corpus, SubjectData, make_meta
+from painface.errors import InputError
+from painface.evaluate.baselines import (
+    GroundTruth,
+    MeanFace,
+    NearestNeighbor,
+    RandomTraining,
+    TrainingPool,
+    simple_baselines,
+)
+from painface.face.code import FEATURE_NAMES, pspi
+
+D = len(FEATURE_NAMES)
+
+
+def _corpus(frames=(300, 260, 200), n_val=1, units="normalized", seed=0):
+    rng = np.random.default_rng(seed)
+    subjects, infos = {}, []
+    for i, t in enumerate(list(frames) + [150] * n_val):
+        face = np.zeros((t, D), np.float32)
+        face[:, :17] = rng.uniform(0, 5, (t, 17))
+        face[:, 17:] = rng.normal(0, 3, (t, 3))
+        stim = np.clip(np.sin(np.arange(t) / (7.0 + 3 * i)) + rng.normal(0, 0.05, t), 0, 1).astype(np.float32)
+        info = {"id": f"s{i}", "split": "train" if i < len(frames) else "val", "expressiveness": 1.0,
+                "emotion": "Neutral", "pattern": 0}
+        infos.append(info)
+        subjects[info["id"]] = SubjectData(info=info, face=face, stimulus=stim, pspi=pspi(face))
+    meta = make_meta(fps=25, feature_names=FEATURE_NAMES, stimulus_units=units, subjects=infos)
+    return Corpus(meta, subjects=subjects)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return TrainingPool.from_corpus(_corpus())
+
+
+def test_pool_statistics(pool):
+    allf = np.concatenate(pool.faces)
+    assert len(pool.faces) == 3 and allf.shape == (760, D)
+    assert np.allclose(pool.mean, allf.mean(0), atol=1e-5)
+    assert np.allclose(pool.std, allf.std(0), atol=1e-4)
+    assert pool.spans(250).tolist() == [51, 11, 0]
+
+
+def test_nearest_neighbor_finds_the_exact_training_window(pool):
+    nn = NearestNeighbor(pool, stride=4, step=2)
+    queries = np.stack([pool.stimuli[0][40:140], pool.stimuli[1][100:200], pool.stimuli[2][0:100]])
+    assert nn.neighbors(queries).tolist() == [[0, 40], [1, 100], [2, 0]]
+    out = nn.generate(queries, samples=3)
+    assert out.shape == (9, 100, D)
+    assert np.array_equal(out[0], pool.faces[0][40:140]) and np.array_equal(out[2], out[0])
+    assert np.array_equal(out[3], pool.faces[1][100:200])
+    # a noisy copy of a window still retrieves it (the signals of different subjects differ in period)
+    noisy = pool.stimuli[1][100:200] + np.random.default_rng(0).normal(0, 0.01, 100).astype(np.float32)
+    assert nn.neighbors(noisy).tolist() == [[1, 100]]
+
+
+def test_random_training_windows_come_from_training(pool):
+    rnd = RandomTraining(pool)
+    out = rnd.generate(np.zeros((2, 50)), samples=4, seed=3)
+    assert out.shape == (8, 50, D)
+    for seq in out:  # each output is some training subject's frames t..t+50
+        assert any(
+            np.any(np.all(np.lib.stride_tricks.sliding_window_view(f, (50, D))[:, 0] == seq, axis=(1, 2)))
+            for f in pool.faces
+        )
+    assert np.array_equal(out, rnd.generate(np.zeros((2, 50)), samples=4, seed=3))
+    assert not np.array_equal(out, rnd.generate(np.zeros((2, 50)), samples=4, seed=4))
+    assert not np.array_equal(out[0], out[1])
+
+
+def test_mean_face_and_ground_truth(pool):
+    out = MeanFace(pool).generate(np.zeros((2, 7)), samples=2)
+    assert out.shape == (4, 7, D) and np.allclose(out, pool.mean)
+    gt = np.random.default_rng(0).normal(size=(2, 7, D)).astype(np.float32)
+    g = GroundTruth(gt).generate(np.zeros((2, 7)), 1.0, "Neutral", samples=3, seed=0, context=None, steps=5)
+    assert g.shape == (6, 7, D) and np.array_equal(g[0], gt[0]) and np.array_equal(g[3], gt[1])
+    names = simple_baselines(pool, gt)
+    assert list(names) == ["ground_truth", "random", "nearest_neighbor", "mean_face"]
+
+
+def test_bad_inputs(pool):
+    with pytest.raises(InputError, match="normalized"):
+        TrainingPool.from_corpus(_corpus(units="celsius"))
+    with pytest.raises(InputError, match="no 'train'"):
+        TrainingPool.from_corpus(_corpus(frames=(), n_val=2))
+    with pytest.raises(InputError, match="holds 400 frames"):
+        NearestNeighbor(pool).generate(np.zeros(400))
+    with pytest.raises(InputError, match="holds 400 frames"):
+        RandomTraining(pool).generate(np.zeros(400))
+    with pytest.raises(InputError, match="does not match"):
+        GroundTruth(np.zeros((2, 7, D))).generate(np.zeros((3, 7)))
+    with pytest.raises(InputError, match="samples"):
+        MeanFace(pool).generate(np.zeros(5), samples=0)
+    with pytest.raises(InputError, match="stimulus"):
+        MeanFace(pool).generate(np.full(5, np.nan))
