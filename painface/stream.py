@@ -1,0 +1,480 @@
+"""The real-time engine: stimulus samples in, face-code frames out, for several patients in one batch.
+
+:class:`StreamEngine` runs PainDiffusion's rolling diffusion forcing (papers/001 §III-E/F) live. Every
+*window* it generates the next ``horizon`` frames of every patient in one batched, guided DPM-Solver++
+pass, continuing from each patient's last ``window - horizon`` frames (the context). The stimulus of
+the new frames is not known yet when they are generated: the latest sample is held over them, and the
+context frames are paired with the stimulus that really came. So a stimulus change shows in the face
+at the next window: the horizon is the latency setting (``horizon / fps`` seconds at most, plus the
+compute time of one window), traded against compute (a shorter horizon means more windows per second).
+
+Use:
+
+* **step mode** (tests, offline): ``push(pid, samples)`` appends stimulus samples (normalized, 0 =
+  baseline, 1 = tolerance, at the engine's fps) to the patient's timeline, ``step()`` generates one
+  window for every patient, ``pull(pid)`` returns the new frames. Samples pushed ahead are used as they
+  are (so a whole stimulus pushed first gives offline generation); missing samples hold the last value.
+* **clocked mode**: ``start()`` runs a thread that generates window j at ``t0 + j * horizon / fps``;
+  a pushed sample lands at the current clock frame; frame k is due at ``t0 + k / fps + lead_s``
+  (:meth:`Chunk.due`). ``on_frames`` callbacks (called from the engine thread) hand chunks to a server.
+
+Each patient has its own seed (torch Generator), expressiveness, emotion and guidance strengths; its
+frames do not depend on which other patients share the batch (every per-row quantity, including the
+guidance combination, is computed per row). Settings changed with :meth:`configure` take effect at the
+next window. The engine measures itself (:meth:`stats`): real-time factor (seconds of face generated per
+second of compute) and reaction latency (time from a stimulus step to the first frame whose PSPI
+departs from rest).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from painface.errors import InputError
+from painface.face.code import EMOTIONS, FEATURE_NAMES, feature_space, neutral_face, pspi
+from painface.model.conditions import CONDITION_NAMES, EXPRESSIVENESS_RANGE, Conditions, emotion_vector
+from painface.model.sampling import SamplerConfig, _eval_mode, hold_clean_frames, sample_dpmpp_2m
+
+LIVE_DEFAULTS: dict[str, Any] = {"horizon": 12, "window": 32, "steps": 10, "schedule": "full"}
+"""Live sampler settings (chosen by measurement, docs/live.md): 12 new frames per window (0.48 s at 25 fps)
+after 20 context frames, 10 solver steps, the full-sequence schedule."""
+
+GUIDANCE_MAX = 10.0
+"""Largest guidance strength accepted per condition."""
+
+STIMULUS_RANGE = (0.0, 1.5)
+"""Accepted stimulus samples (normalized units; 1 = the patient's tolerance, a little above allowed)."""
+
+
+@dataclass
+class Chunk:
+    """Consecutive frames of one patient. ``start``: index of the first frame in the patient's stream;
+    ``face`` ``[n, D]`` face-code units; ``stimulus`` ``[n]`` (the value the frames were generated with);
+    ``pspi`` ``[n]`` (None outside FACS space); ``due0``: clocked mode, monotonic time frame ``start`` is
+    due (else None); ``fps``: frames per second."""
+
+    start: int
+    face: np.ndarray
+    stimulus: np.ndarray
+    pspi: np.ndarray | None
+    fps: float
+    due0: float | None = None
+
+    def __len__(self) -> int:
+        return int(self.face.shape[0])
+
+    def due(self, i: int) -> float | None:
+        """Monotonic time (s) frame ``start + i`` is due, in clocked mode."""
+        return None if self.due0 is None else self.due0 + i / self.fps
+
+
+class ReactionMeter:
+    """Reaction latency of one patient: a *step* is a sample >= ``STEP_HIGH`` right after one <= ``STEP_LOW``
+    (normalized stimulus); its reaction is the first frame generated after it whose PSPI exceeds the PSPI
+    of the frame before the step by ``margin``. Steps without a reaction within ``GIVE_UP_S`` are dropped."""
+
+    STEP_LOW, STEP_HIGH, GIVE_UP_S = 0.05, 0.3, 10.0
+
+    def __init__(self) -> None:
+        self.step: tuple[int, float] | None = None  # (frame, wall time)
+        self.rest: float | None = None
+        self.last_pspi = 0.0
+        self.latencies: list[float] = []
+        self.stream_latencies: list[float] = []
+
+    def watch(self, prev: float, frames: np.ndarray, values: np.ndarray, wall: float) -> None:
+        if self.step is not None:
+            return
+        before = np.concatenate([[prev], values[:-1]])
+        hit = np.flatnonzero((before <= self.STEP_LOW) & (values >= self.STEP_HIGH))
+        if hit.size:
+            self.step, self.rest = (int(frames[hit[0]]), wall), None
+
+    def frames(self, chunk: Chunk, margin: float) -> None:
+        ps = chunk.pspi
+        if self.step is None or ps is None:
+            self.last_pspi = float(ps[-1]) if ps is not None else self.last_pspi
+            return
+        s, wall = self.step
+        k = np.arange(chunk.start, chunk.start + len(chunk))
+        if self.rest is None:
+            self.rest = float(ps[k < s][-1]) if (k < s).any() else self.last_pspi
+        hit = np.flatnonzero((k >= s) & (ps > self.rest + margin))
+        if hit.size:
+            self.stream_latencies.append((k[hit[0]] - s) / chunk.fps)
+            due = chunk.due(int(hit[0]))
+            if due is not None:
+                self.latencies.append(due - wall)
+            self.step = None
+        elif (k[-1] - s) / chunk.fps > self.GIVE_UP_S:
+            self.step = None
+        self.last_pspi = float(ps[-1])
+
+
+@dataclass
+class _Patient:
+    pid: int
+    origin: int  # engine frame at which the patient's frame 0 is generated
+    generator: torch.Generator
+    expressiveness: float
+    emotion: np.ndarray
+    guidance: np.ndarray
+    context: torch.Tensor  # [c, D] model space
+    history: deque  # stimulus of the last c generated frames
+    samples: list[float] = field(default_factory=list)  # samples from frame `cursor` on
+    pending_before: list[tuple[int, float]] = field(default_factory=list)  # late samples (frame < cursor)
+    cursor: int = 0  # frames generated so far
+    end: int = 0  # frame after the last pushed sample
+    last: float = 0.0
+    out: deque = field(default_factory=deque)
+    on_frames: Callable[[Chunk], None] | None = None
+    meter: ReactionMeter = field(default_factory=ReactionMeter)
+
+
+def check_samples(samples: Any, source: str = "stimulus samples") -> np.ndarray:
+    """Validate stimulus samples (a number or 1-D sequence of numbers in :data:`STIMULUS_RANGE`)."""
+    if isinstance(samples, str | bytes | dict) or samples is None:
+        raise InputError(f"{source}: expected a number or a list of numbers, got {type(samples).__name__}")
+    try:
+        arr = np.asarray(samples)
+    except (TypeError, ValueError):
+        raise InputError(f"{source}: expected a number or a list of numbers") from None
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise InputError(f"{source}: expected numbers, got {arr.dtype} values")
+    arr = arr.astype(np.float64).reshape(-1) if arr.ndim == 0 else arr.astype(np.float64)
+    if arr.ndim != 1:
+        raise InputError(f"{source}: expected a number or a 1-D list, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{source}: NaN or infinity at sample {int(np.argmax(~np.isfinite(arr)))}")
+    lo, hi = STIMULUS_RANGE
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        raise InputError(f"{source}: values {arr.min():.3g}..{arr.max():.3g} out of range; expected normalized "
+                         f"stimulus in [{lo}, {hi}] (0 = baseline, 1 = tolerance)")
+    return arr.astype(np.float32)
+
+
+def check_settings(expressiveness: Any = None, emotion: Any = None, guidance: Any = None
+                   ) -> tuple[float | None, np.ndarray | None, np.ndarray | None]:
+    """Validate patient settings; returns (expressiveness, emotion [8], guidance [3]) with None kept."""
+    expr = emo = gui = None
+    if expressiveness is not None:
+        if isinstance(expressiveness, bool) or not isinstance(expressiveness, int | float | np.number):
+            raise InputError(f"expressiveness: expected a number (PSPI), got {type(expressiveness).__name__}")
+        expr = float(expressiveness)
+        lo, hi = EXPRESSIVENESS_RANGE
+        if not (np.isfinite(expr) and lo <= expr <= hi):
+            raise InputError(f"expressiveness: {expr}; expected a PSPI value in [{lo:g}, {hi:g}]")
+    if emotion is not None:
+        emo = emotion_vector(emotion if isinstance(emotion, str | dict) else np.asarray(emotion, np.float64))
+    if guidance is not None:
+        try:
+            gui = np.asarray(guidance, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"guidance: expected 3 numbers ({', '.join(CONDITION_NAMES)})") from None
+        if gui.shape != (3,) or not np.all(np.isfinite(gui)) or gui.min() < 0 or gui.max() > GUIDANCE_MAX:
+            raise InputError(f"guidance: {np.asarray(guidance).tolist()}; expected 3 numbers in [0, {GUIDANCE_MAX:g}] "
+                             f"({', '.join(CONDITION_NAMES)})")
+        gui = gui.astype(np.float32)
+    return expr, emo, gui
+
+
+class StreamEngine:
+    """Live PainDiffusion for up to ``max_patients`` patients batched (see the module docstring).
+
+    ``model``: a :class:`painface.express.PainDiffusion`; ``sampler``: overrides of its SamplerConfig
+    (default :data:`LIVE_DEFAULTS`); ``lead_s``: clocked-mode delay from a frame's stimulus time to the time
+    it is due (must cover one window's compute); ``threads``: torch intra-op threads set by :meth:`start`
+    (None keeps torch's setting); ``rest_margin``: PSPI above rest that counts as a reaction.
+    """
+
+    def __init__(self, model: Any, *, max_patients: int = 16, lead_s: float = 0.25, threads: int | None = 1,
+                 rest_margin: float = 1.0, **sampler: Any) -> None:
+        self.model = model
+        self.config: SamplerConfig = model.sampler_config(**{**LIVE_DEFAULTS, **sampler})
+        net = model.denoiser.net.config
+        for name in ("window", "horizon"):
+            n = getattr(self.config, name)
+            mult = net.frame_multiple if name == "window" else net.frames_per_token
+            if n % mult:
+                raise InputError(f"{name}: {n} frames; expected a multiple of {mult}")
+        if max_patients < 1 or lead_s < 0 or rest_margin <= 0:
+            raise InputError("StreamEngine: expected max_patients >= 1, lead_s >= 0, rest_margin > 0")
+        self.fps, self.max_patients, self.lead_s, self.threads = float(model.fps), max_patients, lead_s, threads
+        self.rest_margin = rest_margin
+        self.names = tuple(model.feature_names)
+        self.facs = feature_space(self.names) == "facs"
+        rest = neutral_face(1)[0] if len(self.names) == len(FEATURE_NAMES) else np.asarray(model.normalizer.mean)
+        self._rest = model.encode(rest).float()
+        self._sigmas = self.config.window_sigmas(net.frames_per_token).to(self._rest.device)
+        self._patients: dict[int, _Patient] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._frame = 0  # engine frames generated (windows x horizon)
+        self._t0: float | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._compute: deque = deque(maxlen=100)  # (seconds, patients) per window
+        self.overruns = 0
+        self.error: BaseException | None = None
+
+    # ---- patients ------------------------------------------------------------------------------
+    def add_patient(self, expressiveness: float = 1.0, emotion: Any = "Neutral", guidance: Any = None, *,
+                    seed: int = 0, on_frames: Callable[[Chunk], None] | None = None) -> int:
+        """Add a patient (joins at the next window); returns its id. ``guidance``: strengths (emotion,
+        expressiveness, stimulus), default the checkpoint's. ``on_frames(chunk)`` is called from the
+        engine thread with every new chunk (instead of queueing it for :meth:`pull`)."""
+        expr, emo, gui = check_settings(expressiveness, emotion, guidance if guidance is not None
+                                        else self.config.guidance)
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise InputError(f"seed: expected an integer, got {type(seed).__name__}")
+        c = self.config.context
+        with self._lock:
+            if len(self._patients) >= self.max_patients:
+                raise InputError(f"engine full: {self.max_patients} patients already (max_patients)")
+            pid = next(self._ids)
+            gen = torch.Generator().manual_seed(int(seed))
+            self._patients[pid] = _Patient(pid, self._frame, gen, expr, emo, gui,
+                                           self._rest[None].expand(c, -1).clone(), deque([0.0] * c, maxlen=c),
+                                           on_frames=on_frames)
+        return pid
+
+    def remove_patient(self, pid: int) -> None:
+        """Remove a patient (its pending frames are dropped); unknown ids are ignored."""
+        with self._lock:
+            self._patients.pop(pid, None)
+
+    @property
+    def patients(self) -> list[int]:
+        with self._lock:
+            return list(self._patients)
+
+    def _get(self, pid: int) -> _Patient:
+        p = self._patients.get(pid)
+        if p is None:
+            raise InputError(f"patient {pid!r}: no such patient (removed, or never added)")
+        return p
+
+    def configure(self, pid: int, *, expressiveness: Any = None, emotion: Any = None, guidance: Any = None) -> None:
+        """Change a patient's settings; they take effect at the next window."""
+        expr, emo, gui = check_settings(expressiveness, emotion, guidance)
+        with self._lock:
+            p = self._get(pid)
+            p.expressiveness = p.expressiveness if expr is None else expr
+            p.emotion = p.emotion if emo is None else emo
+            p.guidance = p.guidance if gui is None else gui
+
+    def settings(self, pid: int) -> dict[str, Any]:
+        """A patient's settings: expressiveness, emotion (8 probabilities by name), guidance."""
+        with self._lock:
+            p = self._get(pid)
+            return {"expressiveness": p.expressiveness, "emotion": dict(zip(EMOTIONS, p.emotion.tolist(), strict=True)),
+                    "guidance": p.guidance.tolist()}
+
+    # ---- stimulus in, frames out -----------------------------------------------------------------
+    def push(self, pid: int, samples: Any) -> None:
+        """Append stimulus samples (normalized, at the engine's fps) to a patient's timeline. Clocked mode:
+        the first sample lands at the current clock frame (a gap holds the last value); samples for frames
+        already generated become the true stimulus of the next window's context."""
+        arr = check_samples(samples)
+        if arr.size == 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            p = self._get(pid)
+            base = p.cursor if self._t0 is None else int((now - self._t0) * self.fps) - p.origin
+            at = max(base, p.end)
+            frames = at + np.arange(arr.size)
+            late = frames < p.cursor
+            p.pending_before.extend(zip(frames[late].tolist(), arr[late].tolist(), strict=True))
+            gap = max(at, p.cursor) - (p.cursor + len(p.samples))
+            p.samples.extend([p.last] * max(gap, 0) + arr[~late].tolist())
+            p.meter.watch(p.last, frames, arr, now)
+            p.last, p.end = float(arr[-1]), at + arr.size
+
+    def pull(self, pid: int, *, paced: bool = False) -> Chunk | None:
+        """The patient's frames generated since the last pull, as one chunk (None when there are none).
+        ``paced`` (clocked mode): only frames already due."""
+        with self._lock:
+            p = self._get(pid)
+            if not p.out:
+                return None
+            chunks = list(p.out)
+            if paced:
+                now = time.monotonic()
+                chunks = [c for c in chunks if c.due0 is None or c.due0 <= now]
+                if not chunks:
+                    return None
+            for _ in chunks:
+                p.out.popleft()
+        if len(chunks) == 1:
+            return chunks[0]
+        return Chunk(chunks[0].start, np.concatenate([c.face for c in chunks]),
+                     np.concatenate([c.stimulus for c in chunks]),
+                     None if chunks[0].pspi is None else np.concatenate([c.pspi for c in chunks]),
+                     self.fps, chunks[0].due0)
+
+    # ---- generation ------------------------------------------------------------------------------
+    def step(self) -> int:
+        """Generate one window (``horizon`` frames) for every patient; returns the number of patients."""
+        h, c = self.config.horizon, self.config.context
+        with self._lock:
+            frame, batch = self._frame, list(self._patients.values())
+            self._frame += h  # a patient added from now on joins the next window
+            inputs = [self._window_inputs(p) for p in batch]
+        if not batch:
+            return 0
+        t = time.perf_counter()
+        x = self._generate(batch, inputs)
+        seconds = time.perf_counter() - t
+        face = self.model.decode(x[:, c:])
+        ps = pspi(face, self.names) if self.facs else None
+        due0 = None if self._t0 is None else self._t0 + frame / self.fps + self.lead_s
+        calls = []
+        with self._lock:
+            self._compute.append((seconds, len(batch)))
+            for i, (p, (stim, _)) in enumerate(zip(batch, inputs, strict=True)):
+                chunk = Chunk(p.cursor, face[i], stim[c:].numpy().copy(), None if ps is None else ps[i],
+                              self.fps, due0)
+                p.context = x[i, -c:].clone()
+                p.history.extend(stim[c:].tolist())
+                p.cursor += h
+                if ps is not None:
+                    p.meter.frames(chunk, self.rest_margin)
+                if p.pid not in self._patients:
+                    continue
+                if p.on_frames is None:
+                    p.out.append(chunk)
+                else:
+                    calls.append((p.on_frames, chunk))
+        for fn, chunk in calls:
+            try:
+                fn(chunk)
+            except Exception:  # a consumer's failure must not stop the other patients
+                pass
+        return len(batch)
+
+    def _window_inputs(self, p: _Patient) -> tuple[torch.Tensor, torch.Tensor]:
+        """(stimulus of the window [window], noise [2, window, D]) and the consumed samples dropped."""
+        c, h = self.config.context, self.config.horizon
+        hist = list(p.history)
+        for frame, v in p.pending_before:  # late samples: the true stimulus of already generated frames
+            k = frame - (p.cursor - c)
+            if 0 <= k < c:
+                hist[k] = v
+        p.pending_before.clear()
+        new = p.samples[:h]
+        new = new + [p.last] * (h - len(new))
+        del p.samples[:h]
+        stim = torch.tensor(hist + new, dtype=torch.float32)
+        eps = torch.randn(2, self.config.window, self._rest.shape[0], generator=p.generator)
+        return stim, eps
+
+    def _generate(self, batch: list[_Patient], inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        cfg, c = self.config, self.config.context
+        dev = self._rest.device
+        stim = torch.stack([s for s, _ in inputs]).to(dev)
+        eps = torch.stack([e for _, e in inputs], dim=1).to(dev)  # [2, B, W, D]
+        expr = torch.tensor([p.expressiveness for p in batch], dtype=torch.float32, device=dev)
+        emo = torch.as_tensor(np.stack([p.emotion for p in batch]), device=dev)
+        lam = torch.as_tensor(np.stack([p.guidance for p in batch]), device=dev)  # [B, 3]
+        cond = Conditions(stim, expr, emo)
+        x = torch.cat([torch.stack([p.context for p in batch]), cfg.sigma_max * eps[0, :, c:]], dim=1)
+        with _eval_mode(self.model.denoiser):
+            fn = hold_clean_frames(_row_guided(self.model.denoiser, cond, lam), cfg.sigma_context, eps[1])
+            return sample_dpmpp_2m(fn, x, self._sigmas)
+
+    # ---- clocked mode ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the clocked thread: window j at t0 + j * horizon / fps (t0 = now)."""
+        if self._thread is not None:
+            raise InputError("StreamEngine.start: already running")
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        self._stop.clear()
+        with self._lock:
+            self._t0 = time.monotonic() - self._frame / self.fps
+        self._thread = threading.Thread(target=self._run, name="painface-stream", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the clocked thread (the engine can be started again or stepped)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._thread, self._t0 = None, None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        period = self.config.horizon / self.fps
+        while not self._stop.is_set():
+            target = self._t0 + self._frame / self.fps
+            wait = target - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                break
+            if -wait > period:  # more than a window late: count it (frames will arrive late)
+                self.overruns += 1
+            try:
+                self.step()
+            except Exception as e:  # keep the reason; the server reports it
+                self.error = e
+                break
+
+    def stats(self) -> dict[str, Any]:
+        """Self-measurement. ``real_time_factor``: seconds of face per second of compute over the recent
+        windows (> 1 keeps up); ``window_ms``: median compute per window; ``overruns``: windows started
+        more than a window late; ``reaction_s``: median time from a stimulus step (pushed in clocked mode)
+        to the due time of the first frame whose PSPI departs from rest, and ``reaction_stream_s`` the
+        same in stream time (frames / fps, both modes); ``reactions``: how many were measured."""
+        with self._lock:
+            comp = np.array([s for s, _ in self._compute], dtype=np.float64)
+            lat = [v for p in self._patients.values() for v in p.meter.latencies]
+            stream = [v for p in self._patients.values() for v in p.meter.stream_latencies]
+            n = len(self._patients)
+        period = self.config.horizon / self.fps
+        return {
+            "patients": n,
+            "horizon": self.config.horizon, "window": self.config.window, "steps": self.config.steps,
+            "schedule": self.config.schedule, "fps": self.fps,
+            "windows": int(comp.size),
+            "window_ms": float(np.median(comp) * 1e3) if comp.size else None,
+            "real_time_factor": float(period * comp.size / comp.sum()) if comp.size else None,
+            "overruns": self.overruns,
+            "reaction_s": float(np.median(lat)) if lat else None,
+            "reaction_stream_s": float(np.median(stream)) if stream else None,
+            "reactions": len(stream),
+        }
+
+
+def _row_guided(denoiser: Any, cond: Conditions, strengths: torch.Tensor) -> Callable:
+    """Classifier-free guidance with per-row strengths ``[B, 3]``: D = (1 + sum_c l_bc) D(C) - sum_c l_bc
+    D(C without c) (papers/001 eq. for several conditions). A condition runs its "without" pass when any
+    row needs it; rows with strength 0 get exactly 0 from it, so a row never depends on the others."""
+    active = [i for i in range(len(CONDITION_NAMES)) if bool((strengths[:, i] != 0).any())]
+    b, v = cond.batch, len(active) + 1
+    masks = torch.zeros(v, b, len(CONDITION_NAMES), dtype=torch.bool)
+    for k, i in enumerate(active, start=1):
+        masks[k, :, i] = True
+    cond_all, drop = cond.repeat(v), masks.reshape(v * b, -1)
+    total = 1.0 + strengths.sum(1)
+
+    def model(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        d = denoiser(x.repeat(v, 1, 1), sigma.repeat(v, 1), cond_all, drop.to(x.device)).reshape(v, *x.shape)
+        out = total[:, None, None] * d[0]
+        for k, i in enumerate(active, start=1):
+            out = out - strengths[:, i, None, None] * d[k]
+        return out
+
+    return model
+
