@@ -1,0 +1,209 @@
+"""The live engine: order and count of frames, batch independence, per-patient settings, the clocked
+mode, self-measurement, and clear errors for bad pushes and settings."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from model_helpers import randomized
+
+from painface.errors import InputError
+from painface.express import PainDiffusion
+from painface.face.code import FEATURE_NAMES, neutral_face
+from painface.model.edm import Denoiser
+from painface.model.sampling import RollingSampler
+from painface.model.unet import UNetConfig
+from painface.stream import Chunk, ReactionMeter, StreamEngine
+
+SMALL = dict(horizon=8, window=16, steps=3)
+
+
+def tiny_model(seed: int = 0) -> PainDiffusion:
+    """A randomized tiny PainDiffusion in FACS space (20 features, 25 fps), no training needed."""
+    net = randomized(UNetConfig(feature_dim=len(FEATURE_NAMES), channels=16, cond_dim=16, heads=2, noise_dim=8,
+                                stimulus_history=8), seed)
+    std = np.full(len(FEATURE_NAMES), 0.5, np.float32)
+    info = {"normalizer": {"feature_names": list(FEATURE_NAMES), "mean": [0.5] * len(FEATURE_NAMES),
+                           "std": std.tolist()},
+            "data_scale": 0.5, "corpus": {"fps": 25.0}}
+    return PainDiffusion(Denoiser(net), info)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+def run(engine, pid_stims, windows):
+    for pid, stim in pid_stims.items():
+        engine.push(pid, stim)
+    for _ in range(windows):
+        engine.step()
+    return {pid: engine.pull(pid) for pid in pid_stims}
+
+
+def test_frames_come_in_order_at_the_right_count(model):
+    eng = StreamEngine(model, **SMALL)
+    a, b = eng.add_patient(seed=1), eng.add_patient(seed=2)
+    starts = []
+    for k in range(4):
+        eng.push(a, np.full(5, 0.2 * k))
+        eng.step()
+        chunk = eng.pull(a)
+        starts.append(chunk.start)
+        assert len(chunk) == 8 and chunk.face.shape == (8, 20) and chunk.pspi.shape == (8,)
+        assert np.all(chunk.face[:, :17] >= 0) and np.all(chunk.face[:, :17] <= 5)
+    assert starts == [0, 8, 16, 24]
+    assert eng.pull(a) is None
+    both = eng.pull(b)  # never pulled: four windows in one chunk, in order
+    assert both.start == 0 and len(both) == 32
+    # 5 samples pushed per 8-frame window: the rest of each window holds the last value
+    eng2 = StreamEngine(model, **SMALL)
+    p = eng2.add_patient()
+    eng2.push(p, [0.1, 0.2, 0.3])
+    eng2.step()
+    np.testing.assert_allclose(eng2.pull(p).stimulus, [0.1, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3], atol=1e-6)
+
+
+def test_one_patient_matches_the_rolling_sampler(model):
+    """With the stimulus pushed ahead the engine is offline generation: RollingSampler, same seed."""
+    stim = np.clip(np.linspace(-0.5, 1.2, 24), 0, 1).astype(np.float32)
+    eng = StreamEngine(model, **SMALL)
+    pid = eng.add_patient(expressiveness=2.0, emotion="Sadness", guidance=(0.5, 1.0, 2.0), seed=7)
+    got = run(eng, {pid: stim}, 3)[pid].face
+    cfg = model.sampler_config(**SMALL, guidance=(0.5, 1.0, 2.0))
+    ref = RollingSampler(model.denoiser, 2.0, "Sadness", neutral=model.encode(neutral_face(1)[0]), config=cfg,
+                         batch=1, generator=torch.Generator().manual_seed(7))
+    want = np.concatenate([model.decode(ref.step(stim[None, i * 8:(i + 1) * 8]))[0] for i in range(3)])
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_a_patient_is_the_same_alone_or_batched(model):
+    stim = np.r_[np.zeros(8), np.full(16, 0.8)]
+    alone = StreamEngine(model, **SMALL)
+    p = alone.add_patient(expressiveness=1.5, emotion="Fear", seed=3)
+    want = run(alone, {p: stim}, 3)[p].face
+    crowd = StreamEngine(model, **SMALL)
+    q1 = crowd.add_patient(expressiveness=4.0, emotion="Happiness", guidance=(0, 0, 0), seed=1)
+    p2 = crowd.add_patient(expressiveness=1.5, emotion="Fear", seed=3)
+    q2 = crowd.add_patient(expressiveness=0.0, emotion={"Anger": 1, "Sadness": 1}, guidance=(2, 0, 5), seed=5)
+    got = run(crowd, {q1: np.ones(24), p2: stim, q2: np.linspace(0, 1, 24)}, 3)
+    np.testing.assert_allclose(got[p2].face, want, atol=1e-4)
+    assert not np.allclose(got[q1].face, want, atol=1e-2)  # the others really are different streams
+
+
+def test_changing_one_patients_settings_leaves_the_other_alone(model):
+    def session(change: bool):
+        eng = StreamEngine(model, **SMALL)
+        a, b = eng.add_patient(seed=1), eng.add_patient(seed=2)
+        for w in range(3):
+            eng.push(a, np.full(8, 0.5))
+            eng.push(b, np.full(8, 0.5))
+            if change and w == 1:
+                eng.configure(b, expressiveness=6.0, emotion="Anger", guidance=(0.0, 3.0, 0.0))
+            eng.step()
+        return eng.pull(a).face, eng.pull(b).face, eng
+
+    a0, b0, _ = session(False)
+    a1, b1, eng = session(True)
+    np.testing.assert_allclose(a1, a0, atol=1e-5)
+    np.testing.assert_allclose(b1[:8], b0[:8], atol=1e-5)  # window 0 was before the change
+    assert not np.allclose(b1[8:], b0[8:], atol=1e-3)  # from the next window on, b follows its settings
+    s = eng.settings(eng.patients[1])
+    assert s["expressiveness"] == 6.0 and s["emotion"]["Anger"] == 1.0 and s["guidance"] == [0.0, 3.0, 0.0]
+
+
+def test_patients_join_and_leave(model):
+    eng = StreamEngine(model, max_patients=2, **SMALL)
+    a = eng.add_patient()
+    eng.step()
+    b = eng.add_patient()
+    with pytest.raises(InputError, match="engine full"):
+        eng.add_patient()
+    eng.step()
+    assert eng.pull(a).start == 0 and len(eng.pull(b)) == 8  # b joined at the next window
+    eng.remove_patient(a)
+    with pytest.raises(InputError, match="no such patient"):
+        eng.push(a, 0.5)
+    assert eng.add_patient() > b and eng.step() == 2
+    assert eng.patients[0] == b
+
+
+@pytest.mark.parametrize("bad, msg", [
+    (float("nan"), "NaN"), ([0.1, float("inf")], "NaN or infinity"), ("0.5", "expected a number"),
+    ([[0.1], [0.2]], "1-D"), (2.0, "out of range"), (-0.1, "out of range"), (True, "expected numbers"),
+    ([0.1, "x"], "expected numbers"), (None, "expected a number"), ({"v": 1}, "expected a number"),
+])
+def test_bad_pushes_are_clear_errors(model, bad, msg):
+    eng = StreamEngine(model, **SMALL)
+    pid = eng.add_patient()
+    with pytest.raises(InputError, match=msg):
+        eng.push(pid, bad)
+    eng.push(pid, [])  # nothing pushed is fine
+    assert eng.step() == 1
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(expressiveness=20.0), "expressiveness"), (dict(expressiveness="high"), "expressiveness"),
+    (dict(emotion="Joy"), "unknown emotion"), (dict(guidance=(1, 2)), "guidance"),
+    (dict(guidance=(1, -1, 0)), "guidance"), (dict(guidance=(1, 1, float("nan"))), "guidance"),
+    (dict(guidance="strong"), "guidance"), (dict(emotion=[0.5] * 8), "sum to 1"),
+])
+def test_bad_settings_are_clear_errors(model, kw, msg):
+    eng = StreamEngine(model, **SMALL)
+    with pytest.raises(InputError, match=msg):
+        eng.add_patient(**kw)
+    pid = eng.add_patient()
+    with pytest.raises(InputError, match=msg):
+        eng.configure(pid, **kw)
+    with pytest.raises(InputError, match="horizon"):
+        StreamEngine(model, horizon=6, window=16)
+
+
+def test_reaction_meter_measures_from_the_step_to_pspi_departure():
+    meter = ReactionMeter()
+    ps0 = np.full(10, 0.5, np.float32)
+    meter.frames(Chunk(0, np.zeros((10, 20)), np.zeros(10), ps0, 25.0, due0=100.0), 1.0)
+    meter.watch(0.0, np.arange(12, 15), np.array([0.0, 0.9, 0.9]), wall=100.3)  # step at frame 13
+    ps = np.r_[np.full(8, 0.6), np.full(2, 2.0)].astype(np.float32)  # frames 10..19; 18 departs (> 1.5)
+    meter.frames(Chunk(10, np.zeros((10, 20)), np.zeros(10), ps, 25.0, due0=100.4), 1.0)
+    assert meter.stream_latencies == [pytest.approx((18 - 13) / 25)]
+    assert meter.latencies == [pytest.approx(100.4 + 8 / 25 - 100.3)]
+    meter.watch(0.5, np.arange(3), np.array([0.9, 0.9, 0.9]), wall=0.0)  # not from rest: no step
+    assert meter.step is None
+
+
+def test_step_mode_measures_itself(model):
+    eng = StreamEngine(model, **SMALL)
+    pid = eng.add_patient()
+    eng.push(pid, np.r_[np.zeros(16), np.ones(32)])
+    for _ in range(6):
+        eng.step()
+    s = eng.stats()
+    assert s["windows"] == 6 and s["real_time_factor"] > 0 and s["window_ms"] > 0
+    assert s["patients"] == 1 and s["horizon"] == 8 and s["reaction_s"] is None  # no clock in step mode
+
+
+def test_clocked_mode_produces_frames_on_its_own(model):
+    got: list[Chunk] = []
+    eng = StreamEngine(model, lead_s=0.1, threads=None, **SMALL)
+    pid = eng.add_patient(on_frames=got.append)
+    other = eng.add_patient()
+    eng.start()
+    try:
+        eng.push(pid, 0.7)
+        deadline = time.monotonic() + 60
+        while sum(len(c) for c in got) < 24 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        eng.stop()
+    assert eng.error is None and not eng.running
+    assert [c.start for c in got[:3]] == [0, 8, 16]
+    assert got[1].due(0) - got[0].due(0) == pytest.approx(8 / 25)
+    assert got[1].stimulus[-1] == pytest.approx(0.7)  # the pushed level holds
+    assert eng.pull(pid) is None and eng.pull(other).start == 0  # callbacks replace the queue
+    with pytest.raises(InputError, match="already running"):
+        eng.start()
+        eng.start()
+    eng.stop()
