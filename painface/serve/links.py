@@ -1,0 +1,416 @@
+"""Live links: face codes out to robot faces (OSC) and VRM avatars (VMC), joint angles in.
+
+* :class:`OscSink` sends one OSC bundle per frame over UDP: every AU intensity (0-5), the head pose
+  (degrees) and PSPI under a prefix (default ``/painface``). Address space: docs/links.md.
+* :class:`VmcSink` speaks the VMC protocol's Performer -> Marionette messages: the 52 ARKit
+  blendshapes as ``/VMC/Ext/Blend/Val`` followed by ``/VMC/Ext/Blend/Apply``, and the head rotation as
+  ``/VMC/Ext/Bone/Pos Head`` (Unity coordinates).
+* :class:`JointAngleSource` reads a joint angle from UDP (text or OSC) or a serial line and maps it
+  linearly onto the normalized stimulus (0 = rest, 1 = tolerance), as the PainDiffusion elbow robot
+  did (papers/001 section III-F). :func:`parse_source` turns ``udp:9001`` / ``serial:/dev/ttyUSB0:115200``
+  into a source.
+
+Nothing here blocks: sinks fire UDP datagrams and count failures; the source drains whatever arrived
+when it is asked and keeps the last good value.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from pythonosc.osc_bundle import OscBundle
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.udp_client import UDPClient
+from scipy.spatial.transform import Rotation
+
+from painface.errors import InputError
+from painface.face.code import ARKIT_NAMES, AU_MAX, AU_NAMES, FEATURE_NAMES, POSE_NAMES, check_face, to_arkit
+from painface.face.code import pspi as compute_pspi
+from painface.subjects.protocols import ElbowProtocol, angle_to_stimulus
+
+log = logging.getLogger(__name__)
+
+VMC_PORT = 39539
+"""The port a VMC Marionette (the avatar renderer) commonly listens on (protocol.vmc.info)."""
+
+
+def _message(address: str, *args: Any) -> OscMessage:
+    b = OscMessageBuilder(address=address)
+    for a in args:
+        b.add_arg(a, "s" if isinstance(a, str) else "i" if isinstance(a, int) else "f")
+    return b.build()
+
+
+class _UdpSink:
+    """A UDP OSC sender (one bundle per frame) that never raises on a send failure: it counts them in
+    ``send_errors`` and logs the first few."""
+
+    def __init__(self, host: str, port: int) -> None:
+        what = type(self).__name__
+        if not isinstance(host, str) or not host:
+            raise InputError(f"{what}: host must be a non-empty string, got {host!r}")
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            raise InputError(f"{what}: port must be an integer in 1..65535, got {port!r}")
+        try:
+            self._client = UDPClient(host, port)
+        except OSError as e:
+            raise InputError(f"{what}: cannot resolve {host}:{port}: {e}") from None
+        self.host, self.port = host, port
+        self.frames_sent, self.send_errors = 0, 0
+
+    def _send_bundle(self, messages: Sequence[OscMessage]) -> bool:
+        builder = OscBundleBuilder(IMMEDIATELY)
+        for m in messages:
+            builder.add_content(m)
+        try:
+            self._client.send(builder.build())
+        except OSError as e:  # receiver gone, buffer full: a live link must not take the stream down
+            self.send_errors += 1
+            if self.send_errors <= 3 or self.send_errors % 1000 == 0:
+                log.warning("%s -> %s:%d: send failed (%d so far): %s", type(self).__name__, self.host,
+                            self.port, self.send_errors, e)
+            return False
+        self.frames_sent += 1
+        return True
+
+    def close(self) -> None:
+        self._client._sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _frame(frame: np.ndarray, feature_names: Sequence[str], what: str) -> np.ndarray:
+    """Validate one FACS-space frame ``[features]``; return it as float32 ``[features]``."""
+    arr = np.asarray(frame)
+    if arr.ndim != 1:
+        raise InputError(f"{what}: expected one frame [features], got shape {arr.shape}")
+    if tuple(feature_names) != FEATURE_NAMES:
+        raise InputError(f"{what}: needs a FACS-space face code (features {list(FEATURE_NAMES)})")
+    return check_face(arr[None, :], feature_names, source=what)[0]
+
+
+def _finite(values: Sequence[float], n: int) -> bool:
+    return len(values) == n and all(math.isfinite(float(v)) for v in values)
+
+
+class OscSink(_UdpSink):
+    """Face code -> OSC over UDP, one bundle per frame (addresses: docs/links.md).
+
+    Per frame: ``{prefix}/frame`` (int counter), ``{prefix}/au/<AU>`` (float, FACS 0-5) for each AU,
+    ``{prefix}/head/pitch|yaw|roll`` (float, degrees) and ``{prefix}/pspi`` (float, 0-16).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 9000, prefix: str = "/painface") -> None:
+        if not re.fullmatch(r"(/[A-Za-z0-9_.\-]+)+", prefix or ""):
+            raise InputError(f"OSC prefix {prefix!r}: expected an address like /painface (no trailing '/', "
+                             "no spaces or #*,?[]{})")
+        super().__init__(host, port)
+        self.prefix = prefix
+
+    def send(self, frame: np.ndarray, pspi: float | None = None,
+             feature_names: Sequence[str] = FEATURE_NAMES) -> bool:
+        """Send one face-code frame ``[features]`` (FACS space); PSPI is computed when not given.
+        Returns False when the datagram could not be sent (counted in ``send_errors``)."""
+        f = _frame(frame, feature_names, "OscSink.send")
+        aus = {n: float(np.clip(f[i], 0.0, AU_MAX)) for i, n in enumerate(AU_NAMES)}
+        pose = {n: float(f[len(AU_NAMES) + i]) for i, n in enumerate(POSE_NAMES)}
+        value = float(compute_pspi(f[None, :], feature_names)[0]) if pspi is None else pspi
+        return self._send(aus, value, pose)
+
+    def send_aus(self, aus: Mapping[str, float], pspi: float, head_pose: Mapping[str, float] | None = None) -> bool:
+        """Send AU intensities by name (any subset of AU_NAMES, FACS 0-5), PSPI, and optionally a head
+        pose ``{"head_pitch": deg, "head_yaw": deg, "head_roll": deg}`` (any subset)."""
+        clean: dict[str, float] = {}
+        for name, v in aus.items():
+            if name not in AU_NAMES:
+                raise InputError(f"OscSink.send_aus: unknown AU {name!r}; expected one of {', '.join(AU_NAMES)}")
+            if not (_finite([v], 1) and -1e-3 <= float(v) <= AU_MAX + 1e-3):
+                raise InputError(f"OscSink.send_aus: {name} = {v!r}, expected a number in 0..{AU_MAX:g}")
+            clean[name] = min(max(float(v), 0.0), AU_MAX)
+        pose = dict(head_pose or {})
+        if any(n not in POSE_NAMES for n in pose) or not _finite(list(pose.values()), len(pose)):
+            raise InputError(f"OscSink.send_aus: head_pose {pose!r}; expected finite degrees for {POSE_NAMES}")
+        return self._send(clean, pspi, {n: float(v) for n, v in pose.items()})
+
+    def _send(self, aus: Mapping[str, float], pspi: float, pose: Mapping[str, float]) -> bool:
+        if not (_finite([pspi], 1) and 0.0 <= float(pspi) <= 16.0 + 1e-3):
+            raise InputError(f"OscSink: pspi = {pspi!r}, expected a number in 0..16")
+        msgs = [_message(f"{self.prefix}/frame", self.frames_sent)]
+        msgs += [_message(f"{self.prefix}/au/{n}", v) for n, v in aus.items()]
+        msgs += [_message(f"{self.prefix}/head/{n.removeprefix('head_')}", v) for n, v in pose.items()]
+        msgs.append(_message(f"{self.prefix}/pspi", float(pspi)))
+        return self._send_bundle(msgs)
+
+
+def head_quaternion(pitch_deg: float, yaw_deg: float, roll_deg: float) -> tuple[float, float, float, float]:
+    """painface head pose (degrees) -> a Unity local rotation quaternion ``(x, y, z, w)``.
+
+    Unity is left-handed, y up, and a humanoid faces +z (its right is +x). painface's pitch > 0 (head
+    down) is a positive rotation about +x, yaw > 0 (face turns to the subject's left, -x) is a
+    negative one about +y, roll > 0 (toward the left shoulder) a positive one about +z. Composed in
+    Unity's Euler order (z, then x, then y: q = qy qx qz), as ``Quaternion.Euler`` does.
+    """
+    q = Rotation.from_euler("YXZ", [-yaw_deg, pitch_deg, roll_deg], degrees=True).as_quat()
+    return float(q[0]), float(q[1]), float(q[2]), float(q[3])
+
+
+class VmcSink(_UdpSink):
+    """Face code -> the VMC protocol (a VRM avatar app as Marionette), one bundle per frame.
+
+    Per frame: ``/VMC/Ext/OK 1``, ``/VMC/Ext/T <s>``, ``/VMC/Ext/Bone/Pos Head px py pz qx qy qz qw``
+    (local pose; the position is ``head_position``, metres), ``/VMC/Ext/Blend/Val <name> <0..1>`` for
+    each of the 52 ARKit blendshapes ("perfect sync" clip names; ``capitalize=True`` sends
+    ``EyeBlinkLeft`` for models whose clips are named so) and ``/VMC/Ext/Blend/Apply``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = VMC_PORT, *, send_head: bool = True,
+                 head_position: tuple[float, float, float] = (0.0, 0.0, 0.0), capitalize: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not _finite(head_position, 3):
+            raise InputError(f"VmcSink: head_position must be 3 finite numbers (metres), got {head_position!r}")
+        super().__init__(host, port)
+        self.send_head, self.head_position = send_head, tuple(float(v) for v in head_position)
+        self.names = tuple(n[0].upper() + n[1:] for n in ARKIT_NAMES) if capitalize else ARKIT_NAMES
+        self._clock, self._t0 = clock, clock()
+
+    def send(self, frame: np.ndarray, feature_names: Sequence[str] = FEATURE_NAMES) -> bool:
+        """Send one FACS-space face-code frame ``[features]``; False if the datagram failed."""
+        f = _frame(frame, feature_names, "VmcSink.send")
+        weights = dict(zip(ARKIT_NAMES, to_arkit(f[None, :], feature_names)[0].tolist(), strict=True))
+        pose = tuple(float(v) for v in f[len(AU_NAMES) : len(AU_NAMES) + 3])
+        return self.send_blendshapes(weights, head_pose_deg=pose if self.send_head else None)
+
+    def send_blendshapes(self, weights: Mapping[str, float],
+                         head_pose_deg: tuple[float, float, float] | None = None) -> bool:
+        """Send ARKit blendshape weights (names from ARKIT_NAMES, missing ones sent as 0, values
+        clipped to 0..1) and optionally a head pose (pitch, yaw, roll) in degrees."""
+        unknown = [n for n in weights if n not in ARKIT_NAMES]
+        if unknown or not _finite(list(weights.values()), len(weights)):
+            raise InputError(f"VmcSink: expected finite weights for ARKit blendshapes; unknown: {unknown[:5]}")
+        msgs = [_message("/VMC/Ext/OK", 1), _message("/VMC/Ext/T", float(self._clock() - self._t0))]
+        if head_pose_deg is not None:
+            if not _finite(head_pose_deg, 3):
+                raise InputError(f"VmcSink: head_pose_deg must be 3 finite angles, got {head_pose_deg!r}")
+            msgs.append(_message("/VMC/Ext/Bone/Pos", "Head", *self.head_position, *head_quaternion(*head_pose_deg)))
+        for arkit, name in zip(ARKIT_NAMES, self.names, strict=True):
+            msgs.append(_message("/VMC/Ext/Blend/Val", name, min(max(float(weights.get(arkit, 0.0)), 0.0), 1.0)))
+        msgs.append(_message("/VMC/Ext/Blend/Apply"))
+        return self._send_bundle(msgs)
+
+
+# --- link in: a joint angle -> the stimulus ------------------------------------------------------
+
+_SPEC_HELP = ("expected 'udp:PORT', 'udp:HOST:PORT' or 'serial:DEVICE[:BAUD]' "
+              "(e.g. udp:9001, serial:/dev/ttyUSB0:115200)")
+
+
+def parse_angle(data: bytes) -> float:
+    """One reading -> a finite number: an OSC message or bundle (its first numeric argument; the last
+    message that has one in a bundle) or ASCII text holding one number. Raises ValueError otherwise."""
+    if data[:1] == b"/" or data[:8] == b"#bundle\x00":
+        try:
+            msgs = list(OscBundle(data)) if data[:1] == b"#" else [OscMessage(data)]
+        except Exception as e:  # python-osc raises its own ParseErrors, IndexError, struct.error ...
+            raise ValueError(f"malformed OSC packet: {e}") from None
+        nums = [p for m in msgs if isinstance(m, OscMessage) for p in m.params
+                if isinstance(p, int | float) and not isinstance(p, bool)]
+        if not nums:
+            raise ValueError("OSC packet without a numeric argument")
+        value = float(nums[-1] if data[:1] == b"#" else nums[0])
+    else:
+        value = float(data.decode("ascii").strip())
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value}")
+    return value
+
+
+class LineParser:
+    """Bytes from a serial line -> complete lines (``\\n`` or ``\\r\\n`` ends one; blank lines are
+    skipped). A line longer than ``max_len`` bytes comes out as ``OVERLONG`` (a bad reading)."""
+
+    OVERLONG = b"<overlong line>"
+
+    def __init__(self, max_len: int = 64) -> None:
+        self.max_len, self._buf, self._skipping = max_len, bytearray(), False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        *complete, tail = bytes(data).split(b"\n")
+        lines = []
+        for part in complete:
+            line = (bytes(self._buf) + part).rstrip(b"\r")
+            if self._skipping or len(line) > self.max_len:
+                lines += [] if self._skipping else [self.OVERLONG]
+            elif line.strip():
+                lines.append(line)
+            self._buf.clear()
+            self._skipping = False
+        self._buf += tail
+        if len(self._buf) > self.max_len and not self._skipping:
+            lines.append(self.OVERLONG)
+            self._buf.clear()
+            self._skipping = True
+        elif self._skipping:
+            self._buf.clear()
+        return lines
+
+
+class _UdpReader:
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.bind((host, port))
+        except OSError as e:
+            self.sock.close()
+            raise InputError(f"joint-angle source udp:{host}:{port}: cannot listen: {e}") from None
+        self.sock.setblocking(False)
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
+
+    def read(self) -> list[bytes]:
+        out = []
+        while len(out) < 10000:
+            try:
+                out.append(self.sock.recv(65535))
+            except (BlockingIOError, InterruptedError):
+                break
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _SerialReader:
+    def __init__(self, device: str, baudrate: int) -> None:
+        import serial  # pyserial
+
+        self._error = serial.SerialException
+        try:
+            self.port = serial.serial_for_url(device, baudrate=baudrate, timeout=0)
+        except (serial.SerialException, ValueError, OSError) as e:
+            raise InputError(f"joint-angle source serial:{device}:{baudrate}: cannot open: {e}") from None
+        self.lines, self.failed = LineParser(), False
+
+    def read(self) -> list[bytes]:
+        if self.failed:
+            return []
+        try:
+            data = self.port.read(max(self.port.in_waiting, 1))
+        except (self._error, OSError) as e:  # unplugged: keep the last value, say so once
+            log.error("joint-angle serial line failed, keeping the last value: %s", e)
+            self.failed = True
+            return []
+        return self.lines.feed(data)
+
+    def close(self) -> None:
+        self.port.close()
+
+
+class JointAngleSource:
+    """A live joint angle mapped onto the normalized stimulus, as the PainDiffusion elbow robot did.
+
+    ``angle_range`` (degrees, or whatever unit the device sends): the angle at which pain starts
+    (stimulus 0) and the angle of tolerance (stimulus 1); linear between, clamped outside; a reversed
+    range (start > end) means extension hurts. Default: the elbow protocol's 40..120 degrees.
+    ``smoothing`` in 0..1: per reading, ``s <- smoothing * s + (1 - smoothing) * new`` (0 = none).
+    Non-blocking: :meth:`latest` drains what has arrived and returns the current stimulus (0 before
+    any reading). Garbage readings are counted in ``bad`` and logged, never raised.
+    """
+
+    def __init__(self, reader: _UdpReader | _SerialReader, *, angle_range: tuple[float, float] | None = None,
+                 smoothing: float = 0.0, name: str = "joint angle") -> None:
+        p = ElbowProtocol()
+        lo, hi = angle_range if angle_range is not None else (p.pain_onset_deg, p.pain_max_deg)
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo != hi):
+            reader.close()
+            raise InputError(f"{name}: angle_range must be two different finite angles, got {angle_range!r}")
+        if not 0.0 <= smoothing < 1.0:
+            reader.close()
+            raise InputError(f"{name}: smoothing must be in [0, 1), got {smoothing!r}")
+        self._reader, self.name = reader, name
+        self.angle_range, self.smoothing = (float(lo), float(hi)), float(smoothing)
+        self.angle: float | None = None
+        self.value, self.good, self.bad = 0.0, 0, 0
+
+    @classmethod
+    def udp(cls, port: int, host: str = "127.0.0.1", **kwargs: Any) -> JointAngleSource:
+        """Listen on UDP ``host:port`` (port 0: any free port, see :attr:`address`)."""
+        return cls(_UdpReader(host, port), name=f"udp:{host}:{port}", **kwargs)
+
+    @classmethod
+    def serial(cls, device: str, baudrate: int = 115200, **kwargs: Any) -> JointAngleSource:
+        """Read one number per line from a serial device or pyserial URL (``loop://`` for tests)."""
+        return cls(_SerialReader(device, baudrate), name=f"serial:{device}:{baudrate}", **kwargs)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """The bound (host, port) of a UDP source, else None."""
+        return getattr(self._reader, "address", None)
+
+    def stimulus(self, angle: float | np.ndarray) -> np.ndarray:
+        """Angle -> stimulus 0..1 over :attr:`angle_range`, clamped (no smoothing)."""
+        lo, hi = self.angle_range
+        return angle_to_stimulus(angle, lo, hi) if lo < hi else 1.0 - angle_to_stimulus(angle, hi, lo)
+
+    def poll(self) -> int:
+        """Drain pending readings without blocking; return how many arrived (good and bad)."""
+        readings = self._reader.read()
+        for data in readings:
+            try:
+                angle = parse_angle(data)
+            except ValueError as e:
+                self.bad += 1
+                if self.bad <= 5 or self.bad % 1000 == 0:
+                    log.warning("%s: ignored a bad reading (%d so far) %r: %s", self.name, self.bad, data[:40], e)
+                continue
+            self.good += 1
+            self.angle = angle
+            self.value = self.smoothing * self.value + (1.0 - self.smoothing) * float(self.stimulus(angle))
+        return len(readings)
+
+    def latest(self) -> float:
+        """The current stimulus (0..1) after draining what has arrived."""
+        self.poll()
+        return self.value
+
+    def __iter__(self) -> Iterator[float]:
+        """Endless, non-blocking: each step yields :meth:`latest` (the caller paces it, e.g. 25 fps)."""
+        while True:
+            yield self.latest()
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> JointAngleSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def parse_source(spec: str, **kwargs: Any) -> JointAngleSource:
+    """A CLI spec -> a source: ``udp:PORT``, ``udp:HOST:PORT`` or ``serial:DEVICE[:BAUD]`` (baud
+    115200 by default). ``kwargs`` go to :class:`JointAngleSource` (angle_range, smoothing)."""
+    kind, _, rest = str(spec).partition(":")
+    if kind == "udp":
+        host, _, port = rest.rpartition(":")
+        if not re.fullmatch(r"\d{1,5}", port) or int(port) > 65535 or (_ and not host):
+            raise InputError(f"joint-angle source {spec!r}: bad UDP port {port!r} (0..65535); {_SPEC_HELP}")
+        return JointAngleSource.udp(int(port), host or "127.0.0.1", **kwargs)
+    if kind == "serial" and rest:
+        device, _, baud = rest.rpartition(":")
+        if not (device and re.fullmatch(r"\d{3,7}", baud)):
+            device, baud = rest, "115200"
+        return JointAngleSource.serial(device, int(baud), **kwargs)
+    raise InputError(f"joint-angle source {spec!r}: {_SPEC_HELP}")
