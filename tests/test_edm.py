@@ -82,8 +82,8 @@ def test_training_sigmas_are_lognormal_per_frame_with_context() -> None:
     g = torch.Generator().manual_seed(2)
     cfg = EDMConfig(p_context=0.0, p_uniform=0.0)
     log_s = sample_training_sigmas(400, 64, cfg, g).log()
-    assert log_s.mean().item() == pytest.approx(-1.2, abs=0.02)
-    assert log_s.std().item() == pytest.approx(1.2, abs=0.02)
+    assert log_s.mean().item() == pytest.approx(cfg.p_mean, abs=0.02)
+    assert log_s.std().item() == pytest.approx(cfg.p_std, abs=0.02)
     assert (log_s.std(dim=1) > 0.5).all()  # independent levels within each window
     cfg = EDMConfig(p_context=0.3, context_frames=16, sigma_context=0.02)
     s = sample_training_sigmas(2000, 64, cfg, g)
@@ -94,7 +94,7 @@ def test_training_sigmas_are_lognormal_per_frame_with_context() -> None:
     s = sample_training_sigmas(2000, 64, cfg, g)
     shared = (s == s[:, :1]).all(dim=1)
     assert shared.float().mean().item() == pytest.approx(0.4, abs=0.04)
-    assert s[shared, 0].log().mean().item() == pytest.approx(-1.2, abs=0.1)  # still log-normal
+    assert s[shared, 0].log().mean().item() == pytest.approx(cfg.p_mean, abs=0.1)  # still log-normal
 
 
 def test_training_drop_and_sampling_null_use_the_same_path() -> None:

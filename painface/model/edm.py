@@ -49,8 +49,8 @@ class EDMConfig:
     """
 
     sigma_data: float = 0.5
-    p_mean: float = -1.2
-    p_std: float = 1.2
+    p_mean: float = -0.5
+    p_std: float = 1.5
     sigma_context: float = 0.02
     context_frames: int = 16
     p_context: float = 0.5

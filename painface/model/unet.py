@@ -13,7 +13,8 @@ is per token: the per-frame Fourier features of c_noise are stacked like the fra
 MLP; coarser levels average it over the merged tokens.
 
 Condition tokens: one per stimulus token (an MLP of the token's ``frames_per_token`` stimulus values
-plus the token's position embedding), one for expressiveness (an MLP of PSPI / 4) and one for emotion
+plus the token's position embedding), one for expressiveness (an MLP of ln(PSPI + 0.05) and PSPI, which spreads the small values
+typical of mean PSPI, 0.05-1, over a unit range) and one for emotion
 (a linear embedding of the 8-way probability vector). Each condition has a learned null embedding
 that replaces it where the null mask says so.
 """
@@ -187,7 +188,7 @@ class ConditionEncoder(nn.Module):
         d, k = cfg.cond_dim, cfg.frames_per_token
         self.k = k
         self.stimulus = nn.Sequential(nn.Linear(k, d), nn.SiLU(), nn.Linear(d, d))
-        self.expressiveness = nn.Sequential(nn.Linear(1, d), nn.SiLU(), nn.Linear(d, d))
+        self.expressiveness = nn.Sequential(nn.Linear(2, d), nn.SiLU(), nn.Linear(d, d))
         self.emotion = nn.Linear(len(EMOTIONS), d)
         self.null = nn.Parameter(torch.randn(len(CONDITION_NAMES), d) * 0.02)  # learned null embeddings
         self.kind = nn.Parameter(torch.randn(2, d) * 0.02)  # type embeddings: expressiveness, emotion
@@ -211,7 +212,8 @@ class ConditionEncoder(nn.Module):
         i_emo, i_expr, i_stim = (CONDITION_NAMES.index(n) for n in ("emotion", "expressiveness", "stimulus"))
         stim = self.stimulus(cond.stimulus.reshape(b, t // self.k, self.k))
         stim = torch.where(drop[:, i_stim, None, None], null[i_stim], stim) + pos
-        expr = self.expressiveness(cond.expressiveness[:, None] / 4.0)
+        e = cond.expressiveness[:, None]
+        expr = self.expressiveness(torch.cat([torch.log(e.clamp_min(0.0) + 0.05), e], dim=-1))
         expr = torch.where(drop[:, i_expr, None], null[i_expr], expr) + self.kind[0]
         emo = self.emotion(cond.emotion)
         emo = torch.where(drop[:, i_emo, None], null[i_emo], emo) + self.kind[1]
