@@ -302,3 +302,9 @@ def test_parse_source_specs():
             parse_source(bad)
     with pytest.raises(InputError, match="cannot open"):
         parse_source("serial:/dev/painface-no-such-device:115200")
+
+
+@pytest.mark.parametrize("kwargs", [{"angle_range": (0.0,)}, {"angle_range": ("a", "b")}, {"smoothing": "x"}])
+def test_malformed_mapping_settings(kwargs):
+    with pytest.raises(InputError, match="angle_range"):
+        JointAngleSource.udp(0, **kwargs)

@@ -1,36 +1,29 @@
-"""Live links: face codes out to robot faces (OSC) and VRM avatars (VMC), joint angles in.
+"""Live links: face codes out to robot faces (OSC) and VRM avatars (VMC), a joint angle in.
 
-* :class:`OscSink` sends one OSC bundle per frame over UDP: every AU intensity (0-5), the head pose
-  (degrees) and PSPI under a prefix (default ``/painface``). Address space: docs/links.md.
-* :class:`VmcSink` speaks the VMC protocol's Performer -> Marionette messages: the 52 ARKit
-  blendshapes as ``/VMC/Ext/Blend/Val`` followed by ``/VMC/Ext/Blend/Apply``, and the head rotation as
-  ``/VMC/Ext/Bone/Pos Head`` (Unity coordinates).
-* :class:`JointAngleSource` reads a joint angle from UDP (text or OSC) or a serial line and maps it
-  linearly onto the normalized stimulus (0 = rest, 1 = tolerance), as the PainDiffusion elbow robot
-  did (papers/001 section III-F). :func:`parse_source` turns ``udp:9001`` / ``serial:/dev/ttyUSB0:115200``
-  into a source.
-
-Nothing here blocks: sinks fire UDP datagrams and count failures; the source drains whatever arrived
-when it is asked and keeps the last good value.
+:class:`OscSink` (AUs, head pose, PSPI) and :class:`VmcSink` (52 ARKit blendshapes, head bone) send one
+OSC bundle per frame over UDP; :class:`JointAngleSource` maps a joint angle read from UDP or a serial
+line linearly onto the stimulus, as the PainDiffusion elbow robot did (papers/001 section III-F).
+Nothing blocks: sinks count failed sends, the source drains what arrived and keeps the last good
+value. Address spaces and wiring: docs/links.md.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from pythonosc.osc_bundle import OscBundle
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_bundle_builder import IMMEDIATELY
 from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
-from pythonosc.udp_client import UDPClient
-from scipy.spatial.transform import Rotation
+from pythonosc.parsing import osc_types
 
 from painface.errors import InputError
 from painface.face.code import ARKIT_NAMES, AU_MAX, AU_NAMES, FEATURE_NAMES, POSE_NAMES, check_face, to_arkit
@@ -43,11 +36,36 @@ VMC_PORT = 39539
 """The port a VMC Marionette (the avatar renderer) commonly listens on (protocol.vmc.info)."""
 
 
-def _message(address: str, *args: Any) -> OscMessage:
-    b = OscMessageBuilder(address=address)
-    for a in args:
-        b.add_arg(a, "s" if isinstance(a, str) else "i" if isinstance(a, int) else "f")
-    return b.build()
+_BUNDLE_HEAD = osc_types.write_string("#bundle") + osc_types.write_date(IMMEDIATELY)
+
+
+@functools.lru_cache(maxsize=4096)
+def _osc_head(address: str, tags: str, *strings: str) -> bytes:
+    """Address, type tags and leading string arguments of an OSC 1.0 message, encoded with python-osc's
+    type writers (cached: per frame only the numbers change; python-osc's message builder re-parses
+    every message it builds, which made a VMC frame cost 2 ms)."""
+    return b"".join(osc_types.write_string(s) for s in (address, "," + tags, *strings))
+
+
+def _element(address: str, *args: str | int | float) -> bytes:
+    """One bundle element (size + OSC message); string arguments come first, ints are OSC int32."""
+    strings = tuple(a for a in args if isinstance(a, str))
+    nums = args[len(strings) :]
+    tags = "s" * len(strings) + "".join("i" if isinstance(a, int) else "f" for a in nums)
+    msg = _osc_head(address, tags, *strings) + b"".join(
+        struct.pack(">i", a) if isinstance(a, int) else struct.pack(">f", a) for a in nums)
+    return struct.pack(">i", len(msg)) + msg
+
+
+@functools.lru_cache(maxsize=4096)
+def _float_prefix(address: str, *strings: str) -> bytes:
+    head = _osc_head(address, "s" * len(strings) + "f", *strings)
+    return struct.pack(">i", len(head) + 4) + head
+
+
+def _float_element(value: float, address: str, *strings: str) -> bytes:
+    """A bundle element for a message whose arguments are ``strings`` then one float32 (fast path)."""
+    return _float_prefix(address, *strings) + struct.pack(">f", value)
 
 
 class _UdpSink:
@@ -61,18 +79,19 @@ class _UdpSink:
         if not isinstance(port, int) or not 1 <= port <= 65535:
             raise InputError(f"{what}: port must be an integer in 1..65535, got {port!r}")
         try:
-            self._client = UDPClient(host, port)
-        except OSError as e:
+            family, _, _, _, self._target = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        except (OSError, IndexError) as e:
             raise InputError(f"{what}: cannot resolve {host}:{port}: {e}") from None
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
         self.host, self.port = host, port
         self.frames_sent, self.send_errors = 0, 0
 
-    def _send_bundle(self, messages: Sequence[OscMessage]) -> bool:
-        builder = OscBundleBuilder(IMMEDIATELY)
-        for m in messages:
-            builder.add_content(m)
+    def _send_bundle(self, elements: Sequence[bytes]) -> bool:
+        """Send bundle elements as one OSC bundle (time tag: immediately); False if the send failed."""
+        dgram = _BUNDLE_HEAD + b"".join(elements)
         try:
-            self._client.send(builder.build())
+            self._sock.sendto(dgram, self._target)
         except OSError as e:  # receiver gone, buffer full: a live link must not take the stream down
             self.send_errors += 1
             if self.send_errors <= 3 or self.send_errors % 1000 == 0:
@@ -83,7 +102,7 @@ class _UdpSink:
         return True
 
     def close(self) -> None:
-        self._client._sock.close()
+        self._sock.close()
 
     def __enter__(self):
         return self
@@ -125,8 +144,8 @@ class OscSink(_UdpSink):
         """Send one face-code frame ``[features]`` (FACS space); PSPI is computed when not given.
         Returns False when the datagram could not be sent (counted in ``send_errors``)."""
         f = _frame(frame, feature_names, "OscSink.send")
-        aus = {n: float(np.clip(f[i], 0.0, AU_MAX)) for i, n in enumerate(AU_NAMES)}
-        pose = {n: float(f[len(AU_NAMES) + i]) for i, n in enumerate(POSE_NAMES)}
+        aus = dict(zip(AU_NAMES, np.clip(f[: len(AU_NAMES)], 0.0, AU_MAX).tolist(), strict=True))
+        pose = dict(zip(POSE_NAMES, f[len(AU_NAMES) :].tolist(), strict=True))
         value = float(compute_pspi(f[None, :], feature_names)[0]) if pspi is None else pspi
         return self._send(aus, value, pose)
 
@@ -148,10 +167,10 @@ class OscSink(_UdpSink):
     def _send(self, aus: Mapping[str, float], pspi: float, pose: Mapping[str, float]) -> bool:
         if not (_finite([pspi], 1) and 0.0 <= float(pspi) <= 16.0 + 1e-3):
             raise InputError(f"OscSink: pspi = {pspi!r}, expected a number in 0..16")
-        msgs = [_message(f"{self.prefix}/frame", self.frames_sent)]
-        msgs += [_message(f"{self.prefix}/au/{n}", v) for n, v in aus.items()]
-        msgs += [_message(f"{self.prefix}/head/{n.removeprefix('head_')}", v) for n, v in pose.items()]
-        msgs.append(_message(f"{self.prefix}/pspi", float(pspi)))
+        msgs = [_element(f"{self.prefix}/frame", self.frames_sent)]
+        msgs += [_float_element(v, f"{self.prefix}/au/{n}") for n, v in aus.items()]
+        msgs += [_float_element(v, f"{self.prefix}/head/{n.removeprefix('head_')}") for n, v in pose.items()]
+        msgs.append(_float_element(float(pspi), f"{self.prefix}/pspi"))
         return self._send_bundle(msgs)
 
 
@@ -163,8 +182,11 @@ def head_quaternion(pitch_deg: float, yaw_deg: float, roll_deg: float) -> tuple[
     negative one about +y, roll > 0 (toward the left shoulder) a positive one about +z. Composed in
     Unity's Euler order (z, then x, then y: q = qy qx qz), as ``Quaternion.Euler`` does.
     """
-    q = Rotation.from_euler("YXZ", [-yaw_deg, pitch_deg, roll_deg], degrees=True).as_quat()
-    return float(q[0]), float(q[1]), float(q[2]), float(q[3])
+    hy, hx, hz = (math.radians(a) / 2.0 for a in (-yaw_deg, pitch_deg, roll_deg))
+    cy, sy, cx, sx, cz, sz = math.cos(hy), math.sin(hy), math.cos(hx), math.sin(hx), math.cos(hz), math.sin(hz)
+    # Hamilton products qy * qx * qz with qy = (0, sy, 0, cy), qx = (sx, 0, 0, cx), qz = (0, 0, sz, cz)
+    return (cy * sx * cz + sy * cx * sz, sy * cx * cz - cy * sx * sz,
+            cy * cx * sz - sy * sx * cz, cy * cx * cz + sy * sx * sz)
 
 
 class VmcSink(_UdpSink):
@@ -200,14 +222,14 @@ class VmcSink(_UdpSink):
         unknown = [n for n in weights if n not in ARKIT_NAMES]
         if unknown or not _finite(list(weights.values()), len(weights)):
             raise InputError(f"VmcSink: expected finite weights for ARKit blendshapes; unknown: {unknown[:5]}")
-        msgs = [_message("/VMC/Ext/OK", 1), _message("/VMC/Ext/T", float(self._clock() - self._t0))]
+        msgs = [_element("/VMC/Ext/OK", 1), _element("/VMC/Ext/T", float(self._clock() - self._t0))]
         if head_pose_deg is not None:
             if not _finite(head_pose_deg, 3):
                 raise InputError(f"VmcSink: head_pose_deg must be 3 finite angles, got {head_pose_deg!r}")
-            msgs.append(_message("/VMC/Ext/Bone/Pos", "Head", *self.head_position, *head_quaternion(*head_pose_deg)))
-        for arkit, name in zip(ARKIT_NAMES, self.names, strict=True):
-            msgs.append(_message("/VMC/Ext/Blend/Val", name, min(max(float(weights.get(arkit, 0.0)), 0.0), 1.0)))
-        msgs.append(_message("/VMC/Ext/Blend/Apply"))
+            msgs.append(_element("/VMC/Ext/Bone/Pos", "Head", *self.head_position, *head_quaternion(*head_pose_deg)))
+        values = np.clip([float(weights.get(n, 0.0)) for n in ARKIT_NAMES], 0.0, 1.0).tolist()
+        msgs += [_float_element(v, "/VMC/Ext/Blend/Val", n) for v, n in zip(values, self.names, strict=True)]
+        msgs.append(_element("/VMC/Ext/Blend/Apply"))
         return self._send_bundle(msgs)
 
 
@@ -331,15 +353,18 @@ class JointAngleSource:
     def __init__(self, reader: _UdpReader | _SerialReader, *, angle_range: tuple[float, float] | None = None,
                  smoothing: float = 0.0, name: str = "joint angle") -> None:
         p = ElbowProtocol()
-        lo, hi = angle_range if angle_range is not None else (p.pain_onset_deg, p.pain_max_deg)
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo != hi):
+        rng = angle_range if angle_range is not None else (p.pain_onset_deg, p.pain_max_deg)
+        try:
+            lo, hi = (float(v) for v in rng)
+            ok = math.isfinite(lo) and math.isfinite(hi) and lo != hi and 0.0 <= float(smoothing) < 1.0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
             reader.close()
-            raise InputError(f"{name}: angle_range must be two different finite angles, got {angle_range!r}")
-        if not 0.0 <= smoothing < 1.0:
-            reader.close()
-            raise InputError(f"{name}: smoothing must be in [0, 1), got {smoothing!r}")
+            raise InputError(f"{name}: expected angle_range = two different finite angles and smoothing in "
+                             f"[0, 1), got angle_range={angle_range!r}, smoothing={smoothing!r}")
         self._reader, self.name = reader, name
-        self.angle_range, self.smoothing = (float(lo), float(hi)), float(smoothing)
+        self.angle_range, self.smoothing = (lo, hi), float(smoothing)
         self.angle: float | None = None
         self.value, self.good, self.bad = 0.0, 0, 0
 
