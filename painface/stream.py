@@ -90,6 +90,8 @@ class ReactionMeter:
         self.last_pspi = 0.0
         self.latencies: list[float] = []
         self.stream_latencies: list[float] = []
+        self.pipeline: list[float] = []  # step pushed -> due time of the first frame generated with it
+        self._fresh = False
 
     def watch(self, prev: float, frames: np.ndarray, values: np.ndarray, wall: float) -> None:
         if self.step is not None:
@@ -97,7 +99,7 @@ class ReactionMeter:
         before = np.concatenate([[prev], values[:-1]])
         hit = np.flatnonzero((before <= self.STEP_LOW) & (values >= self.STEP_HIGH))
         if hit.size:
-            self.step, self.rest = (int(frames[hit[0]]), wall), None
+            self.step, self.rest, self._fresh = (int(frames[hit[0]]), wall), None, True
 
     def frames(self, chunk: Chunk, margin: float) -> None:
         ps = chunk.pspi
@@ -105,6 +107,9 @@ class ReactionMeter:
             self.last_pspi = float(ps[-1]) if ps is not None else self.last_pspi
             return
         s, wall = self.step
+        if self._fresh and chunk.due0 is not None:
+            self.pipeline.append(chunk.due0 - wall)
+        self._fresh = False
         k = np.arange(chunk.start, chunk.start + len(chunk))
         if self.rest is None:
             self.rest = float(ps[k < s][-1]) if (k < s).any() else self.last_pspi
@@ -434,13 +439,15 @@ class StreamEngine:
     def stats(self) -> dict[str, Any]:
         """Self-measurement. ``real_time_factor``: seconds of face per second of compute over the recent
         windows (> 1 keeps up); ``window_ms``: median compute per window; ``overruns``: windows started
-        more than a window late; ``reaction_s``: median time from a stimulus step (pushed in clocked mode)
-        to the due time of the first frame whose PSPI departs from rest, and ``reaction_stream_s`` the
+        more than a window late; ``pipeline_s``: median time from a stimulus step (clocked mode) to the due
+        time of the first frame generated with it; ``reaction_s``: median time from a stimulus step (clocked
+        mode) to the due time of the first frame whose PSPI departs from rest, and ``reaction_stream_s`` the
         same in stream time (frames / fps, both modes); ``reactions``: how many were measured."""
         with self._lock:
             comp = np.array([s for s, _ in self._compute], dtype=np.float64)
             lat = [v for p in self._patients.values() for v in p.meter.latencies]
             stream = [v for p in self._patients.values() for v in p.meter.stream_latencies]
+            pipe = [v for p in self._patients.values() for v in p.meter.pipeline]
             n = len(self._patients)
         period = self.config.horizon / self.fps
         return {
@@ -451,6 +458,7 @@ class StreamEngine:
             "window_ms": float(np.median(comp) * 1e3) if comp.size else None,
             "real_time_factor": float(period * comp.size / comp.sum()) if comp.size else None,
             "overruns": self.overruns,
+            "pipeline_s": float(np.median(pipe)) if pipe else None,
             "reaction_s": float(np.median(lat)) if lat else None,
             "reaction_stream_s": float(np.median(stream)) if stream else None,
             "reactions": len(stream),

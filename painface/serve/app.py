@@ -1,0 +1,281 @@
+"""The live web app: one :class:`~painface.stream.StreamEngine` shared by every browser tab.
+
+``create_app(model, ...)`` returns a FastAPI app: ``GET /`` (the page), ``GET /static/*`` (its JS and
+CSS), ``GET /face.glb`` (the face mesh with one morph target per AU, sent once; the browser draws the
+face from the streamed face code), ``GET /api/info`` and the WebSocket ``/ws`` (one patient per
+connection). The protocol (every message and field, the errors) is documented in docs/live.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from painface.errors import InputError
+from painface.face.code import AU_NAMES, EMOTIONS, FEATURE_NAMES, neutral_face
+from painface.model.conditions import EXPRESSIVENESS_RANGE
+from painface.stream import GUIDANCE_MAX, STIMULUS_RANGE, Chunk, StreamEngine, check_samples
+
+STATIC = Path(__file__).parent / "static"
+MAX_MESSAGE_BYTES = 4096
+"""Largest accepted client message (bytes of JSON text); larger ones get a ``too_large`` error."""
+MAX_SAMPLES = 250
+"""Most stimulus samples in one ``stimulus`` message (10 s at 25 fps)."""
+QUEUE_CHUNKS = 8
+"""Chunks kept for a client that reads too slowly; older ones are dropped."""
+PAIN_LIMITS = {"peak": (0.0, 1.5), "hold_s": (0.0, 10.0), "decay_s": (0.05, 30.0)}
+STATS_EVERY_S = 2.0
+
+
+class ProtocolError(Exception):
+    """A client message that breaks the protocol: answered with ``{"type": "error", "code", "message"}``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _number(msg: dict, key: str, lo: float, hi: float, default: float | None = None) -> float:
+    v = msg.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise ProtocolError("bad_value", f"{key}: expected a finite number in [{lo:g}, {hi:g}], got {v!r}")
+    if not lo <= v <= hi:
+        raise ProtocolError("bad_value", f"{key}: {v} out of range; expected [{lo:g}, {hi:g}]")
+    return float(v)
+
+
+class Session:
+    """One WebSocket client: its patient in the engine, its stimulus (slider level + decaying pulse)."""
+
+    def __init__(self, app_state: Any, ws: WebSocket, pid: int, queue: asyncio.Queue) -> None:
+        self.state, self.ws, self.pid, self.queue = app_state, ws, pid, queue
+        self.level = 0.0
+        self.pulse: tuple[float, float, float, float] | None = None  # (t0, peak, hold_s, decay_s)
+        self.pulse_task: asyncio.Task | None = None
+
+    def value(self, now: float) -> float:
+        """The stimulus now: max(slider level, pulse: peak during hold, then exponential decay)."""
+        if self.pulse is None:
+            return self.level
+        t0, peak, hold, decay = self.pulse
+        dt = now - t0 - hold
+        p = peak if dt < 0 else peak * math.exp(-dt / decay)
+        if dt > 0 and p < 0.01:
+            self.pulse = None
+            return self.level
+        return max(self.level, p)
+
+    async def handle(self, text: str) -> dict | None:
+        """Apply one client message; returns the reply (or None)."""
+        engine: StreamEngine = self.state.engine
+        if len(text.encode()) > MAX_MESSAGE_BYTES:
+            raise ProtocolError("too_large", f"message of {len(text.encode())} bytes; at most {MAX_MESSAGE_BYTES}")
+        try:
+            msg = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            raise ProtocolError("bad_json", "not valid JSON") from None
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            raise ProtocolError("bad_message", 'expected a JSON object with a string "type"')
+        kind = msg["type"]
+        if kind == "ping":
+            return {"type": "pong", "t": msg.get("t") if isinstance(msg.get("t"), int | float) else None}
+        if kind == "stimulus":
+            if "samples" in msg:
+                samples = msg["samples"]
+                if not isinstance(samples, list) or len(samples) > MAX_SAMPLES:
+                    raise ProtocolError("bad_value", f"samples: expected a list of at most {MAX_SAMPLES} numbers")
+                arr = self._checked(samples)
+                engine.push(self.pid, arr)
+                self.level = float(arr[-1]) if arr.size else self.level
+                return None
+            self.level = _number(msg, "value", *STIMULUS_RANGE)
+            engine.push(self.pid, self.value(time.monotonic()))
+            return None
+        if kind == "pain":
+            peak = _number(msg, "peak", *PAIN_LIMITS["peak"], default=1.0)
+            hold = _number(msg, "hold_s", *PAIN_LIMITS["hold_s"], default=1.0)
+            decay = _number(msg, "decay_s", *PAIN_LIMITS["decay_s"], default=3.0)
+            self.pulse = (time.monotonic(), peak, hold, decay)
+            engine.push(self.pid, self.value(time.monotonic()))
+            if self.pulse_task is None or self.pulse_task.done():
+                self.pulse_task = asyncio.create_task(self._pulse_loop())
+            return None
+        if kind == "settings":
+            unknown = set(msg) - {"type", "expressiveness", "emotion", "guidance"}
+            if unknown:
+                raise ProtocolError("bad_message", f"settings: unknown field(s) {sorted(unknown)}")
+            try:
+                engine.configure(self.pid, expressiveness=msg.get("expressiveness"), emotion=msg.get("emotion"),
+                                 guidance=msg.get("guidance"))
+            except InputError as e:
+                raise ProtocolError("bad_value", str(e)) from None
+            return {"type": "settings", **engine.settings(self.pid)}
+        raise ProtocolError("unknown_type", f"type {kind!r}; expected one of stimulus, pain, settings, ping")
+
+    @staticmethod
+    def _checked(samples: list) -> np.ndarray:
+        if any(isinstance(s, bool) or not isinstance(s, int | float) for s in samples):
+            raise ProtocolError("bad_value", "samples: expected numbers")
+        try:
+            return check_samples(np.asarray(samples, dtype=np.float64))
+        except InputError as e:
+            raise ProtocolError("bad_value", str(e)) from None
+
+    async def _pulse_loop(self) -> None:
+        """While a pulse decays, push the stimulus every frame period."""
+        period = 1.0 / self.state.engine.fps
+        while self.pulse is not None:
+            await asyncio.sleep(period)
+            with contextlib.suppress(InputError):
+                self.state.engine.push(self.pid, self.value(time.monotonic()))
+
+
+def chunk_message(chunk: Chunk) -> dict:
+    """A ``frames`` message: face codes rounded to 3 decimals."""
+    return {"type": "frames", "start": chunk.start, "fps": chunk.fps,
+            "face": np.round(chunk.face.astype(np.float64), 3).tolist(),
+            "stimulus": np.round(chunk.stimulus.astype(np.float64), 3).tolist(),
+            "pspi": None if chunk.pspi is None else np.round(chunk.pspi.astype(np.float64), 3).tolist()}
+
+
+def create_app(model: Any, *, max_patients: int = 8, engine: StreamEngine | None = None, seed: int = 0,
+               sinks: list[Any] | None = None, **engine_kw: Any) -> FastAPI:
+    """The app for ``model`` (a PainDiffusion). ``engine``: use this engine (else one is made with
+    ``max_patients`` and ``engine_kw``); it is started with the app and stopped with it. ``sinks``: objects
+    with ``send(frame [D], pspi)`` fed every frame of the first session (live links)."""
+    eng = engine or StreamEngine(model, max_patients=max_patients, **engine_kw)
+    glb: dict[str, bytes] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        eng.start()
+        try:
+            yield
+        finally:
+            eng.stop()
+
+    app = FastAPI(title="painface live", lifespan=lifespan)
+    app.state.engine, app.state.sessions, app.state.seed, app.state.sinks = eng, {}, seed, sinks or []
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/")
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/face.glb")
+    async def face_glb() -> Response:
+        if "v" not in glb:
+            from painface.face.export import glb_bytes
+
+            glb["v"] = await asyncio.to_thread(glb_bytes, neutral_face(1), eng.fps)
+        return Response(glb["v"], media_type="model/gltf-binary", headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/api/info")
+    async def info() -> JSONResponse:
+        return JSONResponse(info_message(eng))
+
+    @app.get("/api/stats")
+    async def stats() -> JSONResponse:
+        return JSONResponse({"sessions": len(app.state.sessions), **eng.stats(), "error": repr(eng.error)
+                             if eng.error else None})
+
+    @app.websocket("/ws")
+    async def ws_endpoint(ws: WebSocket) -> None:
+        await serve_client(app, ws)
+
+    return app
+
+
+def info_message(eng: StreamEngine) -> dict:
+    return {"fps": eng.fps, "horizon": eng.config.horizon, "window": eng.config.window,
+            "steps": eng.config.steps, "features": list(eng.names),
+            "aus": list(AU_NAMES) if eng.facs else [], "emotions": list(EMOTIONS),
+            "facs": eng.facs and tuple(eng.names) == FEATURE_NAMES,
+            "limits": {"stimulus": list(STIMULUS_RANGE), "expressiveness": list(EXPRESSIVENESS_RANGE),
+                       "guidance": [0.0, GUIDANCE_MAX], "message_bytes": MAX_MESSAGE_BYTES,
+                       "samples": MAX_SAMPLES, **{f"pain_{k}": list(v) for k, v in PAIN_LIMITS.items()}},
+            "max_patients": eng.max_patients}
+
+
+async def serve_client(app: FastAPI, ws: WebSocket) -> None:
+    """One connection: accept, add a patient (or answer ``busy`` and close), then read messages and send
+    frames until the client leaves; the patient is always removed."""
+    eng: StreamEngine = app.state.engine
+    await ws.accept()
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
+
+    def deliver(chunk: Chunk) -> None:  # engine thread -> event loop
+        loop.call_soon_threadsafe(_offer, queue, chunk)
+
+    try:
+        app.state.seed += 1
+        pid = eng.add_patient(seed=app.state.seed, on_frames=deliver)
+    except InputError as e:
+        with contextlib.suppress(Exception):
+            await ws.send_json({"type": "error", "code": "busy", "message": str(e)})
+            await ws.close(code=1013)
+        return
+    session = Session(app.state, ws, pid, queue)
+    app.state.sessions[pid] = session
+    sender = asyncio.create_task(_send_frames(app, session))
+    try:
+        await ws.send_json({"type": "hello", "session": pid, **info_message(eng), "settings": eng.settings(pid)})
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                break
+            text = msg.get("text")
+            try:
+                if text is None:
+                    raise ProtocolError("bad_message", "binary messages are not accepted; send JSON text")
+                reply = await session.handle(text)
+            except ProtocolError as e:
+                reply = {"type": "error", "code": e.code, "message": str(e)}
+            if reply is not None:
+                await ws.send_json(reply)
+    except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        pass
+    finally:
+        eng.remove_patient(pid)
+        app.state.sessions.pop(pid, None)
+        session.pulse = None
+        for task in (sender, session.pulse_task):
+            if task is not None:
+                task.cancel()
+
+
+def _offer(queue: asyncio.Queue, chunk: Chunk) -> None:
+    if queue.full():  # a slow reader: drop its oldest chunk rather than grow
+        queue.get_nowait()
+    queue.put_nowait(chunk)
+
+
+async def _send_frames(app: FastAPI, session: Session) -> None:
+    last_stats = time.monotonic()
+    with contextlib.suppress(Exception):
+        while True:
+            chunk = await session.queue.get()
+            await session.ws.send_json(chunk_message(chunk))
+            if app.state.sinks and next(iter(app.state.sessions), None) == session.pid:
+                await asyncio.to_thread(_feed_sinks, app.state.sinks, chunk)
+            if time.monotonic() - last_stats > STATS_EVERY_S:
+                last_stats = time.monotonic()
+                await session.ws.send_json({"type": "stats", **app.state.engine.stats()})
+
+
+def _feed_sinks(sinks: list[Any], chunk: Chunk) -> None:
+    for i in range(len(chunk)):
+        for sink in sinks:
+            with contextlib.suppress(Exception):
+                sink.send(chunk.face[i], None if chunk.pspi is None else float(chunk.pspi[i]))

@@ -1,0 +1,200 @@
+"""The live server over real sockets (uvicorn in a thread, tiny model): page and assets, the WebSocket
+protocol and its errors, the pain pulse, disconnects mid-stream, and 100 clients at once."""
+
+import asyncio
+import json
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import websockets
+from test_stream import SMALL, tiny_model
+
+from painface.cli import main
+from painface.face.code import AU_NAMES
+from painface.model.checkpoint import save_model
+from painface.serve.app import MAX_MESSAGE_BYTES, create_app
+from painface.serve.cli import BackgroundServer, build, configure
+
+CAPACITY = 40
+
+
+@pytest.fixture(scope="module")
+def server():
+    app = create_app(tiny_model(), max_patients=CAPACITY, threads=None, lead_s=0.05, **SMALL)
+    with BackgroundServer(app) as url:
+        yield url, app
+
+
+def get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.status, r.read()
+
+
+def ws_url(url: str) -> str:
+    return url.replace("http://", "ws://") + "/ws"
+
+
+async def recv_type(ws, kind: str, timeout: float = 30.0) -> dict:
+    """The next message of a type (others skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
+        if msg["type"] == kind:
+            return msg
+
+
+def test_page_assets_and_info(server):
+    url, _ = server
+    status, page = get(url + "/")
+    assert status == 200 and b'id="stimulus"' in page and b'id="pain"' in page and b"/static/app.js" in page
+    for asset in ("app.js", "face.js", "style.css"):
+        assert get(f"{url}/static/{asset}")[0] == 200
+    status, glb = get(url + "/face.glb")
+    assert glb[:4] == b"glTF"
+    doc = json.loads(glb[20:20 + int.from_bytes(glb[12:16], "little")])
+    assert doc["meshes"][0]["extras"]["targetNames"] == list(AU_NAMES)
+    info = json.loads(get(url + "/api/info")[1])
+    assert info["fps"] == 25.0 and info["horizon"] == 8 and info["max_patients"] == CAPACITY and info["facs"]
+
+
+BAD = [
+    ("not json", "bad_json"), ("[1, 2]", "bad_message"), ('{"value": 1}', "bad_message"),
+    ('{"type": "dance"}', "unknown_type"), ('{"type": "stimulus", "value": 7}', "bad_value"),
+    ('{"type": "stimulus", "value": "high"}', "bad_value"), ('{"type": "stimulus", "value": NaN}', "bad_value"),
+    ('{"type": "stimulus", "samples": [0.1, null]}', "bad_value"),
+    ('{"type": "stimulus", "samples": [0.1, -3]}', "bad_value"),
+    (json.dumps({"type": "stimulus", "samples": [0.1] * 300}), "bad_value"),
+    ('{"type": "settings", "expressiveness": 99}', "bad_value"),
+    ('{"type": "settings", "emotion": "Joy"}', "bad_value"),
+    ('{"type": "settings", "guidance": [1, 2]}', "bad_value"), ('{"type": "settings", "colour": 1}', "bad_message"),
+    ('{"type": "pain", "decay_s": 0}', "bad_value"), ('{"type": "pain", "peak": true}', "bad_value"),
+    ("x" * (MAX_MESSAGE_BYTES + 1), "too_large"), ("[" * 3000 + "]" * 1000, "bad_json"),
+    (b"\x00\x01binary", "bad_message"),
+]
+
+
+def test_every_bad_message_gets_an_error_and_the_session_goes_on(server):
+    url, _ = server
+
+    async def go():
+        async with websockets.connect(ws_url(url)) as ws:
+            hello = await recv_type(ws, "hello")
+            assert hello["settings"]["guidance"] == [0.5, 1.0, 2.0] and "emotion" in hello["settings"]
+            for text, code in BAD:
+                await ws.send(text)
+                err = await recv_type(ws, "error")
+                assert err["code"] == code, (text[:40], err)
+                assert err["message"]
+            await ws.send('{"type": "ping", "t": 5}')
+            assert (await recv_type(ws, "pong"))["t"] == 5
+            await ws.send('{"type": "settings", "expressiveness": 3, "emotion": "Fear", "guidance": [0, 1, 4]}')
+            ack = await recv_type(ws, "settings")
+            assert ack["expressiveness"] == 3 and ack["emotion"]["Fear"] == 1 and ack["guidance"] == [0, 1, 4]
+            await ws.send('{"type": "stimulus", "value": 0.8}')
+            for _ in range(20):
+                frames = await recv_type(ws, "frames")
+                if frames["stimulus"][-1] == pytest.approx(0.8):
+                    break
+            assert frames["stimulus"][-1] == pytest.approx(0.8)
+            assert np.asarray(frames["face"]).shape == (8, 20) and len(frames["pspi"]) == 8
+
+    asyncio.run(go())
+
+
+def test_apply_pain_rises_then_decays_to_the_slider_level(server):
+    url, _ = server
+
+    async def go():
+        async with websockets.connect(ws_url(url)) as ws:
+            await recv_type(ws, "hello")
+            await ws.send('{"type": "stimulus", "value": 0.1}')
+            await ws.send('{"type": "pain", "peak": 1.0, "hold_s": 0.3, "decay_s": 0.2}')
+            seen: list[float] = []
+            while len(seen) < 25 * 4:
+                seen += (await recv_type(ws, "frames"))["stimulus"]
+            return np.asarray(seen)
+
+    stim = asyncio.run(go())
+    assert stim.max() == pytest.approx(1.0, abs=0.02)
+    peak = int(np.argmax(stim))
+    assert stim[-1] == pytest.approx(0.1, abs=0.02) and np.all(stim[peak:] >= 0.1 - 1e-3)
+
+
+def test_a_client_that_vanishes_mid_stream_leaves_the_others_running(server):
+    url, app = server
+
+    async def go():
+        async with websockets.connect(ws_url(url)) as keeper:
+            await recv_type(keeper, "hello")
+            first = await recv_type(keeper, "frames")
+            gone = await websockets.connect(ws_url(url))
+            await recv_type(gone, "hello")
+            await gone.send('{"type": "pain"}')
+            await recv_type(gone, "frames")
+            gone.transport.abort()  # no close handshake
+            starts = [first["start"]]
+            for _ in range(6):
+                starts.append((await recv_type(keeper, "frames"))["start"])
+            return starts
+
+    starts = asyncio.run(go())
+    assert np.all(np.diff(starts) == 8)  # every window of the keeper, in order
+    deadline = time.monotonic() + 20
+    while app.state.sessions and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not app.state.sessions and app.state.engine.patients == [] and app.state.engine.error is None
+
+
+def test_a_hundred_clients_at_once(server):
+    url, app = server
+
+    async def client(i: int):
+        try:
+            async with websockets.connect(ws_url(url), open_timeout=60) as ws:
+                first = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if first["type"] == "error":
+                    return first["code"]
+                await ws.send('{"type": "stimulus", "value": 5}')
+                err = await recv_type(ws, "error", 60)
+                await recv_type(ws, "frames", 60)
+                return "served" if err["code"] == "bad_value" else err["code"]
+        except Exception as e:  # noqa: BLE001 - reported in the assertion
+            return repr(e)
+
+    async def go():
+        async with websockets.connect(ws_url(url)) as keeper:
+            await recv_type(keeper, "hello")
+            before = await recv_type(keeper, "frames")
+            results = await asyncio.gather(*(client(i) for i in range(100)))
+            after = [(await recv_type(keeper, "frames"))["start"] for _ in range(3)]
+            return results, before["start"], after
+
+    results, before, after = asyncio.run(go())
+    counts = {r: results.count(r) for r in set(results)}
+    assert counts.get("served", 0) + counts.get("busy", 0) == 100, counts
+    assert counts["served"] >= CAPACITY - 1 - 5 and counts["busy"] >= 100 - CAPACITY + 1
+    assert after[0] > before and np.all(np.diff(after) == 8)  # the keeper's stream went on, in order
+    deadline = time.monotonic() + 20
+    while app.state.sessions and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not app.state.sessions and app.state.engine.error is None
+    assert json.loads(get(url + "/api/stats")[1])["sessions"] == 0
+
+
+def test_serve_command_options(tmp_path, capsys):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    configure(p)
+    args = p.parse_args([])
+    assert args.host == "127.0.0.1" and args.port == 8000  # loopback unless asked
+    ckpt = save_model(tmp_path / "tiny", tiny_model().denoiser, {"normalizer": tiny_model().normalizer.to_dict(),
+                                                                  "data_scale": 0.5, "corpus": {"fps": 25.0}})
+    app, sinks, joint = build(p.parse_args(["--checkpoint", str(ckpt), "--horizon", "8", "--window", "16"]))
+    assert app.state.engine.config.horizon == 8 and sinks == [] and joint is None
+    assert main(["serve", "--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
+    assert main(["serve", "--checkpoint", str(ckpt), "--osc", "nowhere"]) == 2
+    assert main(["serve", "--checkpoint", str(ckpt), "--horizon", "6"]) == 2
+    assert "expected HOST:PORT" in capsys.readouterr().err
