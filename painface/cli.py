@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("painface.express", "generate pain expression sequences with PainDiffusion"),
     "render": ("painface.face.cli", "render a face-code file to a video (mp4/gif), with a scrolling plot"),
     "export": ("painface.face.export", "export a face-code file as ARKit CSV/JSON or an animated glTF (.glb)"),
+    "serve": ("painface.serve.cli", "the live page: a face that reacts to a stimulus slider, one patient per tab"),
     "convert-biovid": ("painface.data.biovid", "convert BioVid/EMOCA per-frame JSON features to a corpus"),
 }
 
