@@ -77,10 +77,9 @@ def test_osc_sink_sends_every_au_head_pose_and_pspi(receiver):
 
 def test_osc_sink_send_aus_and_custom_prefix(receiver):
     with OscSink(port=receiver.getsockname()[1], prefix="/robot/face") as sink:
-        sink.send_aus({"AU4": 2.0, "AU43": 5.0}, 3.0, head_pose={"head_yaw": 15.0})
+        sink.send_aus({"AU4": 2.0, "AU43": 5.0}, 3.0)
         assert receive(receiver) == [("/robot/face/frame", [0]), ("/robot/face/au/AU4", [2.0]),
-                                     ("/robot/face/au/AU43", [5.0]), ("/robot/face/head/yaw", [15.0]),
-                                     ("/robot/face/pspi", [3.0])]
+                                     ("/robot/face/au/AU43", [5.0]), ("/robot/face/pspi", [3.0])]
 
 
 @pytest.mark.parametrize(
@@ -90,7 +89,7 @@ def test_osc_sink_send_aus_and_custom_prefix(receiver):
         lambda s: s.send_aus({"AU4": 6.0}, 0.0),
         lambda s: s.send_aus({"AU4": float("nan")}, 0.0),
         lambda s: s.send_aus({"AU4": 1.0}, 17.0),
-        lambda s: s.send_aus({"AU4": 1.0}, 1.0, head_pose={"head_tilt": 1.0}),
+        lambda s: s.send_aus({"AU4": "x"}, 1.0),
         lambda s: s.send(np.zeros((2, len(FEATURE_NAMES)), np.float32)),
         lambda s: s.send(face(AU4=9.0)),
         lambda s: s.send(np.zeros(len(FLAME_NAMES), np.float32), feature_names=FLAME_NAMES),
@@ -308,3 +307,11 @@ def test_parse_source_specs():
 def test_malformed_mapping_settings(kwargs):
     with pytest.raises(InputError, match="angle_range"):
         JointAngleSource.udp(0, **kwargs)
+
+
+def test_vmc_non_numeric_values_are_clear_errors(receiver):
+    with VmcSink(port=receiver.getsockname()[1]) as sink:
+        for call in (lambda: sink.send_blendshapes({"jawOpen": "wide"}),
+                     lambda: sink.send_blendshapes({}, head_pose_deg=("a", 0, 0))):
+            with pytest.raises(InputError):
+                call()

@@ -32,18 +32,14 @@ from painface.subjects.protocols import ElbowProtocol, angle_to_stimulus
 
 log = logging.getLogger(__name__)
 
-VMC_PORT = 39539
-"""The port a VMC Marionette (the avatar renderer) commonly listens on (protocol.vmc.info)."""
-
-
+VMC_PORT = 39539  # where a VMC Marionette (the avatar renderer) commonly listens (protocol.vmc.info)
 _BUNDLE_HEAD = osc_types.write_string("#bundle") + osc_types.write_date(IMMEDIATELY)
 
 
 @functools.lru_cache(maxsize=4096)
 def _osc_head(address: str, tags: str, *strings: str) -> bytes:
-    """Address, type tags and leading string arguments of an OSC 1.0 message, encoded with python-osc's
-    type writers (cached: per frame only the numbers change; python-osc's message builder re-parses
-    every message it builds, which made a VMC frame cost 2 ms)."""
+    """Address, type tags and leading strings of an OSC 1.0 message, by python-osc's type writers; cached
+    (only numbers change per frame; python-osc's builder re-parses each message: 2 ms per VMC frame)."""
     return b"".join(osc_types.write_string(s) for s in (address, "," + tags, *strings))
 
 
@@ -59,16 +55,30 @@ def _element(address: str, *args: str | int | float) -> bytes:
 
 @functools.lru_cache(maxsize=4096)
 def _float_prefix(address: str, *strings: str) -> bytes:
+    """Fast path: size + head of a message whose arguments are ``strings`` then one float32."""
     head = _osc_head(address, "s" * len(strings) + "f", *strings)
     return struct.pack(">i", len(head) + 4) + head
 
 
-def _float_element(value: float, address: str, *strings: str) -> bytes:
-    """A bundle element for a message whose arguments are ``strings`` then one float32 (fast path)."""
-    return _float_prefix(address, *strings) + struct.pack(">f", value)
+def _warn(count: int, msg: str, *args: object) -> None:
+    """Log the first few and then every 1000th of a repeated problem (no log flood at 25 fps)."""
+    if count <= 5 or count % 1000 == 0:
+        log.warning(msg, *args)
 
 
-class _UdpSink:
+class _Closing:
+    """``with`` support for anything with a ``close()``."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _UdpSink(_Closing):
     """A UDP OSC sender (one bundle per frame) that never raises on a send failure: it counts them in
     ``send_errors`` and logs the first few."""
 
@@ -94,21 +104,14 @@ class _UdpSink:
             self._sock.sendto(dgram, self._target)
         except OSError as e:  # receiver gone, buffer full: a live link must not take the stream down
             self.send_errors += 1
-            if self.send_errors <= 3 or self.send_errors % 1000 == 0:
-                log.warning("%s -> %s:%d: send failed (%d so far): %s", type(self).__name__, self.host,
-                            self.port, self.send_errors, e)
+            _warn(self.send_errors, "%s -> %s:%d: send failed (%d so far): %s", type(self).__name__, self.host,
+                  self.port, self.send_errors, e)
             return False
         self.frames_sent += 1
         return True
 
     def close(self) -> None:
         self._sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _frame(frame: np.ndarray, feature_names: Sequence[str], what: str) -> np.ndarray:
@@ -122,7 +125,11 @@ def _frame(frame: np.ndarray, feature_names: Sequence[str], what: str) -> np.nda
 
 
 def _finite(values: Sequence[float], n: int) -> bool:
-    return len(values) == n and all(math.isfinite(float(v)) for v in values)
+    """True when ``values`` are ``n`` finite numbers."""
+    try:
+        return len(values) == n and all(math.isfinite(float(v)) for v in values)
+    except (TypeError, ValueError):
+        return False
 
 
 class OscSink(_UdpSink):
@@ -149,28 +156,23 @@ class OscSink(_UdpSink):
         value = float(compute_pspi(f[None, :], feature_names)[0]) if pspi is None else pspi
         return self._send(aus, value, pose)
 
-    def send_aus(self, aus: Mapping[str, float], pspi: float, head_pose: Mapping[str, float] | None = None) -> bool:
-        """Send AU intensities by name (any subset of AU_NAMES, FACS 0-5), PSPI, and optionally a head
-        pose ``{"head_pitch": deg, "head_yaw": deg, "head_roll": deg}`` (any subset)."""
+    def send_aus(self, aus: Mapping[str, float], pspi: float) -> bool:
+        """Send AU intensities by name (any subset of AU_NAMES, FACS 0-5) and PSPI (no head pose)."""
         clean: dict[str, float] = {}
         for name, v in aus.items():
-            if name not in AU_NAMES:
-                raise InputError(f"OscSink.send_aus: unknown AU {name!r}; expected one of {', '.join(AU_NAMES)}")
-            if not (_finite([v], 1) and -1e-3 <= float(v) <= AU_MAX + 1e-3):
-                raise InputError(f"OscSink.send_aus: {name} = {v!r}, expected a number in 0..{AU_MAX:g}")
+            if name not in AU_NAMES or not (_finite([v], 1) and -1e-3 <= float(v) <= AU_MAX + 1e-3):
+                raise InputError(f"OscSink.send_aus: {name} = {v!r}; expected AUs from {', '.join(AU_NAMES)} "
+                                 f"with intensities in 0..{AU_MAX:g}")
             clean[name] = min(max(float(v), 0.0), AU_MAX)
-        pose = dict(head_pose or {})
-        if any(n not in POSE_NAMES for n in pose) or not _finite(list(pose.values()), len(pose)):
-            raise InputError(f"OscSink.send_aus: head_pose {pose!r}; expected finite degrees for {POSE_NAMES}")
-        return self._send(clean, pspi, {n: float(v) for n, v in pose.items()})
+        return self._send(clean, pspi, {})
 
     def _send(self, aus: Mapping[str, float], pspi: float, pose: Mapping[str, float]) -> bool:
         if not (_finite([pspi], 1) and 0.0 <= float(pspi) <= 16.0 + 1e-3):
             raise InputError(f"OscSink: pspi = {pspi!r}, expected a number in 0..16")
         msgs = [_element(f"{self.prefix}/frame", self.frames_sent)]
-        msgs += [_float_element(v, f"{self.prefix}/au/{n}") for n, v in aus.items()]
-        msgs += [_float_element(v, f"{self.prefix}/head/{n.removeprefix('head_')}") for n, v in pose.items()]
-        msgs.append(_float_element(float(pspi), f"{self.prefix}/pspi"))
+        msgs += [_float_prefix(f"{self.prefix}/au/{n}") + struct.pack(">f", v) for n, v in aus.items()]
+        msgs += [_float_prefix(f"{self.prefix}/head/{n[5:]}") + struct.pack(">f", v) for n, v in pose.items()]
+        msgs.append(_element(f"{self.prefix}/pspi", float(pspi)))
         return self._send_bundle(msgs)
 
 
@@ -228,7 +230,8 @@ class VmcSink(_UdpSink):
                 raise InputError(f"VmcSink: head_pose_deg must be 3 finite angles, got {head_pose_deg!r}")
             msgs.append(_element("/VMC/Ext/Bone/Pos", "Head", *self.head_position, *head_quaternion(*head_pose_deg)))
         values = np.clip([float(weights.get(n, 0.0)) for n in ARKIT_NAMES], 0.0, 1.0).tolist()
-        msgs += [_float_element(v, "/VMC/Ext/Blend/Val", n) for v, n in zip(values, self.names, strict=True)]
+        msgs += [_float_prefix("/VMC/Ext/Blend/Val", n) + struct.pack(">f", v)
+                 for v, n in zip(values, self.names, strict=True)]
         msgs.append(_element("/VMC/Ext/Blend/Apply"))
         return self._send_bundle(msgs)
 
@@ -269,23 +272,19 @@ class LineParser:
         self.max_len, self._buf, self._skipping = max_len, bytearray(), False
 
     def feed(self, data: bytes) -> list[bytes]:
-        *complete, tail = bytes(data).split(b"\n")
+        *complete, rest = bytes(self._buf + data).split(b"\n")
         lines = []
-        for part in complete:
-            line = (bytes(self._buf) + part).rstrip(b"\r")
-            if self._skipping or len(line) > self.max_len:
-                lines += [] if self._skipping else [self.OVERLONG]
+        for line in complete:
+            if self._skipping:  # the end of an overlong line
+                self._skipping = False
+            elif len(line.rstrip(b"\r")) > self.max_len:
+                lines.append(self.OVERLONG)
             elif line.strip():
-                lines.append(line)
-            self._buf.clear()
-            self._skipping = False
-        self._buf += tail
-        if len(self._buf) > self.max_len and not self._skipping:
+                lines.append(line.rstrip(b"\r"))
+        if not self._skipping and len(rest) > self.max_len:
             lines.append(self.OVERLONG)
-            self._buf.clear()
             self._skipping = True
-        elif self._skipping:
-            self._buf.clear()
+        self._buf = bytearray() if self._skipping else bytearray(rest)
         return lines
 
 
@@ -294,7 +293,7 @@ class _UdpReader:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self.sock.bind((host, port))
-        except OSError as e:
+        except (OSError, TypeError, OverflowError) as e:
             self.sock.close()
             raise InputError(f"joint-angle source udp:{host}:{port}: cannot listen: {e}") from None
         self.sock.setblocking(False)
@@ -305,7 +304,7 @@ class _UdpReader:
         while len(out) < 10000:
             try:
                 out.append(self.sock.recv(65535))
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # nothing more pending (BlockingIOError), or an ICMP error on some systems
                 break
         return out
 
@@ -339,7 +338,7 @@ class _SerialReader:
         self.port.close()
 
 
-class JointAngleSource:
+class JointAngleSource(_Closing):
     """A live joint angle mapped onto the normalized stimulus, as the PainDiffusion elbow robot did.
 
     ``angle_range`` (degrees, or whatever unit the device sends): the angle at which pain starts
@@ -396,8 +395,7 @@ class JointAngleSource:
                 angle = parse_angle(data)
             except ValueError as e:
                 self.bad += 1
-                if self.bad <= 5 or self.bad % 1000 == 0:
-                    log.warning("%s: ignored a bad reading (%d so far) %r: %s", self.name, self.bad, data[:40], e)
+                _warn(self.bad, "%s: ignored a bad reading (%d so far) %r: %s", self.name, self.bad, data[:40], e)
                 continue
             self.good += 1
             self.angle = angle
@@ -416,12 +414,6 @@ class JointAngleSource:
 
     def close(self) -> None:
         self._reader.close()
-
-    def __enter__(self) -> JointAngleSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def parse_source(spec: str, **kwargs: Any) -> JointAngleSource:
