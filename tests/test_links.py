@@ -315,3 +315,24 @@ def test_vmc_non_numeric_values_are_clear_errors(receiver):
                      lambda: sink.send_blendshapes({}, head_pose_deg=("a", 0, 0))):
             with pytest.raises(InputError):
                 call()
+
+
+def test_python_osc_server_dispatches_our_bundles():
+    """The receiver snippet in docs/links.md: python-osc's own server accepts the bundles."""
+    from pythonosc.dispatcher import Dispatcher
+    from pythonosc.osc_server import BlockingOSCUDPServer
+
+    got: dict[str, float] = {}
+    d = Dispatcher()
+    d.map("/painface/au/*", lambda address, value: got.__setitem__(address.rsplit("/", 1)[1], value))
+    d.map("/painface/pspi", lambda address, value: got.__setitem__("PSPI", value))
+    server = BlockingOSCUDPServer(("127.0.0.1", 0), d)
+    server.timeout = 5.0
+    try:
+        with OscSink(port=server.server_address[1]) as sink:
+            sink.send(face(AU4=4.0, AU7=2.0))
+            server.handle_request()
+    finally:
+        server.server_close()
+    assert got["AU4"] == 4.0 and got["AU7"] == 2.0 and got["AU1"] == 0.0 and len(got) == len(AU_NAMES) + 1
+    assert got["PSPI"] == 6.0
