@@ -421,8 +421,8 @@ def parse_source(spec: str, **kwargs: Any) -> JointAngleSource:
     115200 by default). ``kwargs`` go to :class:`JointAngleSource` (angle_range, smoothing)."""
     kind, _, rest = str(spec).partition(":")
     if kind == "udp":
-        host, _, port = rest.rpartition(":")
-        if not re.fullmatch(r"\d{1,5}", port) or int(port) > 65535 or (_ and not host):
+        host, colon, port = rest.rpartition(":")
+        if not re.fullmatch(r"\d{1,5}", port) or int(port) > 65535 or (colon and not host):
             raise InputError(f"joint-angle source {spec!r}: bad UDP port {port!r} (0..65535); {_SPEC_HELP}")
         return JointAngleSource.udp(int(port), host or "127.0.0.1", **kwargs)
     if kind == "serial" and rest:
