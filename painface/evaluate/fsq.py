@@ -28,7 +28,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,14 @@ from torch import Tensor, nn
 from painface.data.windows import FeatureNormalizer
 from painface.errors import InputError
 from painface.face.code import EMOTIONS, clip_aus, feature_space, neutral_face
-from painface.io import atomic_write_json, config_from_dict
-from painface.model.checkpoint import read_tensors, save_tensors_atomic
+from painface.io import config_from_dict
+from painface.model.checkpoint import read_tensors
 from painface.model.conditions import Conditions
 from painface.subjects.protocols import check_stimulus
 
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "fsq_ar.safetensors"
 FORMAT = "painface-fsq-ar"
+"""Checkpoint format name (written by :func:`painface.evaluate.fsq_train.save_fsq`)."""
 VERSION = 1
 EXPR_SCALE = 4.0
 """Expressiveness (PSPI units) is divided by this before it enters the network (typical values 0..4)."""
@@ -293,23 +294,6 @@ class TokenTransformer(nn.Module):
 
 
 # --- checkpoints -------------------------------------------------------------------------------
-def save_fsq(path: str | os.PathLike, tokenizer: FsqTokenizer, ar: TokenTransformer, info: dict[str, Any]) -> Path:
-    """Write ``PATH.safetensors`` (weights, config in the header) and ``PATH.json``, atomically."""
-    path = Path(path).with_suffix(".safetensors")
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "tokenizer": asdict(tokenizer.config),
-        "ar": asdict(ar.config),
-        **info,
-    }
-    tensors = {**{f"tokenizer.{k}": v for k, v in tokenizer.state_dict().items()},
-               **{f"ar.{k}": v for k, v in ar.state_dict().items()}}
-    save_tensors_atomic(path, tensors, {"painface": json.dumps(meta)})
-    atomic_write_json(path.with_suffix(".json"), meta)
-    return path
-
-
 def _load_part(path: Path, module: nn.Module, tensors: dict[str, Tensor], prefix: str) -> None:
     part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     expected = module.state_dict()
@@ -327,7 +311,8 @@ def _load_part(path: Path, module: nn.Module, tensors: dict[str, Tensor], prefix
 
 
 def load_fsq(path: str | os.PathLike) -> tuple[FsqTokenizer, TokenTransformer, dict[str, Any]]:
-    """Read a checkpoint written by :func:`save_fsq`; every mismatch is an :class:`InputError`."""
+    """Read a checkpoint written by :func:`~painface.evaluate.fsq_train.save_fsq` (safetensors + config in its
+    header); every mismatch is an :class:`InputError`."""
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")

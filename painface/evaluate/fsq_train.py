@@ -34,7 +34,7 @@ from tqdm import tqdm
 from painface.data.corpus import Corpus, open_corpus
 from painface.data.windows import FeatureNormalizer, WindowDataset, emotion_vector
 from painface.errors import InputError
-from painface.evaluate.fsq import ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer, save_fsq
+from painface.evaluate.fsq import FORMAT, VERSION, ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer
 from painface.io import atomic_write_json, config_from_dict
 from painface.model.checkpoint import read_tensors, save_tensors_atomic
 from painface.train import flatten_optimizer, unflatten_optimizer
@@ -106,6 +106,24 @@ def token_usage(ids: Tensor, vocab: int) -> dict[str, float]:
     p = counts[counts > 0] / counts.sum()
     return {"used": int((counts > 0).sum()), "usage": float((counts > 0).sum() / vocab),
             "perplexity": float(torch.exp(-(p * p.log()).sum()))}
+
+
+def save_fsq(path: str | Path, tokenizer: FsqTokenizer, ar: TokenTransformer, info: dict[str, Any]) -> Path:
+    """Write ``PATH.safetensors`` (weights, config in the header) and ``PATH.json``, atomically."""
+    path = Path(path).with_suffix(".safetensors")
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "tokenizer": dataclasses.asdict(tokenizer.config),
+        "ar": dataclasses.asdict(ar.config),
+        **info,
+    }
+    tensors = {**{f"tokenizer.{k}": v for k, v in tokenizer.state_dict().items()},
+               **{f"ar.{k}": v for k, v in ar.state_dict().items()}}
+    save_tensors_atomic(path, tensors, {"painface": json.dumps(meta)})
+    atomic_write_json(path.with_suffix(".json"), meta)
+    return path
+
 
 
 class FsqTrainer:
