@@ -1,0 +1,276 @@
+"""``painface ablate``: sampling ablations like papers/001 Table II.
+
+Three groups of settings are compared on the same validation windows, one sampler setting changed at a
+time from the checkpoint's defaults:
+
+* **context window**: ``window - horizon`` context frames at sampling (default 8, 16, 32; the window stays
+  the checkpoint's, so the horizon changes). The network itself was trained with one context length;
+* **uncertainty u** of the pyramid scheduling matrix (diffusion forcing; default 0, 1, 2, 4; u = 0 is the
+  full-sequence schedule);
+* **guidance strengths** (emotion, expressiveness, stimulus) around the paper's best (0.5, 1.0, 2.0),
+  including all zero (no guidance).
+
+Windows: ``windows`` stretches of ``seconds`` from the validation subjects (subject k mod n_val), each
+starting ``lead_s`` before the onset of a trial whose level cycles 4, 3, 2, 1 (a trial picked by the seed),
+seeded with the ground-truth frames before it as context (as the authors evaluated), ``tries``
+generations each. Metrics come from :mod:`painface.evaluate.metrics` (Sim, Corr on PSPI; Dist, Divrs, Var
+on face codes scaled by the checkpoint's per-feature training std); each reported as mean and std over the
+windows x tries (Divrs: over windows). Every distinct sampler setting is generated once, in one batched call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from painface.data.corpus import Corpus, open_corpus
+from painface.data.trials import trial_onsets
+from painface.errors import CorpusError, InputError
+from painface.evaluate import metrics
+from painface.evaluate.control import Generator
+from painface.io import atomic_write_bytes, atomic_write_json
+from painface.model.conditions import emotion_vector
+
+DEFAULT_GUIDANCES: tuple[tuple[float, float, float], ...] = (
+    (0.5, 1.0, 2.0), (0.0, 0.0, 0.0), (0.25, 0.5, 1.0), (1.0, 2.0, 4.0), (0.0, 1.0, 2.0), (0.5, 0.0, 2.0),
+    (0.5, 1.0, 0.0),
+)  # fmt: skip
+"""The paper's best, none, half, double, and the best with one condition's guidance off."""
+
+
+@dataclass
+class AblationConfig:
+    """Ablation budget and settings (JSON-serializable). contexts: frames; uncertainties: pyramid u;
+    guidances: (emotion, expressiveness, stimulus) strengths; seconds, lead_s: seconds; steps: sampler
+    steps override (None: the checkpoint's)."""
+
+    windows: int = 8
+    seconds: float = 20.0
+    lead_s: float = 2.0
+    tries: int = 2
+    seed: int = 0
+    contexts: tuple[int, ...] = (8, 16, 32)
+    uncertainties: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0)
+    guidances: tuple[tuple[float, float, float], ...] = DEFAULT_GUIDANCES
+    steps: int | None = None
+
+    def validate(self) -> None:
+        bad = []
+        if self.windows < 1 or self.tries < 2:
+            bad.append(f"windows={self.windows}, tries={self.tries}: expected windows >= 1, tries >= 2 (Divrs)")
+        if self.seconds <= 0 or self.lead_s < 0:
+            bad.append(f"seconds={self.seconds}, lead_s={self.lead_s}: expected seconds > 0, lead_s >= 0")
+        if not self.contexts or any(int(c) < 1 for c in self.contexts):
+            bad.append(f"contexts {list(self.contexts)}: expected context lengths >= 1 frame")
+        if not self.uncertainties or any(not np.isfinite(u) or u < 0 for u in self.uncertainties):
+            bad.append(f"uncertainties {list(self.uncertainties)}: expected finite values >= 0")
+        if not self.guidances or any(len(g) != 3 or not all(np.isfinite(v) and v >= 0 for v in g)
+                                     for g in self.guidances):
+            bad.append(f"guidances {list(self.guidances)}: expected (emotion, expressiveness, stimulus) >= 0")
+        if self.steps is not None and self.steps < 1:
+            bad.append(f"steps={self.steps}: expected >= 1")
+        if bad:
+            raise InputError("ablation config: " + "; ".join(bad))
+
+
+@dataclass
+class Windows:
+    """Validation windows: stimulus ``[W, L]``, ground-truth face ``[W, L, D]`` and PSPI ``[W, L]``, the
+    frames before each window ``[W, C, D]`` (C = the longest context), expressiveness ``[W]`` (PSPI),
+    emotion ``[W, 8]`` and where each came from."""
+
+    stimulus: np.ndarray
+    face: np.ndarray
+    pspi: np.ndarray
+    before: np.ndarray
+    expressiveness: np.ndarray
+    emotion: np.ndarray
+    where: list[dict[str, Any]]
+
+
+def pick_windows(corpus: Corpus, cfg: AblationConfig, regressor: metrics.PspiRegressor | None = None) -> Windows:
+    """Cut the validation windows (see the module docstring) out of ``corpus``."""
+    val = corpus.ids("val")
+    if not val:
+        raise CorpusError("ablation: the corpus has no validation subjects (split 'val')")
+    fps, before = corpus.fps, max(int(c) for c in cfg.contexts)
+    length, lead = int(round(cfg.seconds * fps)), int(round(cfg.lead_s * fps))
+    out: dict[str, list] = {k: [] for k in ("stimulus", "face", "pspi", "before", "expr", "emo", "where")}
+    for k in range(cfg.windows):
+        sub = corpus.subject(val[k % len(val)])
+        n = sub.frames
+        if n < before + length:
+            raise CorpusError(f"ablation: subject {sub.id} has {n} frames; a window needs {before + length}")
+        rng = np.random.default_rng([cfg.seed, k])
+        want = 4 - k % 4
+        starts = np.arange(before, n - length + 1)
+        trial, level = sub.extras.get("trial"), sub.extras.get("level")
+        if trial is not None or level is not None:
+            onsets = trial_onsets(trial, level) - lead
+            onsets = onsets[(onsets >= before) & (onsets <= n - length)]
+            first = int(round(fps))  # a trial's level: the largest class in its first second
+            lv = (np.array([np.asarray(level)[o + lead:o + lead + first].max() for o in onsets], dtype=int)
+                  if level is not None and onsets.size else np.zeros(onsets.size, int))
+            starts = onsets[lv == want] if (lv == want).any() else (onsets if onsets.size else starts)
+        s = int(rng.choice(starts))
+        out["stimulus"].append(sub.stimulus[s:s + length])
+        out["face"].append(sub.face[s:s + length])
+        out["pspi"].append(metrics.pspi_of(sub.face[s:s + length], corpus.feature_names, regressor)
+                           if regressor is not None else sub.pspi[s:s + length])
+        out["before"].append(sub.face[s - before:s])
+        out["expr"].append(float(sub.info.get("expressiveness", np.mean(sub.pspi))))
+        out["emo"].append(emotion_vector(str(sub.info.get("emotion", "Neutral"))))
+        got = int(np.asarray(level)[s + lead:s + lead + int(round(fps))].max()) if level is not None else 0
+        out["where"].append({"subject": sub.id, "start": s, "frames": length, "level": got})
+    return Windows(np.stack(out["stimulus"]).astype(np.float32), np.stack(out["face"]).astype(np.float32),
+                   np.stack(out["pspi"]).astype(np.float32), np.stack(out["before"]).astype(np.float32),
+                   np.asarray(out["expr"], np.float32), np.stack(out["emo"]).astype(np.float32), out["where"])
+
+
+def settings(cfg: AblationConfig, window: int, default_context: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """The rows of the table: (group, setting, sampler overrides), in order."""
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    for c in cfg.contexts:
+        if not 0 < int(c) < window:
+            raise InputError(f"ablation: context {c} frames; expected 0 < context < the window ({window} frames)")
+        rows.append(("context window", f"{int(c)} frames", {"horizon": window - int(c), "schedule": "full"}))
+    for u in cfg.uncertainties:
+        rows.append(("uncertainty u (pyramid)", f"u = {u:g}", {"horizon": window - default_context,
+                                                              "schedule": "pyramid", "uncertainty": float(u)}))
+    for g in cfg.guidances:
+        rows.append(("guidance (emo, expr, stim)", "(" + ", ".join(f"{v:g}" for v in g) + ")",
+                     {"horizon": window - default_context, "schedule": "full", "guidance": tuple(map(float, g))}))
+    return rows
+
+
+def _key(over: dict[str, Any], default_guidance: tuple[float, ...]) -> tuple:
+    """Settings that sample identically share a key (pyramid with u = 0 is the full schedule)."""
+    sched = over.get("schedule", "full")
+    u = over.get("uncertainty", 0.0) if sched == "pyramid" else 0.0
+    return (over["horizon"], "full" if u == 0 else "pyramid", u, tuple(over.get("guidance", default_guidance)))
+
+
+def run_ablation(model: Generator, corpus: Corpus, cfg: AblationConfig | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Run every setting on the same windows; returns the JSON-ready report."""
+    cfg = cfg or AblationConfig()
+    cfg.validate()
+    names = tuple(model.feature_names)
+    if tuple(corpus.feature_names) != names:
+        raise CorpusError(f"ablation: the corpus's features {list(corpus.feature_names)[:4]}... differ from the "
+                          f"checkpoint's {list(names)[:4]}...")
+    if abs(corpus.fps - float(model.fps)) > 1e-6:
+        raise CorpusError(f"ablation: corpus at {corpus.fps} fps, checkpoint trained at {model.fps} fps")
+    base = model.sampler_config() if hasattr(model, "sampler_config") else None
+    window = base.window if base is not None else 64
+    default_context = base.context if base is not None else 16
+    default_guidance = tuple(base.guidance) if base is not None else (0.5, 1.0, 2.0)
+    regressor = metrics.fit_pspi_regressor(corpus, stride=25) if corpus.feature_space != "facs" else None
+    win = pick_windows(corpus, cfg, regressor)
+    scale = np.asarray(model.normalizer.std) if hasattr(model, "normalizer") else None
+    rows = settings(cfg, window, default_context)
+    k, w = cfg.tries, len(win.where)
+    done: dict[tuple, dict[str, Any]] = {}
+    t0 = time.perf_counter()
+    bar = tqdm(rows, desc="ablate", unit="setting", disable=not progress)
+    report_rows = []
+    for group, label, over in bar:
+        key = _key(over, default_guidance)
+        if key not in done:
+            t = time.perf_counter()
+            c = window - over["horizon"]
+            context = np.repeat(win.before[:, -c:], k, axis=0)
+            extra = {} if cfg.steps is None else {"steps": cfg.steps}
+            face = np.asarray(model.generate(win.stimulus, win.expressiveness, win.emotion, samples=k, seed=cfg.seed,
+                                             context=context, window=window, **over, **extra))
+            if face.shape != (w * k, *win.face.shape[1:]) or not np.all(np.isfinite(face)):
+                raise InputError(f"generator: expected finite faces of shape {(w * k, *win.face.shape[1:])}, "
+                                 f"got {face.shape}")
+            gen_pspi = metrics.pspi_of(face, names, regressor)
+            gt_rep = np.repeat(win.pspi, k, axis=0)
+            per_seq = metrics.sequence_metrics(gen_pspi, gt_rep, face, np.repeat(win.face, k, axis=0), scale)
+            vals = {m: metrics.summarize(per_seq[m]) for m in ("sim", "corr", "dist", "var")}
+            vals["corr_max"] = {"mean": float(per_seq["corr"].max()), "std": 0.0}
+            vals["divrs"] = metrics.summarize(metrics.divrs(face.reshape(w, k, *face.shape[1:]), scale))
+            done[key] = {"metrics": vals, "seconds": round(time.perf_counter() - t, 1),
+                         "mean_pspi": float(gen_pspi.mean())}
+        report_rows.append({"group": group, "setting": label, "sampler": {**over, "window": window}, **done[key]})
+    gt = {"mean_pspi": float(win.pspi.mean()),
+          "var": metrics.summarize(metrics.var(win.face, scale))}
+    return {"config": asdict(cfg), "window": window, "default_context": default_context,
+            "scale": "checkpoint normalizer std per feature" if scale is not None else "none",
+            "pspi": "exact (FACS)" if regressor is None else {"regressor": regressor.describe()},
+            "windows": win.where, "ground_truth": gt, "rows": report_rows, "generations": len(done),
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def ablation_markdown(report: dict[str, Any]) -> str:
+    """Table II layout: one row per setting, mean ± std over windows x tries."""
+    cfg = report["config"]
+    lines = [f"# Ablations ({report.get('checkpoint', '?')})", "",
+             f"{len(report['windows'])} validation windows of {cfg['seconds']:g} s x {cfg['tries']} tries, seeded "
+             f"with ground-truth context; window {report['window']} frames; face-code metrics scaled by "
+             f"{report['scale']}. Ground truth: mean PSPI {report['ground_truth']['mean_pspi']:.3f}, Var "
+             f"{report['ground_truth']['var']['mean']:.3f}. Total {report['seconds']} s.", "",
+             "| ablation | setting | Sim ↓ | Corr ↑ | Dist ↓ | Divrs ↑ | Var | mean PSPI | s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        m = r["metrics"]
+        cells = " | ".join(f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for k in ("sim", "corr", "dist", "divrs", "var"))
+        lines.append(f"| {r['group']} | {r['setting']} | {cells} | {r['mean_pspi']:.3f} | {r['seconds']} |")
+    return "\n".join(lines) + "\n"
+
+
+def default_corpus(out: Path, progress: bool = True) -> Corpus:
+    """The default virtual corpus (seed 0, 87 subjects), simulated deterministically into ``out/corpus``
+    (reused when already complete)."""
+    from painface.subjects.population import simulate_corpus
+
+    folder = out / "corpus"
+    if not (folder / "meta.json").is_file():
+        simulate_corpus(folder, n_subjects=87, seed=0, progress=progress)
+    return open_corpus(folder)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", type=Path, default=None, help="model.safetensors (default: the shipped one)")
+    p.add_argument("--data", type=Path, default=None, help="corpus folder (default: the default virtual corpus, "
+                   "simulated into OUT/corpus)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--windows", type=int, default=8, help="validation windows (default 8)")
+    p.add_argument("--seconds", type=float, default=20.0, help="seconds per window (default 20)")
+    p.add_argument("--tries", type=int, default=2, help="generations per window (default 2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="solver steps (default from the checkpoint)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from painface.express import PainDiffusion
+
+    torch.set_num_threads(1)
+    cfg = AblationConfig(windows=args.windows, seconds=args.seconds, tries=args.tries, seed=args.seed, steps=args.steps)
+    cfg.validate()
+    model = PainDiffusion.load(args.checkpoint)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {args.out}: cannot create the folder: {e}") from None
+    corpus = open_corpus(args.data) if args.data is not None else default_corpus(args.out)
+    report = run_ablation(model, corpus, cfg)
+    report["checkpoint"] = str(args.checkpoint) if args.checkpoint else "shipped"
+    report["data"] = str(args.data) if args.data else "default virtual corpus (seed 0, 87 subjects)"
+    atomic_write_json(args.out / "ablation.json", report)
+    md = ablation_markdown(report).encode()
+    atomic_write_bytes(args.out / "ablation.md", lambda fh: fh.write(md))
+    print(ablation_markdown(report))
+    print(f"wrote {args.out / 'ablation.json'} and {args.out / 'ablation.md'}")
+    return 0
+
