@@ -44,9 +44,9 @@ from painface.face.code import EMOTIONS, FEATURE_NAMES, feature_space, neutral_f
 from painface.model.conditions import CONDITION_NAMES, EXPRESSIVENESS_RANGE, Conditions, emotion_vector
 from painface.model.sampling import SamplerConfig, _eval_mode, hold_clean_frames, sample_dpmpp_2m
 
-LIVE_DEFAULTS: dict[str, Any] = {"horizon": 12, "window": 32, "steps": 10, "schedule": "full"}
+LIVE_DEFAULTS: dict[str, Any] = {"horizon": 12, "window": 32, "steps": 8, "schedule": "full"}
 """Live sampler settings (chosen by measurement, docs/live.md): 12 new frames per window (0.48 s at 25 fps)
-after 20 context frames, 10 solver steps, the full-sequence schedule."""
+after 20 context frames, 8 solver steps, the full-sequence schedule."""
 
 GUIDANCE_MAX = 10.0
 """Largest guidance strength accepted per condition."""
@@ -59,8 +59,8 @@ STIMULUS_RANGE = (0.0, 1.5)
 class Chunk:
     """Consecutive frames of one patient. ``start``: index of the first frame in the patient's stream;
     ``face`` ``[n, D]`` face-code units; ``stimulus`` ``[n]`` (the value the frames were generated with);
-    ``pspi`` ``[n]`` (None outside FACS space); ``due0``: clocked mode, monotonic time frame ``start`` is
-    due (else None); ``fps``: frames per second."""
+    ``pspi`` ``[n]`` (None outside FACS space); ``fps``: frames per second; ``due0``: clocked mode, monotonic
+    time frame ``start`` is due (else None); ``ready``: monotonic time the chunk was generated."""
 
     start: int
     face: np.ndarray
@@ -68,6 +68,7 @@ class Chunk:
     pspi: np.ndarray | None
     fps: float
     due0: float | None = None
+    ready: float | None = None
 
     def __len__(self) -> int:
         return int(self.face.shape[0])
@@ -75,6 +76,11 @@ class Chunk:
     def due(self, i: int) -> float | None:
         """Monotonic time (s) frame ``start + i`` is due, in clocked mode."""
         return None if self.due0 is None else self.due0 + i / self.fps
+
+    def shown(self, i: int) -> float | None:
+        """When frame ``start + i`` can be shown: its due time, or later when it was generated late."""
+        due = self.due(i)
+        return None if due is None else max(due, self.ready or due)
 
 
 class ReactionMeter:
@@ -108,7 +114,7 @@ class ReactionMeter:
             return
         s, wall = self.step
         if self._fresh and chunk.due0 is not None:
-            self.pipeline.append(chunk.due0 - wall)
+            self.pipeline.append(chunk.shown(0) - wall)
         self._fresh = False
         k = np.arange(chunk.start, chunk.start + len(chunk))
         if self.rest is None:
@@ -116,9 +122,9 @@ class ReactionMeter:
         hit = np.flatnonzero((k >= s) & (ps > self.rest + margin))
         if hit.size:
             self.stream_latencies.append((k[hit[0]] - s) / chunk.fps)
-            due = chunk.due(int(hit[0]))
-            if due is not None:
-                self.latencies.append(due - wall)
+            shown = chunk.shown(int(hit[0]))
+            if shown is not None:
+                self.latencies.append(shown - wall)
             self.step = None
         elif (k[-1] - s) / chunk.fps > self.GIVE_UP_S:
             self.step = None
@@ -343,12 +349,13 @@ class StreamEngine:
         face = self.model.decode(x[:, c:])
         ps = pspi(face, self.names) if self.facs else None
         due0 = None if self._t0 is None else self._t0 + frame / self.fps + self.lead_s
+        ready = time.monotonic()
         calls = []
         with self._lock:
             self._compute.append((seconds, len(batch)))
             for i, (p, (stim, _)) in enumerate(zip(batch, inputs, strict=True)):
                 chunk = Chunk(p.cursor, face[i], stim[c:].numpy().copy(), None if ps is None else ps[i],
-                              self.fps, due0)
+                              self.fps, due0, ready)
                 p.context = x[i, -c:].clone()
                 p.history.extend(stim[c:].tolist())
                 p.cursor += h
@@ -428,8 +435,10 @@ class StreamEngine:
             wait = target - time.monotonic()
             if wait > 0 and self._stop.wait(wait):
                 break
-            if -wait > period:  # more than a window late: count it (frames will arrive late)
-                self.overruns += 1
+            if -wait > period:  # more than a window late: count it and let the clock slip, so that lag
+                self.overruns += 1  # does not pile up (the stream's time stretches instead)
+                with self._lock:
+                    self._t0 += -wait
             try:
                 self.step()
             except Exception as e:  # keep the reason; the server reports it
