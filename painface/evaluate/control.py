@@ -296,6 +296,10 @@ def _num(x: float) -> float | None:
     return x if np.isfinite(x) else None
 
 
+def _fmt(x: float | None, fmt: str = ".3f") -> str:
+    return "n/a" if x is None else f"{x:{fmt}}"
+
+
 def _pm(m: dict[str, Any], i: int, fmt: str = ".2f") -> str:
     return f"{m['mean'][i]:{fmt}} ± {m['std'][i]:{fmt}}"
 
@@ -303,7 +307,7 @@ def _pm(m: dict[str, Any], i: int, fmt: str = ".2f") -> str:
 def control_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown tables (mean ± sd over seeds)."""
     lines = [f"# Controllability ({report.get('checkpoint', '?')})", "",
-             f"PSPI and movement ({report['movement_units']}) over the response windows; rest: stimulus 0. "
+             f"Mean PSPI and movement (in {report['movement_units']}) over the response windows; rest: stimulus 0. "
              f"{report['config']['seeds']} seeds per value, {report['frames']} frames per sequence.", ""]
     for knob, sw in report["sweeps"].items():
         fixed = ", ".join(f"{k} {v}" for k, v in sw["fixed"].items())
@@ -313,8 +317,8 @@ def control_markdown(report: dict[str, Any]) -> str:
                   f"{_pm(sw['rest_movement'], i)} |" for i, v in enumerate(sw["values"])]
         for m in ("pspi", "movement") if "spearman" in sw["pspi"] else ():
             r = sw[m]["spearman"]
-            lines.append(f"\nSpearman rho ({m} vs {knob}): over means {r['rho_means']}, over samples "
-                         f"{r['rho_samples']} (p {r['p_samples']})")
+            lines.append(f"\nSpearman rho ({m} vs {knob}): over means {_fmt(r['rho_means'])}, over samples "
+                         f"{_fmt(r['rho_samples'])} (p {_fmt(r['p_samples'], '.2g')})")
         lines.append("")
     lines += ["## Resting face vs Neutral", "", "| emotion | distance (AU) | spread | ratio | p | p (Holm) | "
               "distinguishable |", "|---|---|---|---|---|---|---|"]
@@ -343,10 +347,14 @@ def control_figures(report: dict[str, Any], out: Path) -> list[Path]:
                 ax.bar(x, mean, yerr=sd, color="tab:orange", capsize=3)
                 ax.set_xticks(x, sw["values"], rotation=45, ha="right")
             else:
-                ax.errorbar(x, mean, yerr=sd, marker="o", capsize=3)
-                ax.set_title(f"rho {sw[m]['spearman']['rho_means']}", fontsize=9)
+                ax.errorbar(x, mean, yerr=sd, marker="o", capsize=3, label="response")
+                ax.plot(x, sw["rest_" + m]["mean"], ls="--", color="gray", label="rest")
+                ax.set_title(f"Spearman rho (means) {_fmt(sw[m]['spearman']['rho_means'], '.2f')}", fontsize=9)
+                ax.legend(fontsize=8)
             ax.set_xlabel(knob)
             ax.set_ylabel(label)
+    fig.suptitle(f"controllability: {report.get('checkpoint', '')}, {report['config']['seeds']} seeds, mean ± sd",
+                 fontsize=10)
     paths = [out / "control.png", out / "control_rest.png"]
     fig.savefig(paths[0], dpi=110)
     plt.close(fig)
