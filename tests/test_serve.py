@@ -198,3 +198,32 @@ def test_serve_command_options(tmp_path, capsys):
     assert main(["serve", "--checkpoint", str(ckpt), "--osc", "nowhere"]) == 2
     assert main(["serve", "--checkpoint", str(ckpt), "--horizon", "6"]) == 2
     assert "expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_osc_link_gets_the_first_sessions_frames(tmp_path):
+    """``painface serve --osc HOST:PORT``: every frame of the first tab goes out as an OSC bundle."""
+    import argparse
+    import socket
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(30)
+    ckpt = save_model(tmp_path / "tiny", tiny_model().denoiser, {"normalizer": tiny_model().normalizer.to_dict(),
+                                                                  "data_scale": 0.5, "corpus": {"fps": 25.0}})
+    p = argparse.ArgumentParser()
+    configure(p)
+    args = p.parse_args(["--checkpoint", str(ckpt), "--horizon", "8", "--window", "16", "--steps", "3",
+                         "--osc", f"127.0.0.1:{rx.getsockname()[1]}"])
+    app, sinks, _ = build(args)
+    assert len(sinks) == 1
+
+    async def go():
+        async with websockets.connect(ws_url(url)) as ws:
+            await recv_type(ws, "hello")
+            await recv_type(ws, "frames")
+            return await asyncio.to_thread(rx.recv, 65536)
+
+    with BackgroundServer(app) as url:
+        packet = asyncio.run(go())
+    rx.close()
+    assert packet.startswith(b"#bundle") and b"/painface/au/AU4" in packet and b"/painface/pspi" in packet

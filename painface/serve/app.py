@@ -62,6 +62,7 @@ class Session:
         self.level = 0.0
         self.pulse: tuple[float, float, float, float] | None = None  # (t0, peak, hold_s, decay_s)
         self.pulse_task: asyncio.Task | None = None
+        self.sink_task: asyncio.Task | None = None  # live links fed from this session's frames
 
     def value(self, now: float) -> float:
         """The stimulus now: max(slider level, pulse: peak during hold, then exponential decay)."""
@@ -268,14 +269,17 @@ async def _send_frames(app: FastAPI, session: Session) -> None:
             chunk = await session.queue.get()
             await session.ws.send_json(chunk_message(chunk))
             if app.state.sinks and next(iter(app.state.sessions), None) == session.pid:
-                await asyncio.to_thread(_feed_sinks, app.state.sinks, chunk)
+                session.sink_task = asyncio.create_task(asyncio.to_thread(_feed_sinks, app.state.sinks, chunk))
             if time.monotonic() - last_stats > STATS_EVERY_S:
                 last_stats = time.monotonic()
                 await session.ws.send_json({"type": "stats", **app.state.engine.stats()})
 
 
 def _feed_sinks(sinks: list[Any], chunk: Chunk) -> None:
+    """Send a chunk's frames to the live links at the stream's pace (one frame per 1 / fps s)."""
     for i in range(len(chunk)):
+        if i:
+            time.sleep(1.0 / chunk.fps)
         for sink in sinks:
             with contextlib.suppress(Exception):
                 sink.send(chunk.face[i], None if chunk.pspi is None else float(chunk.pspi[i]))
