@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("painface.face.export", "export a face-code file as ARKit CSV/JSON or an animated glTF (.glb)"),
     "serve": ("painface.serve.cli", "the live page: a face that reacts to a stimulus slider, one patient per tab"),
     "convert-biovid": ("painface.data.biovid", "convert BioVid/EMOCA per-frame JSON features to a corpus"),
+    "evaluate": ("painface.evaluate.run", "Table I on the validation subjects: metrics, baselines, table and figure"),
     "train-fsq": ("painface.evaluate.fsq_train", "train the FSQ-VAE autoregressive baseline (tokenizer, then AR)"),
     "control": ("painface.evaluate.control", "controllability sweeps (stimulus, expressiveness, emotion) like Fig. 8"),
     "ablate": ("painface.evaluate.ablation", "ablations like Table II: context window, uncertainty, guidance strengths"),

@@ -81,6 +81,7 @@ def test_mean_face_and_ground_truth(pool):
     gt = np.random.default_rng(0).normal(size=(2, 7, D)).astype(np.float32)
     g = GroundTruth(gt).generate(np.zeros((2, 7)), 1.0, "Neutral", samples=3, seed=0, context=None, steps=5)
     assert g.shape == (6, 7, D) and np.array_equal(g[0], gt[0]) and np.array_equal(g[3], gt[1])
+    assert np.array_equal(GroundTruth(gt).select(slice(1, 2)).generate(np.zeros((1, 7)))[0], gt[1])
     names = simple_baselines(pool, gt)
     assert list(names) == ["ground_truth", "random", "nearest_neighbor", "mean_face"]
 

@@ -82,7 +82,8 @@ class TrainingPool:
 
 
 class GroundTruth:
-    """The recorded face codes of the evaluated windows, ``faces`` ``[P, L, D]``, returned K times."""
+    """The recorded face codes of the evaluated windows, ``faces`` ``[P, L, D]``, returned K times (row p
+    for stimulus row p; :meth:`select` gives the ground truth of a batch of windows)."""
 
     name = "ground_truth"
 
@@ -90,6 +91,10 @@ class GroundTruth:
         self.faces = np.asarray(faces, dtype=np.float32)
         if self.faces.ndim != 3:
             raise InputError(f"GroundTruth: expected faces [windows, frames, features], got {self.faces.shape}")
+
+    def select(self, rows: slice | np.ndarray) -> GroundTruth:
+        """The ground truth of a subset of the windows (for batched evaluation)."""
+        return GroundTruth(self.faces[rows])
 
     def generate(self, stimulus: Any, expressiveness: Any = None, emotion: Any = None, *, samples: int = 1,
                  seed: int = 0, context: Any = None, **ignored: Any) -> np.ndarray:

@@ -159,9 +159,8 @@ def divrs(generated: Any, scale: Any = None) -> np.ndarray:
     k = x.shape[1]
     if k < 2:
         raise InputError(f"divrs: needs at least 2 generations per stimulus, got {k}")
-    # sum over pairs of |x_i - x_j|^2 = K * sum_i |x_i - mean|^2 (per frame and feature)
-    dev = ((x - x.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)  # [P, L, D]
-    return (k * dev).mean(axis=(1, 2)) / (k * (k - 1) / 2)
+    pairs = [((x[:, i] - x[:, j]) ** 2).mean(axis=(1, 2)) for i in range(k) for j in range(i + 1, k)]
+    return np.mean(pairs, axis=0)
 
 
 def var(generated: Any, scale: Any = None) -> np.ndarray:

@@ -1,0 +1,316 @@
+"""``painface evaluate``: Table I of papers/001 on the validation subjects (docs/evaluation.md).
+
+Windows of 640 frames (10x the training horizon) start ``lead`` frames before a stimulus onset (a rise of
+the heat stimulus) of a validation subject. Every method generates ``tries`` sequences per window, in two
+modes: ``seeded`` (the recorded frames just before the window are the context, as the authors did) and
+``cold`` (a neutral resting face, as a robot starts). Metrics (painface.evaluate.metrics) are averaged
+over windows per try, then reported as mean and std over tries. The default budget is a fixed subset of
+windows (``--windows``, spread over subjects and the 4 stimulus levels); ``--full`` takes every onset.
+
+Writes into ``--out``: ``metrics.json`` ({mode: {method: {metric: {"mean", "std"}}}}), ``table.md``,
+``fig6_seeded.png`` / ``fig6_cold.png``, ``config.json`` (settings, windows, timings, PSPI source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from painface.data.corpus import Corpus, atomic_write_json, open_corpus
+from painface.data.trials import stimulus_changes
+from painface.data.windows import emotion_vector
+from painface.errors import InputError
+from painface.evaluate import metrics as M
+from painface.evaluate.baselines import TrainingPool, simple_baselines
+
+MODES = ("seeded", "cold")
+METHODS = ("ground_truth", "random", "nearest_neighbor", "mean_face", "fsq_ar", "paindiffusion")
+METRICS = ("sim", "corr", "corr_max", "dist", "divrs", "var")
+LEVELS = (1, 2, 3, 4)
+
+
+@dataclass
+class EvalConfig:
+    """Settings of one evaluation (saved as config.json). length: frames per window; lead: frames from the
+    window start to the stimulus onset; windows: size of the default subset (ignored with full); batch:
+    windows per generate call; nn_stride / nn_step: nearest-neighbour index (window starts / stimulus
+    subsampling, frames); dtw_window: Sakoe-Chiba half-width of Sim (None: unconstrained)."""
+
+    data: str | None = None
+    checkpoint: str | None = None
+    fsq: str | None = None
+    out: str = "eval"
+    full: bool = False
+    tries: int = 5
+    seed: int = 0
+    windows: int = 16
+    length: int = 640
+    lead: int = 160
+    batch: int = 8
+    nn_stride: int = 16
+    nn_step: int = 8
+    dtw_window: int | None = None
+    pspi_alpha: float = 1.0
+    progress: bool = True
+
+
+@dataclass
+class Window:
+    subject: str
+    start: int
+    onset: int
+    level: int
+
+
+@dataclass
+class WindowData:
+    """The arrays of the evaluated windows: stimulus ``[P, L]``, face ``[P, L, D]``, context ``[P, C, D]``
+    (recorded frames before each window), expressiveness ``[P]``, emotion ``[P, 8]``."""
+
+    windows: list[Window]
+    stimulus: np.ndarray
+    face: np.ndarray
+    context: np.ndarray
+    expressiveness: np.ndarray
+    emotion: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- corpus and windows ---------------------------------------------------------------------------
+def default_corpus(out: Path, progress: bool = True) -> Path:
+    """The default virtual corpus (87 subjects, seed 0) in ``out/corpus``, built once and reused."""
+    from painface.subjects.population import simulate_corpus
+
+    root = out / "corpus"
+    if not (root / "meta.json").is_file():
+        simulate_corpus(root, n_subjects=87, seed=0, progress=progress)
+    return root
+
+
+def onset_levels(sub: Any, onsets: np.ndarray) -> np.ndarray:
+    """Stimulus level (1-4) of each onset: the corpus's ``level`` extra during the following 5 s at 25 fps,
+    or, without it, the quartile of the onset's peak stimulus among the subject's onsets."""
+    if "level" in sub.extras:
+        lv = np.asarray(sub.extras["level"])
+        return np.array([int(lv[o:o + 125].max()) for o in onsets], dtype=np.int64)
+    peaks = np.array([float(sub.stimulus[o:o + 250].max()) for o in onsets])
+    ranks = np.argsort(np.argsort(peaks))
+    return 1 + (4 * ranks) // max(len(onsets), 1)
+
+
+def select_windows(corpus: Corpus, cfg: EvalConfig, min_start: int) -> list[Window]:
+    """Every onset window of the validation subjects (``full``), else a subset of ``cfg.windows``: subjects
+    evenly spaced over the validation list, from each the first onset of each level 1-4 in turn."""
+    ids = corpus.ids("val")
+    if not ids:
+        raise InputError("corpus: no validation subjects (split 'val'); evaluate runs on held-out subjects")
+    per_subject: list[list[Window]] = []
+    for sid in ids:
+        sub = corpus.subject(sid)
+        onsets = stimulus_changes(sub.stimulus, kinds="rise")
+        levels = onset_levels(sub, onsets)
+        found = []
+        for o, lv in zip(onsets.tolist(), levels.tolist(), strict=True):
+            start = min(max(o - cfg.lead, min_start), sub.frames - cfg.length)
+            if start >= min_start:
+                found.append(Window(sid, int(start), int(o), int(lv)))
+        per_subject.append(found)
+    if cfg.full:
+        out = [w for ws in per_subject for w in ws]
+    else:
+        n_sub = min(len(ids), math.ceil(cfg.windows / len(LEVELS)))
+        picks = np.unique(np.linspace(0, len(ids) - 1, n_sub).round().astype(int))
+        out = []
+        for lv in LEVELS:
+            for i in picks:
+                first = next((w for w in per_subject[i] if w.level == lv), None)
+                if first is not None:
+                    out.append(first)
+        out = sorted(out[: cfg.windows], key=lambda w: (ids.index(w.subject), w.onset))
+    if not out:
+        raise InputError(f"corpus: no stimulus onset in the validation subjects leaves room for a {cfg.length}-"
+                         f"frame window with {min_start} context frames before it")
+    return out
+
+
+def load_windows(corpus: Corpus, windows: list[Window], length: int, context: int) -> WindowData:
+    subs = {w.subject: corpus.subject(w.subject) for w in windows}
+    stim, face, ctx, expr, emo = [], [], [], [], []
+    for w in windows:
+        s = subs[w.subject]
+        stim.append(s.stimulus[w.start:w.start + length])
+        face.append(s.face[w.start:w.start + length])
+        ctx.append(s.face[w.start - context:w.start])
+        expr.append(float(s.info["expressiveness"]))
+        emo.append(emotion_vector(s.info))
+    return WindowData(windows, np.stack(stim), np.stack(face), np.stack(ctx), np.asarray(expr, np.float32),
+                      np.stack(emo))
+
+
+# --- methods --------------------------------------------------------------------------------------
+def context_frames(model: Any) -> int:
+    """Recorded frames a method takes as seeded context (0 for the baselines, which ignore it)."""
+    if hasattr(model, "sampler"):
+        return int(model.sampler.context)
+    if hasattr(model, "context_chunks") and hasattr(model, "chunk"):
+        return int(model.context_chunks) * int(model.chunk)
+    return 0
+
+
+def load_models(cfg: EvalConfig) -> tuple[dict[str, Any], dict[str, str]]:
+    """(models, missing): PainDiffusion is required (a clear error); a missing FSQ-AR checkpoint is recorded."""
+    from painface.express import PainDiffusion
+
+    models: dict[str, Any] = {}
+    missing: dict[str, str] = {}
+    if cfg.checkpoint is not None and not Path(cfg.checkpoint).with_suffix(".safetensors").is_file():
+        raise InputError(f"--checkpoint {cfg.checkpoint}: file not found")
+    models["paindiffusion"] = PainDiffusion.load(cfg.checkpoint)
+    try:
+        from painface.evaluate.fsq import FsqAR
+
+        if cfg.fsq is not None and not Path(cfg.fsq).is_file():
+            raise InputError(f"--fsq {cfg.fsq}: file not found")
+        models["fsq_ar"] = FsqAR.load(cfg.fsq)
+    except (InputError, ImportError) as e:
+        missing["fsq_ar"] = f"not evaluated: {e}"
+    return models, missing
+
+
+def generate_all(model: Any, data: WindowData, mode: str, tries: int, seed: int, batch: int,
+                 bar: tqdm | None = None) -> np.ndarray:
+    """``[P, K, L, D]`` generations of one method for all windows, ``batch`` windows per call."""
+    c = context_frames(model)
+    out = []
+    for i in range(0, len(data.windows), batch):
+        sl = slice(i, i + batch)
+        ctx = None
+        if mode == "seeded" and c > 0:
+            ctx = np.repeat(data.context[sl, data.context.shape[1] - c:], tries, axis=0)
+        method = model.select(sl) if hasattr(model, "select") else model  # per-window state: ground truth
+        gen = method.generate(data.stimulus[sl], data.expressiveness[sl], data.emotion[sl], samples=tries,
+                             seed=seed + i, context=ctx)
+        out.append(np.asarray(gen, np.float32).reshape(-1, tries, *gen.shape[1:]))
+        if bar is not None:
+            bar.update(1)
+    return np.concatenate(out)
+
+
+def score(gen: np.ndarray, data: WindowData, gt_pspi: np.ndarray, pspi_fn: Any, scale: np.ndarray,
+          dtw_window: int | None) -> dict[str, dict[str, float]]:
+    """Metrics of ``gen`` ``[P, K, L, D]``: per try, the mean over windows (corr_max: the maximum), then
+    mean and std over tries; divrs: mean and std over windows."""
+    per_try: dict[str, list[float]] = {m: [] for m in ("sim", "corr", "corr_max", "dist", "var")}
+    for k in range(gen.shape[1]):
+        seq = M.sequence_metrics(pspi_fn(gen[:, k]), gt_pspi, gen[:, k], data.face, scale, dtw_window)
+        for m in ("sim", "corr", "dist", "var"):
+            per_try[m].append(float(seq[m].mean()))
+        per_try["corr_max"].append(float(seq["corr"].max()))
+    res = {m: M.summarize(v) for m, v in per_try.items()}
+    res["divrs"] = M.summarize(M.divrs(gen, scale)) if gen.shape[1] > 1 else {"mean": 0.0, "std": 0.0}
+    return {m: res[m] for m in METRICS}
+
+
+# --- the command ----------------------------------------------------------------------------------
+def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+    """Run the evaluation and write its files into ``cfg.out``; returns the metrics dict."""
+    from painface.evaluate.report import write_figure, write_table
+
+    if cfg.tries < 1 or cfg.windows < 1 or cfg.batch < 1 or cfg.length < 2 or not 0 <= cfg.lead < cfg.length:
+        raise InputError(f"evaluate: need tries, windows, batch >= 1, length >= 2 and 0 <= lead < length; got "
+                         f"tries={cfg.tries}, windows={cfg.windows}, batch={cfg.batch}, length={cfg.length}, "
+                         f"lead={cfg.lead}")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    models, missing = load_models(cfg)
+    corpus = open_corpus(cfg.data if cfg.data is not None else default_corpus(out, cfg.progress))
+    for name, model in models.items():
+        if tuple(model.feature_names) != corpus.feature_names:
+            raise InputError(f"{name}: the checkpoint's features ({len(model.feature_names)}) differ from the "
+                             f"corpus's ({len(corpus.feature_names)}); evaluate on the corpus it was trained for")
+    if not corpus.ids("val"):
+        raise InputError("corpus: no validation subjects (split 'val'); evaluate runs on held-out subjects")
+    pool = TrainingPool.from_corpus(corpus)
+    regressor = None if corpus.feature_space == "facs" else M.fit_pspi_regressor(corpus, cfg.pspi_alpha, stride=5)
+
+    def pspi_fn(face: np.ndarray) -> np.ndarray:
+        return M.pspi_of(face, corpus.feature_names, regressor)
+
+    ctx = max([context_frames(m) for m in models.values()] + [1])
+    data = load_windows(corpus, select_windows(corpus, cfg, ctx), cfg.length, ctx)
+    gt_pspi = pspi_fn(data.face)
+    scale = np.where(pool.std > 1e-6, pool.std, 1.0)
+    methods = simple_baselines(pool, data.face)
+    methods["nearest_neighbor"].stride, methods["nearest_neighbor"].step = cfg.nn_stride, cfg.nn_step
+    methods.update(models)
+    calls = math.ceil(len(data.windows) / cfg.batch)
+    bar = tqdm(total=len(MODES) * len(methods) * calls, desc="evaluate", unit="batch", disable=not cfg.progress)
+    results: dict[str, dict[str, Any]] = {}
+    gens: dict[str, dict[str, np.ndarray]] = {}
+    timing: dict[str, dict[str, float]] = {}
+    for mode in MODES:
+        results[mode], gens[mode], timing[mode] = {}, {}, {}
+        for name in METHODS:
+            if name not in methods:
+                results[mode][name] = {"missing": missing.get(name, "not evaluated")}
+                continue
+            bar.set_postfix_str(f"{mode} {name}")
+            t = time.perf_counter()
+            gen = generate_all(methods[name], data, mode, cfg.tries, cfg.seed, cfg.batch, bar)
+            timing[mode][name] = round(time.perf_counter() - t, 2)
+            results[mode][name] = score(gen, data, gt_pspi, pspi_fn, scale, cfg.dtw_window)
+            gens[mode][name] = pspi_fn(gen)
+    bar.close()
+    atomic_write_json(out / "metrics.json", results)
+    info = {
+        "config": asdict(cfg),
+        "corpus": {"path": str(cfg.data or out / "corpus"), "feature_space": corpus.feature_space,
+                   "val_subjects": len(corpus.ids("val")), "train_subjects": len(corpus.ids("train"))},
+        "windows": [asdict(w) for w in data.windows],
+        "context_frames": ctx,
+        "pspi": {"kind": "exact (FACS)"} if regressor is None else regressor.describe(),
+        "ground_truth_constant_share": M.constant_share(gt_pspi, gt_pspi),
+        "missing": missing,
+        "seconds": {"total": round(time.perf_counter() - t0, 2), "generate": timing},
+        "metric_scale": "dist, divrs, var in units of the training subjects' per-feature variance",
+    }
+    atomic_write_json(out / "config.json", info)
+    write_table(out / "table.md", results, info)
+    for mode in MODES:
+        write_figure(out / f"fig6_{mode}.png", data, gt_pspi, gens[mode], corpus.fps, mode)
+    return results
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", type=Path, default=None, help="PainDiffusion checkpoint (default: the shipped one)")
+    p.add_argument("--fsq", type=Path, default=None, help="FSQ-AR checkpoint (default: the shipped one)")
+    p.add_argument("--data", type=Path, default=None, help="corpus folder (default: the virtual corpus, built in OUT)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--full", action="store_true", help="every stimulus onset of every validation subject")
+    p.add_argument("--windows", type=int, default=16, help="windows of the default subset (default 16)")
+    p.add_argument("--tries", type=int, default=5, help="generations per window (default 5)")
+    p.add_argument("--batch", type=int, default=8, help="windows per generate call (default 8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = EvalConfig(data=None if args.data is None else str(args.data),
+                     checkpoint=None if args.checkpoint is None else str(args.checkpoint),
+                     fsq=None if args.fsq is None else str(args.fsq), out=str(args.out), full=args.full,
+                     tries=args.tries, seed=args.seed, windows=args.windows, batch=args.batch,
+                     progress=not args.quiet)
+    results = evaluate(cfg)
+    from painface.evaluate.report import table_text
+
+    print(table_text(results))
+    print(f"wrote {args.out}/metrics.json, table.md, fig6_seeded.png, fig6_cold.png, config.json")
+    return 0

@@ -1,0 +1,136 @@
+"""``painface evaluate`` end to end on a tiny corpus and a tiny random model: files, structure, sane values,
+window selection, clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from painface.cli import main
+from painface.data.corpus import Corpus, open_corpus
+from painface.data.windows import FeatureNormalizer
+from painface.errors import InputError
+from painface.evaluate.run import METHODS, METRICS, MODES, EvalConfig, evaluate, select_windows
+from painface.model.checkpoint import save_model
+from painface.model.edm import Denoiser
+from painface.model.sampling import SamplerConfig
+from painface.model.unet import UNetConfig
+from painface.subjects.population import simulate_corpus
+from painface.subjects.protocols import HeatProtocol
+from tests.model_helpers import randomized
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("evalcorpus")
+    return simulate_corpus(out, n_subjects=4, seed=0, protocol=HeatProtocol(repetitions=1), workers=1,
+                           progress=False)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, corpus_dir):
+    torch.set_num_threads(1)
+    corpus = open_corpus(corpus_dir)
+    net = randomized(UNetConfig(feature_dim=20, channels=16, cond_dim=16, heads=2, noise_dim=8))
+    info = {
+        "normalizer": FeatureNormalizer.fit(corpus, "train").to_dict(),
+        "sampler": SamplerConfig(steps=1, window=16, horizon=8).to_dict(),
+        "corpus": {"fps": corpus.fps},
+    }
+    return save_model(tmp_path_factory.mktemp("ckpt") / "m.safetensors", Denoiser(net), info)
+
+
+def _cfg(corpus_dir, checkpoint, out, **kw):
+    base = dict(data=str(corpus_dir), checkpoint=str(checkpoint), fsq=str(corpus_dir / "absent_fsq.safetensors"),
+                out=str(out), tries=3, windows=4, length=96, lead=24, batch=3, progress=False)
+    return EvalConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory, corpus_dir, checkpoint):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("evalout")
+    return out, evaluate(_cfg(corpus_dir, checkpoint, out))
+
+
+def test_metrics_json_structure_and_files(result):
+    out, res = result
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(res))
+    assert list(on_disk) == list(MODES)
+    for mode in MODES:
+        assert list(on_disk[mode]) == list(METHODS)
+        assert "missing" in on_disk[mode]["fsq_ar"] and "absent_fsq" in on_disk[mode]["fsq_ar"]["missing"]
+        for name in METHODS:
+            if name == "fsq_ar":
+                continue
+            assert list(on_disk[mode][name]) == list(METRICS)
+            for m in METRICS:
+                assert set(on_disk[mode][name][m]) == {"mean", "std"}
+                assert np.isfinite(on_disk[mode][name][m]["mean"])
+    table = (out / "table.md").read_text()
+    assert "| Ground truth |" in table and "PainDiffusion" in table and "### cold" in table
+    for mode in MODES:
+        assert (out / f"fig6_{mode}.png").read_bytes()[:4] == b"\x89PNG"
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["config"]["tries"] == 3 and len(cfg["windows"]) == 4 and cfg["pspi"]["kind"] == "exact (FACS)"
+
+
+def test_values_are_sane(result):
+    _, res = result
+    for mode in MODES:
+        gt = res[mode]["ground_truth"]
+        assert gt["sim"]["mean"] == 0 and gt["dist"]["mean"] == 0 and gt["divrs"]["mean"] == 0
+        assert gt["corr"]["mean"] == pytest.approx(1.0) and gt["corr_max"]["mean"] == pytest.approx(1.0)
+        assert gt["sim"]["std"] == 0 and gt["var"]["mean"] > 0
+        mf = res[mode]["mean_face"]
+        assert mf["var"]["mean"] == pytest.approx(0, abs=1e-12) and mf["divrs"]["mean"] == 0
+        assert mf["corr"]["mean"] == 0  # a constant PSPI: r = 0 by the documented rule
+        nn = res[mode]["nearest_neighbor"]
+        assert nn["divrs"]["mean"] == 0 and nn["sim"]["std"] == 0  # deterministic, like the paper's ±0
+        for name in ("random", "nearest_neighbor", "mean_face", "paindiffusion"):
+            assert res[mode][name]["sim"]["mean"] > 0 and res[mode][name]["dist"]["mean"] > 0
+            assert -1 <= res[mode][name]["corr"]["mean"] <= res[mode][name]["corr_max"]["mean"] <= 1
+        assert res[mode]["random"]["divrs"]["mean"] > 0 and res[mode]["paindiffusion"]["divrs"]["mean"] > 0
+    # the baselines ignore the context: both modes agree; the model does not
+    assert res["seeded"]["random"] == res["cold"]["random"]
+    assert res["seeded"]["paindiffusion"] != res["cold"]["paindiffusion"]
+
+
+def test_runs_are_deterministic(tmp_path, corpus_dir, checkpoint, result):
+    _, res = result
+    again = evaluate(_cfg(corpus_dir, checkpoint, tmp_path))
+    assert again == res
+
+
+def test_window_selection(corpus_dir):
+    corpus = open_corpus(corpus_dir)
+    cfg = EvalConfig(windows=4, length=96, lead=24)
+    ws = select_windows(corpus, cfg, min_start=16)
+    assert sorted(w.level for w in ws) == [1, 2, 3, 4]  # the one val subject: one onset per level
+    for w in ws:
+        sub = corpus.subject(w.subject)
+        assert w.start == w.onset - 24 and sub.stimulus[w.onset] > sub.stimulus[w.onset - 1]
+        assert sub.info["split"] == "val"
+    full = select_windows(corpus, EvalConfig(full=True, length=96, lead=24), min_start=16)
+    assert len(full) == 4  # repetitions=1: 4 onsets in all
+    assert len(select_windows(corpus, EvalConfig(windows=2, length=96, lead=24), min_start=16)) == 2
+
+
+def test_command_and_clear_errors(tmp_path, corpus_dir, checkpoint, capsys):
+    out = tmp_path / "o"
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "nope.safetensors"), "--data", str(corpus_dir),
+                 "--out", str(out), "--quiet"]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+    # a corpus without validation subjects
+    corpus = open_corpus(corpus_dir)
+    meta = dict(corpus.meta, subjects=[dict(s, split="train") for s in corpus.subjects])
+    trainonly = Corpus(meta, {sid: corpus.subject(sid) for sid in corpus.ids()}).save(tmp_path / "trainonly")
+    with pytest.raises(InputError, match="no validation subjects"):
+        evaluate(_cfg(trainonly, checkpoint, tmp_path / "o2"))
+    with pytest.raises(InputError, match="tries"):
+        evaluate(_cfg(corpus_dir, checkpoint, tmp_path / "o3", tries=0))
+    # windows longer than any recording
+    with pytest.raises(InputError, match="room for"):
+        evaluate(_cfg(corpus_dir, checkpoint, tmp_path / "o4", length=10**6, lead=10))
