@@ -95,10 +95,10 @@ def test_slider_raises_pspi_in_the_page(browser, tmp_path):
     app = create_app(model, max_patients=4, threads=None, **sampler)
     with BackgroundServer(app) as url:
         browser.get(url + "/")
-        wait_for(lambda: "patient" in browser.find_element("id", "status").text, 60, "the session to start")
-        wait_for(lambda: browser.execute_script("return window.painfaceState.face !== null"), 60,
+        wait_for(lambda: "patient" in browser.find_element("id", "status").text, 120, "the session to start")
+        wait_for(lambda: browser.execute_script("return window.painfaceState.face !== null"), 120,
                  "the face mesh to load and WebGL to draw it")
-        wait_for(lambda: shown_pspi(browser) is not None, 60, "the first frames")
+        wait_for(lambda: shown_pspi(browser) is not None, 120, "the first frames")
         rest = []
         t_end = time.monotonic() + 3
         while time.monotonic() < t_end:
@@ -109,7 +109,7 @@ def test_slider_raises_pspi_in_the_page(browser, tmp_path):
         slider.click()
         slider.send_keys(Keys.END)  # the user drags the slider to the top
         assert browser.find_element("id", "stimulus-out").text == "1.00"
-        risen = wait_for(lambda: (v := shown_pspi(browser)) is not None and v > rest_level + 1.0 and v, 60,
+        risen = wait_for(lambda: (v := shown_pspi(browser)) is not None and v > rest_level + 1.0 and v, 120,
                          f"PSPI to rise above {rest_level:.2f} + 1 in the page")
         assert risen > rest_level + 1.0
         time.sleep(1.5)
