@@ -134,3 +134,21 @@ def test_command_and_clear_errors(tmp_path, corpus_dir, checkpoint, capsys):
     # windows longer than any recording
     with pytest.raises(InputError, match="room for"):
         evaluate(_cfg(corpus_dir, checkpoint, tmp_path / "o4", length=10**6, lead=10))
+
+
+def test_fsq_ar_is_evaluated_when_its_checkpoint_exists(tmp_path, corpus_dir, checkpoint):
+    """A tiny FSQ-AR trained for 2 steps by its own command takes part like every other method."""
+    tiny = {"tokenizer": {"hidden": 32, "blocks": 1},
+            "ar": {"d_model": 32, "layers": 1, "heads": 2, "max_tokens": 8, "dropout": 0.0},
+            "tok_batch_size": 8, "batch_size": 8, "warmup": 2, "ckpt_every": 3, "val_every": 3, "val_windows": 8}
+    (tmp_path / "tiny.json").write_text(json.dumps(tiny))
+    assert main(["train-fsq", "--data", str(corpus_dir), "--out", str(tmp_path / "fsq"), "--steps", "2",
+                 "--config", str(tmp_path / "tiny.json"), "--quiet"]) == 0
+    fsq = tmp_path / "fsq" / "fsq_ar.safetensors"
+    res = evaluate(_cfg(corpus_dir, checkpoint, tmp_path / "o", fsq=str(fsq), tries=2, windows=2, length=64))
+    cfg = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert cfg["missing"] == {} and cfg["context_frames"] >= 16
+    for mode in MODES:
+        assert list(res[mode]["fsq_ar"]) == list(METRICS)
+        assert res[mode]["fsq_ar"]["sim"]["mean"] > 0 and np.isfinite(res[mode]["fsq_ar"]["corr"]["mean"])
+    assert res["seeded"]["fsq_ar"] != res["cold"]["fsq_ar"]
