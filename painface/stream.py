@@ -41,19 +41,13 @@ import torch
 
 from painface.errors import InputError
 from painface.face.code import EMOTIONS, FEATURE_NAMES, feature_space, neutral_face, pspi
-from painface.model.conditions import CONDITION_NAMES, EXPRESSIVENESS_RANGE, Conditions, emotion_vector
+from painface.model.conditions import CONDITION_NAMES, Conditions
 from painface.model.sampling import SamplerConfig, _eval_mode, hold_clean_frames, sample_dpmpp_2m
+from painface.stream_checks import GUIDANCE_MAX, STIMULUS_RANGE, check_samples, check_settings  # noqa: F401 (re-exported)
 
 LIVE_DEFAULTS: dict[str, Any] = {"horizon": 12, "window": 32, "steps": 8, "schedule": "full"}
 """Live sampler settings (chosen by measurement, docs/live.md): 12 new frames per window (0.48 s at 25 fps)
 after 20 context frames, 8 solver steps, the full-sequence schedule."""
-
-GUIDANCE_MAX = 10.0
-"""Largest guidance strength accepted per condition."""
-
-STIMULUS_RANGE = (0.0, 1.5)
-"""Accepted stimulus samples (normalized units; 1 = the patient's tolerance, a little above allowed)."""
-
 
 @dataclass
 class Chunk:
@@ -149,53 +143,6 @@ class _Patient:
     out: deque = field(default_factory=deque)
     on_frames: Callable[[Chunk], None] | None = None
     meter: ReactionMeter = field(default_factory=ReactionMeter)
-
-
-def check_samples(samples: Any, source: str = "stimulus samples") -> np.ndarray:
-    """Validate stimulus samples (a number or 1-D sequence of numbers in :data:`STIMULUS_RANGE`)."""
-    if isinstance(samples, str | bytes | dict) or samples is None:
-        raise InputError(f"{source}: expected a number or a list of numbers, got {type(samples).__name__}")
-    try:
-        arr = np.asarray(samples)
-    except (TypeError, ValueError):
-        raise InputError(f"{source}: expected a number or a list of numbers") from None
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise InputError(f"{source}: expected numbers, got {arr.dtype} values")
-    arr = arr.astype(np.float64).reshape(-1) if arr.ndim == 0 else arr.astype(np.float64)
-    if arr.ndim != 1:
-        raise InputError(f"{source}: expected a number or a 1-D list, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{source}: NaN or infinity at sample {int(np.argmax(~np.isfinite(arr)))}")
-    lo, hi = STIMULUS_RANGE
-    if arr.size and (arr.min() < lo or arr.max() > hi):
-        raise InputError(f"{source}: values {arr.min():.3g}..{arr.max():.3g} out of range; expected normalized "
-                         f"stimulus in [{lo}, {hi}] (0 = baseline, 1 = tolerance)")
-    return arr.astype(np.float32)
-
-
-def check_settings(expressiveness: Any = None, emotion: Any = None, guidance: Any = None
-                   ) -> tuple[float | None, np.ndarray | None, np.ndarray | None]:
-    """Validate patient settings; returns (expressiveness, emotion [8], guidance [3]) with None kept."""
-    expr = emo = gui = None
-    if expressiveness is not None:
-        if isinstance(expressiveness, bool) or not isinstance(expressiveness, int | float | np.number):
-            raise InputError(f"expressiveness: expected a number (PSPI), got {type(expressiveness).__name__}")
-        expr = float(expressiveness)
-        lo, hi = EXPRESSIVENESS_RANGE
-        if not (np.isfinite(expr) and lo <= expr <= hi):
-            raise InputError(f"expressiveness: {expr}; expected a PSPI value in [{lo:g}, {hi:g}]")
-    if emotion is not None:
-        emo = emotion_vector(emotion if isinstance(emotion, str | dict) else np.asarray(emotion, np.float64))
-    if guidance is not None:
-        try:
-            gui = np.asarray(guidance, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InputError(f"guidance: expected 3 numbers ({', '.join(CONDITION_NAMES)})") from None
-        if gui.shape != (3,) or not np.all(np.isfinite(gui)) or gui.min() < 0 or gui.max() > GUIDANCE_MAX:
-            raise InputError(f"guidance: {np.asarray(guidance).tolist()}; expected 3 numbers in [0, {GUIDANCE_MAX:g}] "
-                             f"({', '.join(CONDITION_NAMES)})")
-        gui = gui.astype(np.float32)
-    return expr, emo, gui
 
 
 class StreamEngine:

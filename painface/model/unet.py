@@ -13,8 +13,8 @@ is per token: the per-frame Fourier features of c_noise are stacked like the fra
 MLP; coarser levels average it over the merged tokens.
 
 Condition tokens: one per stimulus token (an MLP of the token's ``frames_per_token`` stimulus values
-plus the token's position embedding), one for expressiveness (an MLP of ln(PSPI + 0.05) and PSPI, which spreads the small values
-typical of mean PSPI, 0.05-1, over a unit range) and one for emotion
+plus the token's position embedding), one for expressiveness (an MLP of ln(PSPI + 0.05)
+and PSPI, which spreads the small values typical of mean PSPI, 0.05-1, over a unit range) and one for emotion
 (a linear embedding of the 8-way probability vector). Each condition has a learned null embedding
 that replaces it where the null mask says so.
 """
