@@ -152,3 +152,22 @@ def test_fsq_ar_is_evaluated_when_its_checkpoint_exists(tmp_path, corpus_dir, ch
         assert list(res[mode]["fsq_ar"]) == list(METRICS)
         assert res[mode]["fsq_ar"]["sim"]["mean"] > 0 and np.isfinite(res[mode]["fsq_ar"]["corr"]["mean"])
     assert res["seeded"]["fsq_ar"] != res["cold"]["fsq_ar"]
+
+
+def test_default_corpus_is_built_once_in_out(tmp_path, monkeypatch):
+    import painface.subjects.population as population
+    from painface.evaluate.run import default_corpus
+
+    calls = []
+    real = population.simulate_corpus
+
+    def small(out, **kw):  # the default recipe (87 subjects, seed 0) on a smaller scale
+        calls.append(kw)
+        return real(out, n_subjects=4, seed=kw["seed"], protocol=HeatProtocol(repetitions=1), workers=1,
+                    progress=False)
+
+    monkeypatch.setattr(population, "simulate_corpus", small)
+    root = default_corpus(tmp_path, progress=False)
+    assert root == tmp_path / "corpus" and (root / "meta.json").is_file()
+    assert calls == [{"n_subjects": 87, "seed": 0, "progress": False}]
+    assert default_corpus(tmp_path, progress=False) == root and len(calls) == 1  # reused
