@@ -14,10 +14,11 @@ stimulus as input; they never released it. This is a re-implementation from the 
   reads the previous token (a BOS token at i = 0), the stimulus of chunk i (its ``chunk`` frame values),
   and one global condition embedding (expressiveness and emotion), and predicts token i.
 * **Generation** (:meth:`FsqAR.generate`): a prefix of context tokens (encoded context frames, or a neutral
-  face for a cold start), then one token per chunk by sampling (temperature, top-k) over a sliding window
-  of the last ``max_tokens - 1`` tokens, then decoding. Row ``(patient p, sample s)`` draws its random
-  numbers from a generator seeded by ``(seed, s)`` alone, so a patient's generations do not depend on the
-  other patients in the batch.
+  face for a cold start), then one token per chunk by sampling (temperature, top-k), then decoding. The
+  transformer reads BOS + up to ``max_tokens - 1`` previous tokens, with cached keys and values; when the
+  window is full it restarts from the last ``max_tokens // 2`` tokens (so any length can be generated).
+  Row ``(patient p, sample s)`` draws its random numbers from a generator seeded by ``(seed, s)`` alone,
+  so a patient's generations do not depend on the other patients in the batch.
 
 Training: :mod:`painface.evaluate.fsq_train` (``painface train-fsq``); docs: docs/fsq.md.
 """
@@ -247,11 +248,17 @@ class Block(nn.Module):
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d), nn.Dropout(dropout))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, cache: list[Tensor] | None = None) -> Tensor:
+        """x ``[B, N, d]``. ``cache``: an empty list is filled with this call's keys and values; a filled one
+        (then N must be 1) is extended, and the new position attends to all cached ones."""
         b, n, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        if cache:
+            k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+        if cache is not None:
+            cache[:] = [k, v]
         p = self.dropout if self.training else 0.0
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=n > 1, dropout_p=p)
         x = x + F.dropout(self.proj(a.transpose(1, 2).reshape(b, n, d)), p, self.training)
         return x + self.mlp(self.ln2(x))
 
@@ -277,19 +284,21 @@ class TokenTransformer(nn.Module):
     def bos(self) -> int:
         return self.config.vocab
 
-    def forward(self, prev: Tensor, stim: Tensor, expressiveness: Tensor, emotion: Tensor) -> Tensor:
+    def forward(self, prev: Tensor, stim: Tensor, expressiveness: Tensor, emotion: Tensor, *, start: int = 0,
+                cache: list[list[Tensor]] | None = None) -> Tensor:
         """prev ``[B, N]`` int64 (BOS first), stim ``[B, N, chunk]``, expressiveness ``[B]`` (PSPI),
-        emotion ``[B, 8]`` -> logits ``[B, N, vocab]``."""
+        emotion ``[B, 8]`` -> logits ``[B, N, vocab]``. Incremental decoding: pass ``cache`` (one empty list
+        per layer) with the whole prompt, then one position at a time with ``start`` = its position."""
         b, n = prev.shape
-        if n > self.config.max_tokens or stim.shape != (b, n, self.config.chunk):
+        if start + n > self.config.max_tokens or stim.shape != (b, n, self.config.chunk):
             raise InputError(
-                f"transformer: tokens {tuple(prev.shape)} (at most {self.config.max_tokens}) and stimulus "
+                f"transformer: positions {start}..{start + n - 1} (at most {self.config.max_tokens}) and stimulus "
                 f"{tuple(stim.shape)} (expected [{b}, {n}, {self.config.chunk}]) do not fit"
             )
         cond = self.cond(torch.cat([expressiveness[:, None] / EXPR_SCALE, emotion], dim=1))
-        x = self.tok(prev) + self.stim(stim) + cond[:, None, :] + self.pos[:n]
-        for blk in self.blocks:
-            x = blk(x)
+        x = self.tok(prev) + self.stim(stim) + cond[:, None, :] + self.pos[start:start + n]
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, None if cache is None else cache[i])
         return F.linear(self.ln(x), self.tok.weight[: self.config.vocab])
 
 
@@ -366,6 +375,8 @@ class FsqAR:
         self.temperature = float(samp.get("temperature", 1.0))
         self.top_k = int(samp.get("top_k", 0))
         self.context_chunks = int(samp.get("context_chunks", 4))
+        self.keep = ar.config.max_tokens // 2
+        """Tokens a full window restarts from (sampled PSPI barely changes with it: docs/fsq.md)."""
         self.fps = float((info.get("corpus") or {}).get("fps") or 25.0)
 
     @classmethod
@@ -457,13 +468,26 @@ class FsqAR:
         expr, emo = cond.expressiveness[rep], cond.emotion[rep]
         gens = [torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), k]).generate_state(1)[0]))
                 for k in range(samples)]
-        tokens, window = prefix, self.ar.config.max_tokens - 1
         bos = torch.full((batch, 1), self.ar.bos, dtype=torch.int64, device=self.device)
+        max_t, tokens = self.ar.config.max_tokens, prefix
+
+        def prompt(lo: int, i: int) -> tuple[Tensor, list[list[Tensor]]]:
+            """Fresh cache for the window [BOS, tokens lo..i-1]; logits for token i."""
+            cache: list[list[Tensor]] = [[] for _ in self.ar.blocks]
+            return self.ar(torch.cat([bos, tokens[:, lo:i]], 1), s[:, lo:i + 1], expr, emo, cache=cache)[:, -1], cache
+
+        lo = max(0, n0 - (max_t - 1))
+        logits, cache = prompt(lo, n0)
         for i in range(n0, n0 + n_new):
-            lo = max(0, i - window)
-            logits = self.ar(torch.cat([bos, tokens[:, lo:i]], 1), s[:, lo:i + 1], expr, emo)[:, -1]
             u = torch.cat([torch.rand(1, generator=g) for g in gens]).repeat(patients).to(self.device)
             tokens = torch.cat([tokens, sample_tokens(logits, u, temperature, top_k)[:, None]], 1)
+            if i + 1 == n0 + n_new:
+                break
+            if i + 2 - lo > max_t:  # the window is full: restart it with the last `keep` tokens
+                lo = i + 1 - self.keep
+                logits, cache = prompt(lo, i + 1)
+            else:
+                logits = self.ar(tokens[:, i:i + 1], s[:, i + 1:i + 2], expr, emo, start=i + 1 - lo, cache=cache)[:, -1]
         x = self.tokenizer.detokenize(tokens)[:, n0 * c:n0 * c + length]
         face = self.normalizer.denormalize(x.cpu().numpy()).astype(np.float32)
         if feature_space(self.feature_names) == "facs":
