@@ -173,4 +173,5 @@ def test_ablate_command_with_a_tiny_checkpoint(tmp_path, monkeypatch):
     assert report["generations"] == 4  # u = 0 and the default guidance repeat context 8
     assert all(np.isfinite(r["metrics"]["sim"]["mean"]) for r in report["rows"])
     assert (out / "ablation.md").read_text().startswith("# Ablations")
+    assert (out / "ablation.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["ablate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "none"), "--out", str(out)]) == 2

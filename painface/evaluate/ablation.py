@@ -34,6 +34,7 @@ from painface.data.trials import trial_onsets
 from painface.errors import CorpusError, InputError
 from painface.evaluate import metrics
 from painface.evaluate.control import Generator
+from painface.evaluate.run import default_corpus
 from painface.io import atomic_write_bytes, atomic_write_json
 from painface.model.conditions import emotion_vector
 
@@ -227,15 +228,29 @@ def ablation_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def default_corpus(out: Path, progress: bool = True) -> Corpus:
-    """The default virtual corpus (seed 0, 87 subjects), simulated deterministically into ``out/corpus``
-    (reused when already complete)."""
-    from painface.subjects.population import simulate_corpus
+def ablation_figure(report: dict[str, Any], path: Path) -> Path:
+    """ablation.png: Sim, Corr and Divrs per setting (mean ± std), one colour per group."""
+    import matplotlib
 
-    folder = out / "corpus"
-    if not (folder / "meta.json").is_file():
-        simulate_corpus(folder, n_subjects=87, seed=0, progress=progress)
-    return open_corpus(folder)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["rows"]
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    colors = [f"C{groups.index(r['group'])}" for r in rows]
+    y = np.arange(len(rows))[::-1]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 0.35 * len(rows) + 1.5), sharey=True, constrained_layout=True)
+    for ax, (m, label) in zip(axes, (("sim", "Sim (PSPI) ↓"), ("corr", "Corr ↑"), ("divrs", "Divrs ↑")), strict=True):
+        mean = [r["metrics"][m]["mean"] for r in rows]
+        sd = [r["metrics"][m]["std"] for r in rows]
+        ax.barh(y, mean, xerr=sd, color=colors, capsize=2)
+        ax.set_xlabel(label)
+    axes[0].set_yticks(y, [f"{r['group'].split()[0]}: {r['setting']}" for r in rows], fontsize=8)
+    fig.suptitle(f"ablations: {report.get('checkpoint', '')}, {len(report['windows'])} windows x "
+                 f"{report['config']['tries']} tries", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -263,14 +278,15 @@ def run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"--out {args.out}: cannot create the folder: {e}") from None
-    corpus = open_corpus(args.data) if args.data is not None else default_corpus(args.out)
+    corpus = open_corpus(args.data if args.data is not None else default_corpus(args.out))
     report = run_ablation(model, corpus, cfg)
     report["checkpoint"] = str(args.checkpoint) if args.checkpoint else "shipped"
     report["data"] = str(args.data) if args.data else "default virtual corpus (seed 0, 87 subjects)"
     atomic_write_json(args.out / "ablation.json", report)
     md = ablation_markdown(report).encode()
     atomic_write_bytes(args.out / "ablation.md", lambda fh: fh.write(md))
+    ablation_figure(report, args.out / "ablation.png")
     print(ablation_markdown(report))
-    print(f"wrote {args.out / 'ablation.json'} and {args.out / 'ablation.md'}")
+    print(f"wrote {args.out / 'ablation.json'}, ablation.md and ablation.png")
     return 0
 
