@@ -131,6 +131,11 @@ def test_bad_inputs_are_clear_errors():
     with pytest.raises(CorpusError, match="a window needs"):
         run_ablation(Oracle(), make_corpus(frames=100), AblationConfig(**SMALL), progress=False)
 
+    celsius = make_corpus()
+    celsius.meta["stimulus_units"] = "celsius"
+    with pytest.raises(CorpusError, match="normalized units"):
+        run_ablation(Oracle(), celsius, AblationConfig(**SMALL), progress=False)
+
     class Slow(Oracle):
         fps = 25.0
 

@@ -96,7 +96,8 @@ class Windows:
 
 
 def pick_windows(corpus: Corpus, cfg: AblationConfig, regressor: metrics.PspiRegressor | None = None) -> Windows:
-    """Cut the validation windows (see the module docstring) out of ``corpus``."""
+    """Cut the validation windows (see the module docstring) out of ``corpus``. Ground-truth PSPI is computed
+    from the face codes as for the generations (exact in FACS space, else by ``regressor``)."""
     val = corpus.ids("val")
     if not val:
         raise CorpusError("ablation: the corpus has no validation subjects (split 'val')")
@@ -122,8 +123,7 @@ def pick_windows(corpus: Corpus, cfg: AblationConfig, regressor: metrics.PspiReg
         s = int(rng.choice(starts))
         out["stimulus"].append(sub.stimulus[s:s + length])
         out["face"].append(sub.face[s:s + length])
-        out["pspi"].append(metrics.pspi_of(sub.face[s:s + length], corpus.feature_names, regressor)
-                           if regressor is not None else sub.pspi[s:s + length])
+        out["pspi"].append(metrics.pspi_of(sub.face[s:s + length], corpus.feature_names, regressor))
         out["before"].append(sub.face[s - before:s])
         out["expr"].append(float(sub.info.get("expressiveness", np.mean(sub.pspi))))
         out["emo"].append(emotion_vector(str(sub.info.get("emotion", "Neutral"))))
@@ -166,6 +166,9 @@ def run_ablation(model: Generator, corpus: Corpus, cfg: AblationConfig | None = 
     if tuple(corpus.feature_names) != names:
         raise CorpusError(f"ablation: the corpus's features {list(corpus.feature_names)[:4]}... differ from the "
                           f"checkpoint's {list(names)[:4]}...")
+    if corpus.stimulus_units != "normalized":
+        raise CorpusError(f"ablation: the corpus's stimulus is in {corpus.stimulus_units}; the model takes "
+                          "normalized units (0 = baseline, 1 = tolerance)")
     if abs(corpus.fps - float(model.fps)) > 1e-6:
         raise CorpusError(f"ablation: corpus at {corpus.fps} fps, checkpoint trained at {model.fps} fps")
     base = model.sampler_config() if hasattr(model, "sampler_config") else None
