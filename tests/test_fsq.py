@@ -124,7 +124,7 @@ def test_tiny_tokenizer_and_transformer_overfit_one_window():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(F.mse_loss(tok(x)[0], x)) < first / 10
+    assert float(F.mse_loss(tok(x)[0], x).detach()) < first / 10
     ar = TokenTransformer(ARConfig(vocab=50, chunk=4, d_model=32, layers=1, heads=2, max_tokens=8, dropout=0.0))
     target = torch.randint(50, (1, 8), generator=gen)
     prev = torch.cat([torch.full((1, 1), ar.bos), target[:, :-1]], 1)
@@ -151,6 +151,21 @@ def test_transformer_is_causal():
     b = ar(prev2, stim2, e, emo)
     torch.testing.assert_close(a[:, :4], b[:, :4])
     assert not torch.allclose(a[:, 4:], b[:, 4:])
+
+
+def test_incremental_decoding_with_cache_equals_full_recompute():
+    ar = TokenTransformer(ARConfig(vocab=20, chunk=2, d_model=16, layers=2, heads=2, max_tokens=8)).eval()
+    gen = torch.Generator().manual_seed(0)
+    prev, stim = torch.randint(20, (3, 8), generator=gen), torch.rand(3, 8, 2, generator=gen)
+    e, emo = torch.tensor([0.5, 1.0, 3.0]), torch.full((3, 8), 0.125)
+    full = ar(prev, stim, e, emo)
+    cache = [[] for _ in ar.blocks]
+    steps = [ar(prev[:, :3], stim[:, :3], e, emo, cache=cache)]
+    for j in range(3, 8):
+        steps.append(ar(prev[:, j:j + 1], stim[:, j:j + 1], e, emo, start=j, cache=cache))
+    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
+    with pytest.raises(InputError, match="at most 8"):
+        ar(prev[:, :1], stim[:, :1], e, emo, start=8)
 
 
 def test_sample_tokens_inverse_cdf_greedy_and_top_k():
@@ -307,3 +322,22 @@ def test_load_errors(trained, tmp_path):
     save_file(tensors, str(tmp_path / "other.safetensors"), metadata={"painface": json.dumps(meta)})
     with pytest.raises(InputError, match="not an FSQ-AR checkpoint"):
         FsqAR.load(tmp_path / "other.safetensors")
+
+
+def test_shipped_checkpoint_loads_and_generates(monkeypatch, tmp_path):
+    import painface.evaluate.fsq as fsq
+
+    model = FsqAR.load()
+    assert fsq.SHIPPED.stat().st_size <= 5 * 2**20
+    assert model.feature_names == FEATURE_NAMES and model.chunk == 4 and model.tokenizer.fsq.levels == (8, 5, 5, 5)
+    m = model.info["metrics"]
+    assert m["recon_mse"] < 0.5 and m["val_tokens"]["used"] > 500 and m["ar_val_loss"] < 3.5
+    rest = model.generate(np.zeros(160, np.float32), 1.0, "Neutral", samples=4, seed=0)
+    pain = model.generate(np.ones(160, np.float32), 1.0, "Neutral", samples=4, seed=0)
+    assert rest.shape == (4, 160, len(FEATURE_NAMES))
+    from painface.face.code import pspi
+
+    assert pspi(pain).mean() > pspi(rest).mean() + 1.0  # it listens to the stimulus
+    monkeypatch.setattr(fsq, "SHIPPED", tmp_path / "none.safetensors")
+    with pytest.raises(InputError, match="no shipped"):
+        FsqAR.load()
