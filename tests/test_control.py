@@ -8,6 +8,7 @@ from painface.errors import InputError
 from painface.evaluate.control import (
     BIOVID_LEVELS,
     ControlConfig,
+    acceptance,
     holm,
     plateau_stimulus,
     rest_difference,
@@ -124,7 +125,7 @@ def test_fake_model_gives_rho_1_monotone_stimulus_and_distinguishable_emotions()
     assert report["min_attainable_p_holm"] == pytest.approx(7 * 2 / 924)
     acc = report["acceptance"]
     assert acc["expressiveness_pspi_rho_ge_0.9"] and acc["stimulus_pspi_monotonic"]
-    assert acc["emotions_distinguishable_at_rest"]
+    assert acc["stimulus_pspi_monotonic_biovid_levels"] and acc["emotions_distinguishable_at_rest"]
     json.dumps(report, allow_nan=False)
 
 
@@ -139,6 +140,20 @@ def test_a_model_that_ignores_emotion_and_expressiveness_fails_acceptance():
     assert acc["stimulus_pspi_monotonic"]
     assert not acc["emotions_distinguishable_at_rest"]
     assert all(v["p_holm"] > 0.05 for v in report["rest_vs_neutral"].values())
+
+
+def test_acceptance_on_a_hand_made_report():
+    def report(stim_means, rho, p_holm):
+        return {"sweeps": {"stimulus": {"values": [0.0, 0.4, *BIOVID_LEVELS], "pspi": {"mean": stim_means}},
+                           "expressiveness": {"pspi": {"spearman": {"rho_means": rho}}}},
+                "rest_vs_neutral": {"Anger": {"distinguishable": p_holm < 0.05}}}
+
+    acc = acceptance(report([0.5, 0.4, 0.6, 0.7, 0.8, 0.9], 0.9, 0.01))
+    assert acc["expressiveness_pspi_rho_ge_0.9"] and acc["emotions_distinguishable_at_rest"]
+    assert not acc["stimulus_pspi_monotonic"] and acc["stimulus_pspi_monotonic_biovid_levels"]
+    acc = acceptance(report([0.1, 0.2, 0.3, 0.4, 0.4, 0.5], 0.89, 0.06))
+    assert not acc["stimulus_pspi_monotonic"] and not acc["stimulus_pspi_monotonic_biovid_levels"]
+    assert not acc["expressiveness_pspi_rho_ge_0.9"] and not acc["emotions_distinguishable_at_rest"]
 
 
 def test_report_files(tmp_path):
