@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("painface.evaluate.run", "Table I on the validation subjects: metrics, baselines, table and figure"),
     "train-fsq": ("painface.evaluate.fsq_train", "train the FSQ-VAE autoregressive baseline (tokenizer, then AR)"),
     "control": ("painface.evaluate.control", "controllability sweeps (stimulus, expressiveness, emotion) like Fig. 8"),
-    "ablate": ("painface.evaluate.ablation", "ablations like Table II: context window, uncertainty, guidance strengths"),
+    "ablate": ("painface.evaluate.ablation", "ablations like Table II: context window, uncertainty u, guidance"),
 }
 
 
