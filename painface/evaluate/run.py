@@ -50,7 +50,7 @@ class EvalConfig:
     full: bool = False
     tries: int = 5
     seed: int = 0
-    windows: int = 16
+    windows: int = 12
     length: int = 640
     lead: int = 160
     batch: int = 8
@@ -295,7 +295,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=None, help="corpus folder (default: the virtual corpus, built in OUT)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--full", action="store_true", help="every stimulus onset of every validation subject")
-    p.add_argument("--windows", type=int, default=16, help="windows of the default subset (default 16)")
+    p.add_argument("--windows", type=int, default=12, help="windows of the default subset (default 12)")
     p.add_argument("--tries", type=int, default=5, help="generations per window (default 5)")
     p.add_argument("--batch", type=int, default=8, help="windows per generate call (default 8)")
     p.add_argument("--seed", type=int, default=0)
