@@ -82,14 +82,14 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 class LossModule(nn.Module):
     """Wraps the denoiser so DDP sees the loss computation as one forward."""
 
-    def __init__(self, denoiser: Denoiser):
+    def __init__(self, denoiser: Denoiser, velocity: float = 0.0):
         super().__init__()
-        self.denoiser = denoiser
+        self.denoiser, self.velocity = denoiser, float(velocity)
 
     def forward(
         self, x0: torch.Tensor, cond: Conditions, sigma: torch.Tensor, noise: torch.Tensor, drop: torch.Tensor
     ) -> torch.Tensor:
-        return self.denoiser.loss(x0, cond, sigma, noise, drop).mean()
+        return self.denoiser.loss(x0, cond, sigma, noise, drop, self.velocity).mean()
 
 
 def collate(
@@ -156,7 +156,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.denoiser = Denoiser(TemporalUNet(self.unet_cfg), self.edm.sigma_data, self.edm.sigma_floor).to(self.device)
         self.ema = AveragedModel(self.denoiser, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
-        self.loss_module: nn.Module = LossModule(self.denoiser)
+        self.loss_module: nn.Module = LossModule(self.denoiser, self.edm.velocity)
         if self.ddp:
             self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module)
         self.opt = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -78,6 +78,28 @@ def test_loss_weight_is_applied_per_frame() -> None:
     assert not torch.allclose(loss.mean(), batch_mean.mean(), rtol=1e-2)
 
 
+def test_velocity_term_charges_frame_to_frame_error_at_the_noisier_frames_weight() -> None:
+    g = torch.Generator().manual_seed(4)
+    x0, noise, f = (torch.randn(2, 16, 6, generator=g) for _ in range(3))
+    sigma = torch.exp(torch.randn(2, 16, generator=g))
+    den = Denoiser(Recorder(f))
+    plain, with_vel = den.loss(x0, inputs(2)[2], sigma, noise), den.loss(x0, inputs(2)[2], sigma, noise, velocity=0.5)
+    err = den(x0 + sigma[..., None] * noise, sigma, inputs(2)[2]) - x0
+    w = loss_weight(sigma)
+    vel = torch.minimum(w[:, 1:], w[:, :-1]) * (err[:, 1:] - err[:, :-1]).square().mean(-1)
+    torch.testing.assert_close(with_vel[:, :-1], plain[:, :-1] + 0.5 * vel)
+    torch.testing.assert_close(with_vel[:, -1], plain[:, -1])
+    # an error constant over time costs nothing extra; one that flips sign every frame costs 4x its square
+    sigma1, x1 = torch.ones(1, 8), torch.zeros(1, 8, 3)
+    c_skip, c_out, c_in, _ = precondition(sigma1, 0.5)
+    for pattern, extra in ((torch.ones(8), 0.0), (torch.tensor([1.0, -1.0] * 4), 4.0)):
+        target = 0.1 * pattern[None, :, None].expand(1, 8, 3)  # wanted error D - x0 with zero noise
+        d = Denoiser(Recorder((target - c_skip[..., None] * x1) / c_out[..., None]))
+        base = d.loss(x1, inputs(1)[2], sigma1, torch.zeros_like(x1))
+        out = d.loss(x1, inputs(1)[2], sigma1, torch.zeros_like(x1), velocity=1.0)
+        torch.testing.assert_close(out[:, :-1], base[:, :-1] * (1 + extra))
+
+
 def test_training_sigmas_are_lognormal_per_frame_with_context() -> None:
     g = torch.Generator().manual_seed(2)
     cfg = EDMConfig(p_context=0.0, p_uniform=0.0)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from painface.errors import InputError
@@ -45,6 +46,8 @@ class EDMConfig:
     schedule's pattern: with independent levels only, low-noise neighbours give the answer away and the
     network learned to ignore the stimulus);
     p_drop: probability that each condition is dropped, independently per sample (papers/001: 0.1);
+    velocity: weight of the frame-to-frame (velocity) term of the loss (0 = the plain EDM loss; see
+    :meth:`Denoiser.loss`; a departure from papers/001, docs/model.md);
     sigma_floor: c_noise is computed from max(sigma, sigma_floor), so frames at sigma 0 are defined.
     """
 
@@ -56,14 +59,15 @@ class EDMConfig:
     p_context: float = 0.5
     p_uniform: float = 0.5
     p_drop: float = 0.1
+    velocity: float = 0.0
     sigma_floor: float = 0.002
 
     def __post_init__(self) -> None:
         for name in ("sigma_data", "p_std", "sigma_floor"):
             if not getattr(self, name) > 0:
                 raise InputError(f"EDMConfig.{name}: {getattr(self, name)}; expected a positive number")
-        if self.sigma_context < 0 or self.context_frames < 0:
-            raise InputError("EDMConfig.sigma_context and context_frames must be >= 0")
+        if self.sigma_context < 0 or self.context_frames < 0 or self.velocity < 0:
+            raise InputError("EDMConfig.sigma_context, context_frames and velocity must be >= 0")
         for name in ("p_context", "p_drop", "p_uniform"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"EDMConfig.{name}: {getattr(self, name)}; expected a probability in [0, 1]")
@@ -136,14 +140,28 @@ class Denoiser(nn.Module):
         f = self.net(c_in[..., None] * x, c_noise, cond, drop)
         return c_skip[..., None] * x + c_out[..., None] * f
 
-    def loss(self, x0: Tensor, cond: Conditions, sigma: Tensor, noise: Tensor, drop: Tensor | None = None) -> Tensor:
+    def loss(self, x0: Tensor, cond: Conditions, sigma: Tensor, noise: Tensor, drop: Tensor | None = None,
+             velocity: float = 0.0) -> Tensor:
         """Per-frame weighted denoising loss ``[B, T]`` (EDM eq. 2 with lambda of eq. 8, per frame):
-        lambda(sigma_bt) * mean_d (D(x0 + sigma n; sigma) - x0)^2, for clean windows x0 ``[B, T, D]``."""
+        lambda(sigma_bt) * mean_d (D(x0 + sigma n; sigma) - x0)^2, for clean windows x0 ``[B, T, D]``.
+
+        ``velocity`` > 0 adds, to frame t < T - 1, velocity * min(lambda_t, lambda_t+1) *
+        mean_d (e_t+1 - e_t)^2 with e = D - x0: the error of the frame-to-frame change, weighted like the
+        noisier frame of the pair. White (frame-to-frame independent) residual noise costs about twice its
+        plain loss here, a smooth error almost nothing, so the network learns to remove the noise's high
+        frequencies that c_skip x lets through at low and middle sigma (the plain loss left generated faces
+        jittering ~10x more than the data; docs/model.md)."""
         if noise.shape != x0.shape:
             raise InputError(f"noise: expected shape {tuple(x0.shape)} like x0, got {tuple(noise.shape)}")
         sigma = _per_frame(sigma, x0)
-        denoised = self(x0 + sigma[..., None] * noise, sigma, cond, drop)
-        return loss_weight(sigma, self.sigma_data) * (denoised - x0).square().mean(-1)
+        err = self(x0 + sigma[..., None] * noise, sigma, cond, drop) - x0
+        weight = loss_weight(sigma, self.sigma_data)
+        loss = weight * err.square().mean(-1)
+        if velocity > 0 and x0.shape[1] > 1:
+            pair = torch.minimum(weight[:, 1:], weight[:, :-1])
+            vel = pair * (err[:, 1:] - err[:, :-1]).square().mean(-1)
+            loss = loss + velocity * F.pad(vel, (0, 1))
+        return loss
 
 
 def training_loss(denoiser: Denoiser, x0: Tensor, cond: Conditions, config: EDMConfig | None = None,
@@ -155,7 +173,7 @@ def training_loss(denoiser: Denoiser, x0: Tensor, cond: Conditions, config: EDMC
     sigma = sample_training_sigmas(b, t, cfg, generator).to(x0.device, x0.dtype)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
     drop = drop_mask(b, cfg.p_drop, generator, x0.device)
-    return denoiser.loss(x0, cond, sigma, noise, drop).mean()
+    return denoiser.loss(x0, cond, sigma, noise, drop, cfg.velocity).mean()
 
 
 def guided_denoiser(denoiser: Denoiser, cond: Conditions,
