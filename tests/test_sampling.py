@@ -229,8 +229,8 @@ def test_bad_sampling_input_raises_input_error() -> None:
         SamplerConfig(window=16, horizon=16)
     with pytest.raises(InputError, match="schedule"):
         SamplerConfig(schedule="zigzag")
-    with pytest.raises(InputError, match="window: 20 frames"):
-        RollingSampler(den, 1.0, "Neutral", neutral=torch.zeros(4), config=SamplerConfig(window=20, horizon=12))
+    with pytest.raises(InputError, match="window: 22 frames"):
+        RollingSampler(den, 1.0, "Neutral", neutral=torch.zeros(4), config=SamplerConfig(window=22, horizon=12))
     sampler = RollingSampler(den, 1.0, "Neutral", neutral=torch.zeros(4), config=SamplerConfig(window=16, horizon=8))
     with pytest.raises(InputError, match=r"stimulus: expected shape \[1, 8\] \(the next horizon frames\) or \[1, 16\]"):
         sampler.step(torch.zeros(1, 7))

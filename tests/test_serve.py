@@ -196,7 +196,7 @@ def test_serve_command_options(tmp_path, capsys):
     assert app.state.engine.config.horizon == 8 and sinks == [] and joint is None
     assert main(["serve", "--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
     assert main(["serve", "--checkpoint", str(ckpt), "--osc", "nowhere"]) == 2
-    assert main(["serve", "--checkpoint", str(ckpt), "--horizon", "6"]) == 2
+    assert main(["serve", "--checkpoint", str(ckpt), "--horizon", "7"]) == 2
     assert "expected HOST:PORT" in capsys.readouterr().err
 
 

@@ -158,7 +158,7 @@ def test_bad_settings_are_clear_errors(model, kw, msg):
     with pytest.raises(InputError, match=msg):
         eng.configure(pid, **kw)
     with pytest.raises(InputError, match="horizon"):
-        StreamEngine(model, horizon=6, window=16)
+        StreamEngine(model, horizon=7, window=16)
 
 
 def test_reaction_meter_measures_from_the_step_to_pspi_departure():

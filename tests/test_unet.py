@@ -20,7 +20,7 @@ def test_config_round_trips_through_json() -> None:
     again = UNetConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert again == cfg
     assert again.channel_mults == (1, 2, 2)
-    assert cfg.frame_multiple == 16
+    assert cfg.frame_multiple == 8  # 2 frames per token x 2^2
 
 
 def test_config_rejects_bad_values() -> None:
@@ -106,7 +106,7 @@ def test_emotion_blend_and_names() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda x, c, s: (x[:, :14], c[:, :14], s.frames_slice(0, 14)), "multiple of 8"),
+        (lambda x, c, s: (x[:, :14], c[:, :14], s.frames_slice(0, 14)), "multiple of 4"),
         (lambda x, c, s: (x[..., :5], c, s), r"\[batch, frames, 6\]"),
         (lambda x, c, s: (x, c, s.frames_slice(0, 8)), "stimulus: expected shape"),
         (lambda x, c, s: (x, c[:, :8], s), "c_noise"),

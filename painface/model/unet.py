@@ -47,7 +47,7 @@ class UNetConfig:
     """
 
     feature_dim: int = 20
-    frames_per_token: int = 4
+    frames_per_token: int = 2
     channels: int = 64
     channel_mults: tuple[int, ...] = (1, 2)
     depth: int = 1
