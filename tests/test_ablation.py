@@ -8,6 +8,7 @@ from painface.data.corpus import Corpus, SubjectData, make_meta
 from painface.errors import CorpusError, InputError
 from painface.evaluate.ablation import AblationConfig, ablation_markdown, pick_windows, run_ablation, settings
 from painface.face.code import AU_NAMES, EMOTIONS, FEATURE_NAMES, pspi
+from painface.model.edm import DEFAULT_GUIDANCE
 from painface.model.sampling import SamplerConfig
 
 FPS = 10.0
@@ -51,7 +52,7 @@ class Oracle:
         self.calls: list[dict] = []
 
     def sampler_config(self, **overrides):
-        d = SamplerConfig(window=64, horizon=48).to_dict()
+        d = SamplerConfig(window=64, horizon=48, guidance=(0.5, 1.0, 2.0)).to_dict()  # its default
         d.update(overrides)
         return SamplerConfig.from_dict(d)
 
@@ -167,7 +168,7 @@ def test_ablate_command_with_a_tiny_checkpoint(tmp_path, monkeypatch):
     data = make_corpus().save(tmp_path / "corpus")
     import painface.evaluate.ablation as ablation
 
-    small = dict(contexts=(4, 8), uncertainties=(0.0, 1.0), guidances=((0.5, 1.0, 2.0), (0.0, 0.0, 0.0)))
+    small = dict(contexts=(4, 8), uncertainties=(0.0, 1.0), guidances=(DEFAULT_GUIDANCE, (0.0, 0.0, 0.0)))
     monkeypatch.setattr(ablation, "AblationConfig", lambda **kw: AblationConfig(**{**kw, **small, "lead_s": 1.0}))
     out = tmp_path / "out"
     args = ["ablate", "--checkpoint", str(ckpt), "--data", str(data), "--out", str(out), "--windows", "2",

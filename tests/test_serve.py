@@ -81,7 +81,7 @@ def test_every_bad_message_gets_an_error_and_the_session_goes_on(server):
     async def go():
         async with websockets.connect(ws_url(url)) as ws:
             hello = await recv_type(ws, "hello")
-            assert hello["settings"]["guidance"] == [0.5, 1.0, 2.0] and "emotion" in hello["settings"]
+            assert hello["settings"]["guidance"] == [1.0, 2.0, 4.0] and "emotion" in hello["settings"]
             for text, code in BAD:
                 await ws.send(text)
                 err = await recv_type(ws, "error")

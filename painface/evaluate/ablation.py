@@ -7,7 +7,8 @@ time from the checkpoint's defaults:
   the checkpoint's, so the horizon changes). The network itself was trained with one context length;
 * **uncertainty u** of the pyramid scheduling matrix (diffusion forcing; default 0, 1, 2, 4; u = 0 is the
   full-sequence schedule);
-* **guidance strengths** (emotion, expressiveness, stimulus) around the paper's best (0.5, 1.0, 2.0),
+* **guidance strengths** (emotion, expressiveness, stimulus) around the paper's best (0.5, 1.0, 2.0) and the
+  default (1.0, 2.0, 4.0),
   including all zero (no guidance).
 
 Windows: ``windows`` stretches of ``seconds`` from the validation subjects (subject k mod n_val), each
@@ -37,6 +38,7 @@ from painface.evaluate.control import Generator
 from painface.evaluate.run import default_corpus
 from painface.io import atomic_write_bytes, atomic_write_json
 from painface.model.conditions import emotion_vector
+from painface.model.edm import DEFAULT_GUIDANCE
 
 DEFAULT_GUIDANCES: tuple[tuple[float, float, float], ...] = (
     (0.5, 1.0, 2.0), (0.0, 0.0, 0.0), (0.25, 0.5, 1.0), (1.0, 2.0, 4.0), (0.0, 1.0, 2.0), (0.5, 0.0, 2.0),
@@ -174,7 +176,7 @@ def run_ablation(model: Generator, corpus: Corpus, cfg: AblationConfig | None = 
     base = model.sampler_config() if hasattr(model, "sampler_config") else None
     window = base.window if base is not None else 64
     default_context = base.context if base is not None else 16
-    default_guidance = tuple(base.guidance) if base is not None else (0.5, 1.0, 2.0)
+    default_guidance = tuple(base.guidance) if base is not None else DEFAULT_GUIDANCE
     regressor = metrics.fit_pspi_regressor(corpus, stride=25) if corpus.feature_space != "facs" else None
     win = pick_windows(corpus, cfg, regressor)
     scale = np.asarray(model.normalizer.std) if hasattr(model, "normalizer") else None

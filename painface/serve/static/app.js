@@ -23,6 +23,10 @@
         setStatus(`patient ${msg.session} · ${msg.fps} fps · horizon ${msg.horizon} frames (${(msg.horizon / msg.fps).toFixed(2)} s)`);
         const sel = $("emotion"); sel.innerHTML = "";
         for (const e of msg.emotions) sel.add(new Option(e, e, false, e === "Neutral"));
+        const g = (msg.settings && msg.settings.guidance) || [];
+        ["g-emotion", "g-expr", "g-stim"].forEach((id, i) => {
+          if (g[i] != null) { $(id).value = g[i]; $(`${id}-out`).textContent = (+g[i]).toFixed(1); }
+        });
         sendSettings();
       } else if (msg.type === "frames") {
         for (let i = 0; i < msg.face.length; i++) {
