@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from painface.data.corpus import open_corpus
+from painface.data.windows import emotion_vector
 from painface.demo import demo_stimulus
 from painface.evaluate.control import sequence_measures
 from painface.express import PainDiffusion
@@ -45,7 +46,7 @@ def main() -> None:
     start, n, t = 9000, 8, 64
     faces = subject.face[start:start + n * t].reshape(n, t, -1)
     stim = subject.stimulus[start:start + n * t].reshape(n, t)
-    emotion = subject.info["emotion"] if isinstance(subject.info["emotion"], str) else "Neutral"
+    emotion = np.repeat(emotion_vector(subject.info)[None], n, axis=0)
     cond = Conditions.build(stim, np.full(n, subject.info["expressiveness"], np.float32), emotion, batch=n)
     x0 = model.encode(faces)
     g = torch.Generator().manual_seed(0)
