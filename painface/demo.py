@@ -46,7 +46,7 @@ PATIENTS = (
     Patient("stoic, neutral", 0.1, "Neutral", 11, "male", 2),
     Patient("mild, sad", 0.4, "Sadness", 12, "female", 5),
     Patient("expressive, neutral", 0.8, "Neutral", 13, "female", 8),
-    Patient("very expressive, angry", 1.1, "Anger", 14, "male", 4),
+    Patient("very expressive, angry", 1.0, "Anger", 14, "male", 4),
 )
 
 

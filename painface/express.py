@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,10 @@ from painface.subjects.protocols import (
 SHIPPED = Path(__file__).parent / "assets" / "paindiffusion.safetensors"
 
 
+class ExtrapolationWarning(UserWarning):
+    """A condition lies outside the range the checkpoint was trained on."""
+
+
 class PainDiffusion:
     """A trained PainDiffusion model in face-code units. ``PainDiffusion.load()`` takes the shipped one."""
 
@@ -61,6 +66,23 @@ class PainDiffusion:
     @property
     def feature_names(self) -> tuple[str, ...]:
         return self.normalizer.feature_names
+
+    @property
+    def trained_expressiveness(self) -> tuple[float, float] | None:
+        """(min, max) expressiveness (PSPI) of the subjects the checkpoint was trained on, or None where the
+        checkpoint does not record it. Beyond the max the model extrapolates, and its response stops growing
+        (docs/controllability.md)."""
+        rec = (self.info.get("corpus") or {}).get("expressiveness")
+        return (float(rec["min"]), float(rec["max"])) if rec else None
+
+    def check_expressiveness(self, values: Any) -> None:
+        """Warn (:class:`ExtrapolationWarning`) when an expressiveness lies above the trained range."""
+        rng = self.trained_expressiveness
+        top = float(np.max(values)) if np.size(values) else 0.0
+        if rng is not None and top > rng[1] + 1e-6:
+            warnings.warn(f"expressiveness {top:g} lies above the most expressive training subject "
+                          f"({rng[1]:g} PSPI; trained range {rng[0]:g}-{rng[1]:g}): the model extrapolates "
+                          "and its response no longer grows reliably", ExtrapolationWarning, stacklevel=3)
 
     def encode(self, face: np.ndarray) -> torch.Tensor:
         """Face-code units ``[..., D]`` -> the model's space."""
@@ -105,6 +127,7 @@ class PainDiffusion:
             raise InputError(f"samples: must be >= 1, got {samples}")
         patients = stim.shape[0]
         expr = np.broadcast_to(np.asarray(expressiveness, dtype=np.float32), (patients,))
+        self.check_expressiveness(expr)
         emo = emotion_vector(emotion) if isinstance(emotion, str | dict) else np.asarray(emotion, np.float32)
         emo = np.broadcast_to(emo, (patients, len(EMOTIONS)))
         rep = np.repeat(np.arange(patients), samples)
@@ -174,7 +197,9 @@ def write_csv(
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stimulus", default="biovid", help="biovid, elbow, or a CSV of (time_s, normalized value)")
     p.add_argument("--seconds", type=float, default=60.0, help="length to generate (default 60)")
-    p.add_argument("--expressiveness", type=float, default=1.0, help="the patient's mean PSPI (default 1.0)")
+    p.add_argument("--expressiveness", type=float, default=1.0,
+                   help="the patient's mean PSPI (default 1.0; the shipped checkpoint's training subjects span "
+                        "0.07-1.07)")
     p.add_argument("--emotion", default="Neutral", help=f"one of {', '.join(EMOTIONS)}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=1, help="independent generations (batched)")

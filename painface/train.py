@@ -146,6 +146,9 @@ class Trainer:
             normalizer=self.normalizer,
             progress=self.progress,
         )
+        expr = self.train_set.subject_expressiveness
+        self.corpus_meta["expressiveness"] = {"min": round(float(expr.min()), 4), "max": round(float(expr.max()), 4),
+                                              "subjects": int(expr.size)}
         self.val_set = (
             WindowDataset(
                 corpus, "val", length=cfg.window, random_share=0.0, seed=cfg.seed + 1, normalizer=self.normalizer

@@ -12,6 +12,7 @@ from painface.evaluate.control import (
     holm,
     plateau_stimulus,
     rest_difference,
+    rise_test,
     run_control,
     sequence_measures,
     spearman,
@@ -110,7 +111,7 @@ def test_rest_difference_distance_spread_and_exact_permutation_p():
 def test_fake_model_gives_rho_1_monotone_stimulus_and_distinguishable_emotions():
     model = FakeModel()
     report = run_control(model, ControlConfig(**{**FAST, "seeds": 6}), progress=False)
-    assert [c[:3] for c in model.calls] == [(8, 6, 0), (7, 6, 0), (8, 6, 0)]  # one batched call per sweep
+    assert [c[:3] for c in model.calls] == [(8, 6, 0), (6, 6, 0), (8, 6, 0)]  # one batched call per sweep
     sw = report["sweeps"]
     assert sw["expressiveness"]["pspi"]["spearman"]["rho_means"] == pytest.approx(1.0)
     assert sw["expressiveness"]["pspi"]["spearman"]["rho_samples"] == pytest.approx(1.0)
@@ -143,17 +144,42 @@ def test_a_model_that_ignores_emotion_and_expressiveness_fails_acceptance():
 
 
 def test_acceptance_on_a_hand_made_report():
-    def report(stim_means, rho, p_holm):
-        return {"sweeps": {"stimulus": {"values": [0.0, 0.4, *BIOVID_LEVELS], "pspi": {"mean": stim_means}},
+    def report(stim_means, rho, p_holm, sd=0.01):
+        noise = np.array([-1.0, 0.0, 1.0]) * sd  # three seeds, sample sd = sd
+        per_seed = (np.asarray(stim_means)[:, None] + noise).tolist()
+        return {"sweeps": {"stimulus": {"values": [0.0, 0.4, *BIOVID_LEVELS],
+                                        "pspi": {"mean": stim_means, "per_seed": per_seed}},
                            "expressiveness": {"pspi": {"spearman": {"rho_means": rho}}}},
                 "rest_vs_neutral": {"Anger": {"distinguishable": p_holm < 0.05}}}
 
-    acc = acceptance(report([0.5, 0.4, 0.6, 0.7, 0.8, 0.9], 0.9, 0.01))
+    acc = acceptance(report([0.5, 0.4, 0.6, 0.7, 0.8, 0.9], 0.9, 0.01))  # 0.5 -> 0.4: 10 sd down
     assert acc["expressiveness_pspi_rho_ge_0.9"] and acc["emotions_distinguishable_at_rest"]
     assert not acc["stimulus_pspi_monotonic"] and acc["stimulus_pspi_monotonic_biovid_levels"]
-    acc = acceptance(report([0.1, 0.2, 0.3, 0.4, 0.4, 0.5], 0.89, 0.06))
-    assert not acc["stimulus_pspi_monotonic"] and not acc["stimulus_pspi_monotonic_biovid_levels"]
+    assert [d["step"] for d in acc["stimulus_pspi_significant_drops"]] == [[0, 1]]
+    acc = acceptance(report([0.1, 0.2, 0.3, 0.4, 0.4, 0.5], 0.89, 0.06))  # a tie: monotonic, not strict
+    assert acc["stimulus_pspi_monotonic"] and not acc["stimulus_pspi_strictly_rising"]
+    assert not acc["stimulus_pspi_monotonic_biovid_levels"]
     assert not acc["expressiveness_pspi_rho_ge_0.9"] and not acc["emotions_distinguishable_at_rest"]
+    # a small dip inside the noise (0.16 -> 0.15 with sd 0.1) is no drop
+    acc = acceptance(report([0.16, 0.15, 0.2, 0.3, 0.5, 2.4], 0.95, 0.01, sd=0.1))
+    assert acc["stimulus_pspi_monotonic"] and not acc["stimulus_pspi_strictly_rising"]
+    assert acc["stimulus_pspi_significant_drops"] == []
+
+
+def test_rise_test_on_hand_made_samples():
+    rising = np.array([[0.0, 0.1], [1.0, 1.1], [2.0, 2.1]])
+    r = rise_test(rising)
+    assert r["monotonic"] and r["strictly_rising"] and r["drops"] == []
+    # Spearman over the 6 samples: Pearson r of the midranks (1.5, 1.5, 3.5, 3.5, 5.5, 5.5) with 1..6
+    assert r["rise_rho"] == pytest.approx(np.corrcoef([1.5, 1.5, 3.5, 3.5, 5.5, 5.5], np.arange(1, 7))[0, 1])
+    flat = np.array([[1.0, 1.2, 0.8], [1.1, 0.9, 1.0], [1.0, 1.2, 0.9]])
+    r = rise_test(flat)  # no drop, but no rise either
+    assert r["drops"] == [] and not r["monotonic"]
+    constant = np.array([[1.0, 1.0], [0.5, 0.5], [2.0, 2.0]])  # both groups constant: a certain drop
+    r = rise_test(constant)
+    assert not r["monotonic"] and r["drops"] == [{"step": [0, 1], "drop": 0.5, "p_holm": 0.0}]
+    with pytest.raises(InputError, match="rise_test"):
+        rise_test(np.ones((1, 3)))
 
 
 def test_report_files(tmp_path):
@@ -213,10 +239,26 @@ def test_control_command_with_a_tiny_checkpoint(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(control, "ControlConfig", lambda **kw: ControlConfig(**{**FAST, **kw}))
     out = tmp_path / "out"
-    assert main(["control", "--checkpoint", str(ckpt), "--out", str(out), "--seeds", "2", "--steps", "1"]) == 0
+    assert main(["control", "--checkpoint", str(ckpt), "--out", str(out), "--seeds", "2", "--steps", "1",
+                 "--sweep-expressiveness", "0,0.5,2"]) == 0
     report = json.loads((out / "control.json").read_text())
     assert report["config"]["steps"] == 1 and report["fps"] == 5.0
+    assert report["sweeps"]["expressiveness"]["values"] == [0.0, 0.5, 2.0] and report["trained_expressiveness"] is None
     assert np.asarray(report["sweeps"]["emotion"]["movement"]["per_seed"]).shape == (8, 2)
     assert "expressiveness->PSPI rho" in capsys.readouterr().out
     assert main(["control", "--checkpoint", str(tmp_path / "none.safetensors"), "--out", str(out)]) == 2
     assert main(["control", "--out", str(out), "--seeds", "1", "--checkpoint", str(ckpt)]) == 2
+    with pytest.raises(SystemExit):  # argparse: not numbers
+        main(["control", "--out", str(out), "--sweep-expressiveness", "low,high"])
+    assert "expected numbers separated by commas" in capsys.readouterr().err
+
+
+def test_the_trained_expressiveness_range_is_reported_and_shaded(tmp_path):
+    class Trained(FakeModel):
+        trained_expressiveness = (0.1, 0.5)
+
+    report = run_control(Trained(), ControlConfig(**{**FAST, "expressiveness": (0.0, 0.5, 1.0)}), progress=False)
+    assert report["trained_expressiveness"] == [0.1, 0.5]
+    paths = write_report(report, tmp_path)
+    assert "training subjects span expressiveness 0.1-0.5 PSPI" in paths[1].read_text()
+    assert run_control(FakeModel(), ControlConfig(**FAST), progress=False)["trained_expressiveness"] is None

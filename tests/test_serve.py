@@ -57,6 +57,7 @@ def test_page_assets_and_info(server):
     assert doc["meshes"][0]["extras"]["targetNames"] == list(AU_NAMES)
     info = json.loads(get(url + "/api/info")[1])
     assert info["fps"] == 25.0 and info["horizon"] == 8 and info["max_patients"] == CAPACITY and info["facs"]
+    assert info["trained_expressiveness"] is None  # the tiny model records no training range
 
 
 BAD = [

@@ -49,7 +49,8 @@ def model_under_test() -> tuple[PainDiffusion, dict]:
         return PainDiffusion.load(path), {}
     tiny = tiny_model()
     brow = StimulusBrow(tiny.denoiser.net, tiny.denoiser.sigma_data)
-    return PainDiffusion(brow, tiny.info), dict(horizon=8, window=16, steps=3)
+    info = dict(tiny.info, corpus=dict(tiny.info["corpus"], expressiveness={"min": 0.2, "max": 1.23, "subjects": 3}))
+    return PainDiffusion(brow, info), dict(horizon=8, window=16, steps=3)
 
 
 @pytest.fixture
@@ -99,6 +100,9 @@ def test_slider_raises_pspi_in_the_page(browser, tmp_path):
         wait_for(lambda: browser.execute_script("return window.painfaceState.face !== null"), 120,
                  "the face mesh to load and WebGL to draw it")
         wait_for(lambda: shown_pspi(browser) is not None, 120, "the first frames")
+        # the expressiveness slider spans the checkpoint's training subjects, rounded up to 0.1
+        want_max = "1.3" if not os.environ.get("PAINFACE_CHECKPOINT") else None
+        assert want_max is None or browser.find_element("id", "expressiveness").get_attribute("max") == want_max
         rest = []
         t_end = time.monotonic() + 3
         while time.monotonic() < t_end:

@@ -4,12 +4,13 @@ by default, made by the documented run, and listening to its conditions."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 
 from painface.evaluate.control import sequence_measures
-from painface.express import SHIPPED, PainDiffusion
+from painface.express import SHIPPED, ExtrapolationWarning, PainDiffusion
 from painface.face.code import FEATURE_NAMES, pspi
 
 
@@ -29,6 +30,8 @@ def test_shipped_checkpoint_is_the_documented_run(model: PainDiffusion) -> None:
     assert info["training"]["batch_size"] == 32 and info["training"]["seed"] == 0
     assert info["corpus"]["fps"] == 25 and list(info["corpus"]["feature_names"]) == list(FEATURE_NAMES)
     assert json.loads(SHIPPED.with_suffix(".json").read_text())  # plain JSON next to the weights
+    # the 61 training subjects of the default corpus (`painface simulate`, seed 0)
+    assert model.trained_expressiveness == (0.0655, 1.0689) and info["corpus"]["expressiveness"]["subjects"] == 61
 
 
 def test_shipped_checkpoint_responds_to_stimulus_and_expressiveness(model: PainDiffusion) -> None:
@@ -53,3 +56,12 @@ def test_shipped_checkpoint_moves_like_the_data_not_like_noise(model: PainDiffus
     moving = sequence_measures(faces, FEATURE_NAMES, 25.0, every)["movement"]
     assert np.all(moving < 20.0), moving
     assert np.all(moving > 1.0), moving  # not frozen either
+
+
+def test_expressiveness_above_the_trained_range_warns(model: PainDiffusion) -> None:
+    stim = np.zeros(16, np.float32)
+    with pytest.warns(ExtrapolationWarning, match=r"expressiveness 1.5 lies above .* \(1.0689 PSPI"):
+        model.generate(np.stack([stim, stim]), [1.0, 1.5], steps=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.generate(np.stack([stim, stim]), [0.0, 1.0689], steps=1)  # inside: silent

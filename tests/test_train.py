@@ -63,6 +63,15 @@ def test_training_writes_checkpoints_and_resumes_exactly(corpus, tmp_path):
     assert [r["step"] for r in log] == [3, 6] and all(np.isfinite(r["val_loss"]) for r in log)
     denoiser, info = load_model(tmp_path / "full" / "model.safetensors")
     assert info["training"]["step"] == 6 and len(info["normalizer"]["mean"]) == 20
+    # the range of the training subjects' expressiveness travels with the checkpoint
+    from painface.data.corpus import open_corpus
+
+    c = open_corpus(corpus)
+    train_expr = [float(c.subject(i).info["expressiveness"]) for i in c.ids("train")]
+    assert info["corpus"]["expressiveness"] == {"min": round(min(train_expr), 4), "max": round(max(train_expr), 4),
+                                                "subjects": len(train_expr)}
+    assert PainDiffusion(denoiser, info).trained_expressiveness == (round(min(train_expr), 4),
+                                                                    round(max(train_expr), 4))
     # the shipped-format checkpoint holds the EMA weights
     ema = full.ema.module.state_dict()
     for k, v in denoiser.state_dict().items():

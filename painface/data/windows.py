@@ -286,6 +286,11 @@ class WindowDataset(Dataset):
         }
 
     # --- items -------------------------------------------------------------------------------
+    @property
+    def subject_expressiveness(self) -> np.ndarray:
+        """Expressiveness (mean PSPI) of each subject of the split ``[S]`` (a copy)."""
+        return self._expr.copy()
+
     def __len__(self) -> int:
         return int(self.windows.shape[0])
 

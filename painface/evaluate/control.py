@@ -45,7 +45,10 @@ BIOVID_LEVELS = tuple(
 """The four BioVid heat levels T1..T4 of the reference person in normalized units (0.71, 0.806, 0.903, 1.0)."""
 RAMP_S = (DEMO_TOLERANCE_C - BIOVID_BASELINE_C) / HeatProtocol().ramp_c_per_s
 """Seconds a ramp from 0 to 1 (normalized) takes at the BioVid ramp rate for the reference person (3.1 s)."""
-
+SWEEP_LEVELS = (0.0, 0.2, 0.4, 0.6) + BIOVID_LEVELS
+"""Default stimulus sweep: baseline, three non-painful warm levels and T1..T4."""
+SWEEP_EXPRESSIVENESS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+"""Default expressiveness sweep (PSPI): inside the default corpus's training subjects (0.07-1.07)."""
 
 _FIXED_KEY = {"stimulus": "level", "expressiveness": "expressiveness", "emotion": "emotion"}
 
@@ -67,8 +70,8 @@ class ControlConfig:
     """Sweep settings (JSON-serializable). Durations in seconds, stimulus in normalized units (0..1),
     expressiveness in PSPI units; ``seeds``: generations per knob value; ``steps``: sampler steps override."""
 
-    levels: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6) + BIOVID_LEVELS
-    expressiveness: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
+    levels: tuple[float, ...] = SWEEP_LEVELS
+    expressiveness: tuple[float, ...] = SWEEP_EXPRESSIVENESS
     emotions: tuple[str, ...] = EMOTIONS
     fixed_level: float = 1.0
     fixed_expressiveness: float = 0.5
@@ -261,6 +264,8 @@ def run_control(model: Generator, cfg: ControlConfig | None = None, progress: bo
                   f"{time.perf_counter() - t:.1f} s", flush=True)
     report.update({"config": asdict(cfg), "fps": fps, "frames": int(stim_fixed.size),
                    "movement_units": "AU intensity units per second (sum over 17 AUs)"})
+    trained = getattr(model, "trained_expressiveness", None)
+    report["trained_expressiveness"] = list(trained) if trained else None
     report["rest_vs_neutral"] = rest_difference(sweeps["emotion"]["rest_face"], tuple(emos), cfg.alpha)
     # the smallest Holm-adjusted p the exact test can give: (E - 1) x 2 / C(2K, K)
     report["min_attainable_p_holm"] = min(1.0, (len(emos) - 1) * 2 / math.comb(2 * cfg.seeds, cfg.seeds))
@@ -269,18 +274,56 @@ def run_control(model: Generator, cfg: ControlConfig | None = None, progress: bo
     return report
 
 
+def rise_test(per_seed: np.ndarray, alpha: float = 0.05) -> dict[str, Any]:
+    """Does a measure rise monotonically with a knob, given the seed-to-seed noise? ``per_seed`` ``[P, K]``:
+    K samples at each of P knob values in increasing order.
+
+    * ``drops``: every consecutive step i -> i+1 whose mean falls *significantly*: Welch's one-sided t-test
+      (H1: mean_i > mean_i+1; scipy), Holm-corrected over the P - 1 steps, adjusted p < ``alpha``;
+    * ``rise_rho`` / ``rise_p``: Spearman's rho over all P x K samples against the value's rank and its p;
+    * ``monotonic``: no significant drop and a significant overall rise (rho > 0, p < ``alpha``);
+    * ``strictly_rising``: every consecutive mean larger than the one before (no allowance for noise).
+
+    Ties within noise (a knob range where the measure does not change) pass ``monotonic`` and fail
+    ``strictly_rising``."""
+    v = np.asarray(per_seed, dtype=np.float64)
+    if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] < 2:
+        raise InputError(f"rise_test: expected [values >= 2, samples >= 2], got shape {v.shape}")
+    means = v.mean(1)
+    p = np.ones(v.shape[0] - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for i in range(p.size):
+            t = stats.ttest_ind(v[i], v[i + 1], equal_var=False, alternative="greater")
+            # both groups constant: the test is undefined; a drop is then certain or absent
+            p[i] = t.pvalue if np.isfinite(t.pvalue) else float(means[i] <= means[i + 1])
+    adj = holm(p)
+    sp = spearman(np.arange(v.shape[0], dtype=np.float64), v)
+    rho, rho_p = sp["rho_samples"], sp["p_samples"]
+    drops = [{"step": [i, i + 1], "drop": float(means[i] - means[i + 1]), "p_holm": float(adj[i])}
+             for i in range(p.size) if adj[i] < alpha]
+    rises = bool(rho is not None and rho > 0 and rho_p is not None and rho_p < alpha)
+    return {"drops": drops, "rise_rho": rho, "rise_p": rho_p, "monotonic": not drops and rises,
+            "strictly_rising": bool(np.all(np.diff(means) > 0))}
+
+
 def acceptance(report: dict[str, Any]) -> dict[str, Any]:
     """The issue's acceptance checks from a report: expressiveness -> PSPI rho (means) >= 0.9; stimulus ->
-    PSPI strictly rising over all levels, and over the BioVid levels T1..T4 alone (below the pain threshold
-    faces rarely respond, so the low levels may tie); every emotion distinguishable from Neutral at rest."""
+    PSPI rises monotonically (:func:`rise_test` over all levels: no significant drop and a significant
+    rise; below the pain threshold faces rarely respond, so the low levels tie within noise), strictly
+    over the BioVid levels T1..T4; every emotion distinguishable from Neutral at rest."""
     sw = report["sweeps"]["stimulus"]
     levels, stim_pspi = np.asarray(sw["values"]), np.asarray(sw["pspi"]["mean"])
     painful = stim_pspi[levels >= min(BIOVID_LEVELS) - 1e-9]
+    rise = rise_test(np.asarray(sw["pspi"]["per_seed"]), float(report.get("config", {}).get("alpha", 0.05)))
     rho_x = report["sweeps"]["expressiveness"]["pspi"]["spearman"]["rho_means"]
     return {
         "expressiveness_pspi_rho": rho_x,
         "expressiveness_pspi_rho_ge_0.9": bool(rho_x is not None and rho_x >= 0.9),
-        "stimulus_pspi_monotonic": bool(np.all(np.diff(stim_pspi) > 0)),
+        "stimulus_pspi_monotonic": rise["monotonic"],
+        "stimulus_pspi_significant_drops": rise["drops"],
+        "stimulus_pspi_rise_rho": rise["rise_rho"],
+        "stimulus_pspi_strictly_rising": rise["strictly_rising"],
         "stimulus_pspi_monotonic_biovid_levels": bool(painful.size >= 2 and np.all(np.diff(painful) > 0)),
         "emotions_distinguishable_at_rest": all(v["distinguishable"] for v in report["rest_vs_neutral"].values()),
     }
@@ -305,6 +348,10 @@ def control_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Controllability ({report.get('checkpoint', '?')})", "",
              f"Mean PSPI and movement (in {report['movement_units']}) over the response windows; rest: stimulus 0. "
              f"{report['config']['seeds']} seeds per value, {report['frames']} frames per sequence.", ""]
+    if report.get("trained_expressiveness"):
+        lo, hi = report["trained_expressiveness"]
+        lines += [f"The checkpoint's training subjects span expressiveness {lo:g}-{hi:g} PSPI; above that the "
+                  "model extrapolates.", ""]
     for knob, sw in report["sweeps"].items():
         fixed = ", ".join(f"{k} {v}" for k, v in sw["fixed"].items())
         lines += [f"## {knob} (fixed: {fixed})", "", f"| {knob} | PSPI | movement | rest PSPI | rest movement |",
@@ -346,6 +393,9 @@ def control_figures(report: dict[str, Any], out: Path) -> list[Path]:
                 ax.errorbar(x, mean, yerr=sd, marker="o", capsize=3, label="response")
                 ax.plot(x, sw["rest_" + m]["mean"], ls="--", color="gray", label="rest")
                 ax.set_title(f"Spearman rho (means) {_fmt(sw[m]['spearman']['rho_means'], '.2f')}", fontsize=9)
+                trained = report.get("trained_expressiveness")
+                if knob == "expressiveness" and trained and x.max() > trained[1]:
+                    ax.axvspan(trained[1], x.max(), color="0.9", zorder=0, label="beyond training")
                 ax.legend(fontsize=8)
             ax.set_xlabel(knob)
             ax.set_ylabel(label)
@@ -389,8 +439,20 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=int, default=2, help="stimulus plateaus per sequence (default 2)")
     p.add_argument("--steps", type=int, default=None, help="solver steps (default from the checkpoint)")
     p.add_argument("--expressiveness", type=float, default=0.5, help="fixed expressiveness (PSPI, default 0.5)")
+    p.add_argument("--sweep-expressiveness", type=_floats, default=SWEEP_EXPRESSIVENESS, metavar="V,V,...",
+                   help="expressiveness values to sweep (PSPI, increasing; default 0,0.2,...,1.0: the default "
+                        "corpus's training subjects span 0.07-1.07)")
+    p.add_argument("--sweep-levels", type=_floats, default=SWEEP_LEVELS, metavar="V,V,...",
+                   help="stimulus levels to sweep (normalized, increasing; default 0,0.2,0.4,0.6 and T1..T4)")
     p.add_argument("--level", type=float, default=1.0, help="fixed stimulus level (normalized, default 1.0)")
     p.add_argument("--emotion", default="Neutral", help="fixed emotion (default Neutral)")
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas, e.g. 0,0.5,1") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -400,6 +462,7 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     cfg = ControlConfig(seeds=args.seeds, seed=args.seed, trials=args.trials, steps=args.steps,
+                        expressiveness=args.sweep_expressiveness, levels=args.sweep_levels,
                         fixed_expressiveness=args.expressiveness, fixed_level=args.level, fixed_emotion=args.emotion)
     cfg.validate()
     model = PainDiffusion.load(args.checkpoint)
@@ -409,6 +472,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     acc = report["acceptance"]
     print(f"expressiveness->PSPI rho {acc['expressiveness_pspi_rho']}, stimulus monotonic "
-          f"{acc['stimulus_pspi_monotonic']}, emotions distinguishable at rest "
+          f"{acc['stimulus_pspi_monotonic']} (strictly rising means {acc['stimulus_pspi_strictly_rising']}), "
+          f"emotions distinguishable at rest "
           f"{acc['emotions_distinguishable_at_rest']}")
     return 0

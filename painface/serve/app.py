@@ -205,7 +205,14 @@ def info_message(eng: StreamEngine) -> dict:
             "limits": {"stimulus": list(STIMULUS_RANGE), "expressiveness": list(EXPRESSIVENESS_RANGE),
                        "guidance": [0.0, GUIDANCE_MAX], "message_bytes": MAX_MESSAGE_BYTES,
                        "samples": MAX_SAMPLES, **{f"pain_{k}": list(v) for k, v in PAIN_LIMITS.items()}},
-            "max_patients": eng.max_patients}
+            "max_patients": eng.max_patients,
+            # the checkpoint's training subjects' expressiveness (the page's slider spans it); None if unrecorded
+            "trained_expressiveness": _trained_expressiveness(eng)}
+
+
+def _trained_expressiveness(eng: StreamEngine) -> list[float] | None:
+    rng = getattr(eng.model, "trained_expressiveness", None)
+    return list(rng) if rng else None
 
 
 async def serve_client(app: FastAPI, ws: WebSocket) -> None:

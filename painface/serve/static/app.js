@@ -23,6 +23,13 @@
         setStatus(`patient ${msg.session} · ${msg.fps} fps · horizon ${msg.horizon} frames (${(msg.horizon / msg.fps).toFixed(2)} s)`);
         const sel = $("emotion"); sel.innerHTML = "";
         for (const e of msg.emotions) sel.add(new Option(e, e, false, e === "Neutral"));
+        if (msg.trained_expressiveness) {
+          // the slider spans the checkpoint's training subjects (beyond them the model extrapolates)
+          const x = $("expressiveness");
+          x.max = (Math.ceil(msg.trained_expressiveness[1] * 10) / 10).toFixed(1);
+          x.title = `training subjects: ${msg.trained_expressiveness[0]}-${msg.trained_expressiveness[1]} PSPI`;
+          $("expressiveness-out").textContent = (+x.value).toFixed(1);
+        }
         const g = (msg.settings && msg.settings.guidance) || [];
         ["g-emotion", "g-expr", "g-stim"].forEach((id, i) => {
           if (g[i] != null) { $(id).value = g[i]; $(`${id}-out`).textContent = (+g[i]).toFixed(1); }
