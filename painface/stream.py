@@ -192,6 +192,7 @@ class StreamEngine:
         engine thread with every new chunk (instead of queueing it for :meth:`pull`)."""
         expr, emo, gui = check_settings(expressiveness, emotion, guidance if guidance is not None
                                         else self.config.guidance)
+        self.model.check_expressiveness(expr)
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
             raise InputError(f"seed: expected an integer, got {type(seed).__name__}")
         c = self.config.context
@@ -224,6 +225,8 @@ class StreamEngine:
     def configure(self, pid: int, *, expressiveness: Any = None, emotion: Any = None, guidance: Any = None) -> None:
         """Change a patient's settings; they take effect at the next window."""
         expr, emo, gui = check_settings(expressiveness, emotion, guidance)
+        if expr is not None:
+            self.model.check_expressiveness(expr)
         with self._lock:
             p = self._get(pid)
             p.expressiveness = p.expressiveness if expr is None else expr

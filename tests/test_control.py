@@ -253,7 +253,7 @@ def test_control_command_with_a_tiny_checkpoint(tmp_path, monkeypatch, capsys):
     assert "expected numbers separated by commas" in capsys.readouterr().err
 
 
-def test_the_trained_expressiveness_range_is_reported_and_shaded(tmp_path):
+def test_the_trained_expressiveness_range_is_reported(tmp_path):
     class Trained(FakeModel):
         trained_expressiveness = (0.1, 0.5)
 

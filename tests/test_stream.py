@@ -2,6 +2,7 @@
 mode, self-measurement, and clear errors for bad pushes and settings."""
 
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import torch
 from model_helpers import randomized
 
 from painface.errors import InputError
-from painface.express import PainDiffusion
+from painface.express import ExtrapolationWarning, PainDiffusion
 from painface.face.code import FEATURE_NAMES, neutral_face
 from painface.model.edm import Denoiser
 from painface.model.sampling import RollingSampler
@@ -207,3 +208,17 @@ def test_clocked_mode_produces_frames_on_its_own(model):
         eng.start()
         eng.start()
     eng.stop()
+
+
+def test_expressiveness_above_the_trained_range_warns_when_set():
+    recorded = tiny_model()
+    recorded.info["corpus"]["expressiveness"] = {"min": 0.1, "max": 1.0, "subjects": 3}
+    eng = StreamEngine(recorded, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pid = eng.add_patient(expressiveness=1.0)  # inside the range: silent
+        eng.configure(pid, emotion="Fear")  # expressiveness untouched: silent
+    with pytest.warns(ExtrapolationWarning, match="expressiveness 2 lies above"):
+        eng.configure(pid, expressiveness=2.0)
+    with pytest.warns(ExtrapolationWarning, match="expressiveness 3 lies above"):
+        eng.add_patient(expressiveness=3.0)
