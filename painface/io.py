@@ -1,22 +1,99 @@
 """Small file helpers shared by every layer: atomic writes (temporary file in the same folder, then
-rename), so a killed writer never leaves a file that looks complete."""
+rename), so a killed writer never leaves a file that looks complete.
+
+Temporaries are hidden and named after their target and the writing process:
+``.NAME.pid<PID>.<random><suffix>`` (suffix ``.part``, or ``.tmp.mp4`` for videos). The next write of the
+same target removes the ones left by processes that no longer run (:func:`clean_stale`), so kills do
+not make them pile up. Outputs get the usual permissions (``0666`` less the umask), not mkstemp's 0600.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import tempfile
+import typing
 from pathlib import Path
 from typing import Any
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: Path) -> None:
+    """Give ``path`` the mode a plain ``open()`` would: 0666 less the umask (for writers that create their
+    file themselves, with mode 0600)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's process) or we cannot tell: keep its file
+    return True
+
+
+def clean_stale(path: Path) -> list[Path]:
+    """Remove the hidden temporaries of ``path`` (``.NAME.pid<PID>.<random>.part`` or ``.tmp.<ext>``) whose
+    writing process no longer runs, and those of painface versions that did not name the pid
+    (``.NAME.<random>.part``). Returns the removed paths; never raises."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    removed: list[Path] = []
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(?:pid(\d+)\.)?[A-Za-z0-9_]{8}(?:\.part|\.tmp\.\w+)")
+    try:
+        candidates = list(folder.glob(f".{glob_escape(path.name)}.*"))
+    except OSError:
+        return removed
+    for p in candidates:
+        m = pattern.fullmatch(p.name)
+        if m is None or (m.group(1) is not None and _pid_alive(int(m.group(1)))):
+            continue
+        try:
+            if p.is_file():
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob metacharacters escaped."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def temp_beside(path: Path, suffix: str = ".part") -> Path:
+    """Create (empty) and return a hidden temporary file beside ``path`` for an atomic write, after
+    removing stale temporaries of the same target; its mode is 0666 less the umask."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    clean_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=suffix, dir=folder)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
+    return Path(tmp)
 
 
 def atomic_write_bytes(path: Path, write: Any) -> None:
     """Write a file atomically: ``write(fileobj)`` fills a temporary file that is then renamed to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    tmp = temp_beside(path)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -48,7 +125,27 @@ def config_from_dict(cls: Any, d: Any, name: str) -> Any:
     unknown = sorted(set(d) - set(known))
     if unknown:
         raise InputError(f"{name}: unknown key(s) {unknown}; expected some of {known}")
+    hints = typing.get_type_hints(cls)
+    for key, value in d.items():
+        expected = _scalar_type(hints.get(key))
+        if expected is None:
+            continue
+        ok = (isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
+              or (expected is float and isinstance(value, int) and not isinstance(value, bool)))
+        if ok and isinstance(value, float) and not math.isfinite(value):
+            ok = False
+        if not ok:
+            raise InputError(f"{name}: {key} = {value!r}; expected a finite {expected.__name__}")
     try:
         return cls(**d)
     except TypeError as e:
         raise InputError(f"{name}: {e}") from None
+
+
+def _scalar_type(hint: Any) -> type | None:
+    """int, float, bool, str or dict for a field annotated so (or ``X | None``); else None (not checked)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if args and len(args) == 1:
+        hint = args[0]
+    hint = typing.get_origin(hint) or hint
+    return hint if hint in (int, float, bool, str, dict, list) else None

@@ -5,9 +5,15 @@ on CPU, nccl on GPU). AdamW with linear warm-up (then cosine decay), gradient cl
 weights, periodic validation loss on the validation subjects, and checkpoints as safetensors + JSON:
 
 * ``RUN_DIR/state.safetensors``: everything needed to resume (weights, EMA, optimizer, step, RNG);
-  a run restarted with the same RUN_DIR resumes from it, losing at most one checkpoint interval;
+  a run restarted with the same RUN_DIR resumes from it, losing at most one checkpoint interval
+  (``ckpt_every`` steps or ``ckpt_minutes`` minutes, whichever comes first);
 * ``RUN_DIR/model.safetensors`` + ``model.json``: the EMA weights with their configs, normalizer and
   provenance, for ``painface generate --checkpoint``;
+
+Crash safety: every file is written to a temporary and renamed. A checkpoint writes the model (weights,
+then JSON) first and the state last: the state is the commit point. Resuming compares the model's
+recorded step with the state's and rewrites the model from the state's EMA when they differ, so a run
+killed at any point leaves, after its rerun, a model and state of the same step.
 * ``RUN_DIR/train.json`` (the configuration) and ``RUN_DIR/log.jsonl`` (loss per interval).
 """
 
@@ -33,12 +39,13 @@ from tqdm import tqdm
 from painface.data.corpus import open_corpus
 from painface.data.windows import FeatureNormalizer, WindowDataset
 from painface.errors import InputError
-from painface.io import atomic_write_json, config_from_dict
+from painface.io import atomic_write_json, clean_stale, config_from_dict
 from painface.model.checkpoint import read_tensors, save_model, save_tensors_atomic
 from painface.model.conditions import Conditions, drop_mask
 from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas
 from painface.model.sampling import SamplerConfig
 from painface.model.unet import TemporalUNet, UNetConfig
+from painface.train_checks import saved_step, torch_device
 
 
 @dataclass
@@ -57,6 +64,7 @@ class TrainConfig:
     window: int = 64
     random_share: float = 0.25
     ckpt_every: int = 500
+    ckpt_minutes: float = 10.0
     val_every: int = 500
     val_windows: int = 128
     seed: int = 0
@@ -68,6 +76,16 @@ class TrainConfig:
         cfg = config_from_dict(cls, d, "training config")
         if cfg.steps < 1 or cfg.batch_size < 1 or cfg.lr <= 0 or cfg.warmup < 0 or cfg.ckpt_every < 1:
             raise InputError("training config: need steps >= 1, batch_size >= 1, lr > 0, warmup >= 0, ckpt_every >= 1")
+        checks = {"window": cfg.window >= 2, "val_every": cfg.val_every >= 1, "val_windows": cfg.val_windows >= 1,
+                  "ckpt_minutes": cfg.ckpt_minutes > 0, "ema_decay": 0 <= cfg.ema_decay < 1,
+                  "random_share": 0 <= cfg.random_share <= 1, "min_lr_ratio": 0 <= cfg.min_lr_ratio <= 1,
+                  "weight_decay": cfg.weight_decay >= 0, "grad_clip": cfg.grad_clip >= 0, "lr": cfg.lr < 1e3}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise InputError(f"training config: {', '.join(f'{k} = {getattr(cfg, k)!r}' for k in bad)} out of range; "
+                             "expected window >= 2, val_every >= 1, val_windows >= 1, ckpt_minutes > 0, "
+                             "0 <= ema_decay < 1, random_share and min_lr_ratio in [0, 1], weight_decay and "
+                             "grad_clip >= 0, lr < 1000")
         return cfg
 
 
@@ -128,7 +146,7 @@ class Trainer:
         self.world = dist.get_world_size() if self.ddp else 1
         if device == "auto":
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.out, self.cfg, self.progress = Path(out), cfg, progress and self.rank == 0
         corpus = open_corpus(data)
         self.corpus_meta = {k: corpus.meta.get(k) for k in ("fps", "feature_names", "stimulus_units", "generator")}
@@ -169,20 +187,33 @@ class Trainer:
 
     # --- state ---------------------------------------------------------------------------------
     def resume(self) -> None:
+        """Load ``state.safetensors`` when the run folder holds one; then repair the model pair (rewrite
+        ``model.safetensors`` + ``model.json`` from the state's EMA) when its step differs from the state's."""
         path = self.out / "state.safetensors"
         if not path.is_file():
             return
         tensors, header = read_tensors(path)
-        info = json.loads(header["painface_state"])
-        if info["unet"] != self.unet_cfg.to_dict():
-            raise InputError(f"{path}: the run's network config differs from this one; use a new --out")
-        self.denoiser.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-        self.opt.load_state_dict(unflatten_optimizer(tensors, info["optimizer"]))
-        self.gen.set_state(tensors[f"rng.{self.rank}"] if f"rng.{self.rank}" in tensors else tensors["rng.0"])
-        self.step = int(info["step"])
+        try:
+            info = json.loads(header["painface_state"])
+            step = int(info["step"])
+            if info["unet"] != self.unet_cfg.to_dict():
+                raise InputError(f"{path}: the run's network config differs from this one; use a new --out")
+            self.denoiser.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+            self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+            self.opt.load_state_dict(unflatten_optimizer(tensors, info["optimizer"]))
+            self.gen.set_state(tensors[f"rng.{self.rank}"] if f"rng.{self.rank}" in tensors else tensors["rng.0"])
+        except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as e:
+            if isinstance(e, InputError):
+                raise
+            raise InputError(f"{path}: not a painface training state (a model checkpoint copied here?): "
+                             f"{type(e).__name__}: {str(e)[:120]}; remove it to start afresh") from None
+        self.step = step
         if self.rank == 0:
             print(f"resuming {self.out} at step {self.step}", file=sys.stderr)
+            if saved_step(self.out / "model.safetensors") != self.step:
+                save_model(self.out / "model.safetensors", self.ema.module, self.model_info())
+                print(f"repaired {self.out / 'model.safetensors'}: now the EMA weights of step {self.step}",
+                      file=sys.stderr)
 
     def save(self) -> None:
         states = [self.gen.get_state()]
@@ -200,8 +231,9 @@ class Trainer:
             **{f"rng.{r}": s for r, s in enumerate(states)},
         }
         info = {"step": self.step, "unet": self.unet_cfg.to_dict(), "optimizer": opt_info}
-        save_tensors_atomic(self.out / "state.safetensors", tensors, {"painface_state": json.dumps(info)})
+        # the model first, the state last: the state is the commit point that resume() repairs the model to
         save_model(self.out / "model.safetensors", self.ema.module, self.model_info())
+        save_tensors_atomic(self.out / "state.safetensors", tensors, {"painface_state": json.dumps(info)})
 
     def model_info(self) -> dict[str, Any]:
         return {
@@ -236,6 +268,18 @@ class Trainer:
             total += float(model.loss(x0, cond, sigma, noise, drop).mean()) * b
         return total / n
 
+    def _checkpoint_due(self, last_save: float) -> bool:
+        """A checkpoint every ``ckpt_every`` steps, at the last step, and when ``ckpt_minutes`` have passed
+        since the last one (rank 0's clock decides for every process)."""
+        cfg = self.cfg
+        due = self.step % cfg.ckpt_every == 0 or self.step == cfg.steps
+        late = time.monotonic() - last_save >= cfg.ckpt_minutes * 60.0
+        if self.ddp:
+            flag = torch.tensor([int(late)])
+            dist.broadcast(flag, 0)
+            late = bool(flag.item())
+        return due or late
+
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
         if self.rank == 0:
@@ -244,6 +288,7 @@ class Trainer:
         per_epoch = max(1, len(self.train_set) // (cfg.batch_size * self.world))
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", disable=not self.progress)
         running, t0, frames = None, time.perf_counter(), 0
+        last_save = time.monotonic()
         last_val = None
         self.denoiser.train()
         while self.step < cfg.steps:
@@ -271,7 +316,8 @@ class Trainer:
             bar.set_postfix(loss=f"{running:.4f}", val="-" if last_val is None else f"{last_val:.4f}")
             if self.step % cfg.val_every == 0 or self.step == cfg.steps:
                 last_val = self.validate() if self.rank == 0 else None
-            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+            if self._checkpoint_due(last_save):
+                last_save = time.monotonic()
                 self.save()
                 if self.rank == 0:
                     rec = {
@@ -313,15 +359,28 @@ def run(args: argparse.Namespace) -> int:
     if args.config is not None:
         try:
             d = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise InputError(f"--config {args.config}: cannot read a JSON object: {e}") from None
     if args.steps is not None:
         d["steps"] = args.steps
     if args.batch_size is not None:
         d["batch_size"] = args.batch_size
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads {args.threads}: expected >= 1")
         torch.set_num_threads(args.threads)
     cfg = TrainConfig.from_dict(d)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder; expected a run folder (new or to resume)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot create the run folder: {e.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise InputError(f"--out {out}: the run folder is not writable")
+    for name in ("state.safetensors", "model.safetensors", "model.json", "train.json"):
+        clean_stale(out / name)  # hidden temporaries left by a killed run
     trainer = Trainer(args.data, args.out, cfg, device=args.device, progress=not args.quiet)
     if trainer.rank == 0:
         n = sum(p.numel() for p in trainer.denoiser.parameters())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from painface.errors import InputError
-from painface.io import atomic_write_json
+from painface.io import apply_umask, atomic_write_json, temp_beside
 from painface.model.edm import Denoiser, EDMConfig
 from painface.model.unet import TemporalUNet, UNetConfig
 
@@ -32,10 +31,10 @@ def save_tensors_atomic(path: Path, tensors: dict[str, torch.Tensor], metadata: 
     """Write a safetensors file atomically (temporary file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    tmp = temp_beside(path)  # removes stale temporaries of this path; mode 0666 less the umask
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        apply_umask(tmp)  # safetensors recreates the file with mode 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
