@@ -1,0 +1,164 @@
+"""From blendshape scores (0..1) to FACS AU intensities (0..5) and PSPI.
+
+Two maps:
+
+* **uncalibrated** (:func:`uncalibrated_aus`): each AU is its ARKit region's blendshape (mean of the
+  left and right scores) x 5 / the weight that blendshape reaches at AU 5 in painface's own
+  AU -> ARKit map (:data:`painface.face.code.ARKIT_MAP`). For the PSPI AUs this is exactly
+  browDown -> AU4, cheekSquint -> AU6, eyeSquint -> AU7, noseSneer -> AU9, mouthUpperUp -> AU10,
+  eyeBlink -> AU43, x 5.
+* **calibrated** (:class:`Calibration`, the default): per AU an affine map of the blendshape features
+  (:data:`FEATURES`, left/right averaged), clipped to 0..5, fitted on painface-rendered faces with
+  exactly known AUs (``painface analyze-calibrate``); shipped as ``assets/calibration.json``.
+
+PSPI is :func:`painface.face.code.pspi` of the estimated AUs (AU43 counts 1 from intensity 2.5).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from painface.analyze.models import BLENDSHAPE_OUTPUTS, asset_path
+from painface.errors import InputError
+from painface.face.code import AU_MAX, AU_NAMES, FEATURE_NAMES, pspi
+
+UNCALIBRATED: dict[str, tuple[tuple[str, ...], float]] = {
+    "AU1": (("browInnerUp",), 1.0),
+    "AU2": (("browOuterUpLeft", "browOuterUpRight"), 1.0),
+    "AU4": (("browDownLeft", "browDownRight"), 1.0),
+    "AU5": (("eyeWideLeft", "eyeWideRight"), 1.0),
+    "AU6": (("cheekSquintLeft", "cheekSquintRight"), 1.0),
+    "AU7": (("eyeSquintLeft", "eyeSquintRight"), 1.0),
+    "AU9": (("noseSneerLeft", "noseSneerRight"), 1.0),
+    "AU10": (("mouthUpperUpLeft", "mouthUpperUpRight"), 1.0),
+    "AU12": (("mouthSmileLeft", "mouthSmileRight"), 1.0),
+    "AU15": (("mouthFrownLeft", "mouthFrownRight"), 1.0),
+    "AU17": (("mouthShrugLower",), 1.0),
+    "AU20": (("mouthStretchLeft", "mouthStretchRight"), 1.0),
+    "AU25": (("mouthLowerDownLeft", "mouthLowerDownRight"), 0.5),
+    "AU26": (("jawOpen",), 0.6),
+    "AU43": (("eyeBlinkLeft", "eyeBlinkRight"), 1.0),
+}
+"""AU -> (blendshapes averaged, weight at AU 5); the weights are painface's ARKit map's."""
+
+DETECTED_AUS: tuple[str, ...] = tuple(a for a in AU_NAMES if a in UNCALIBRATED)
+"""The face-code AUs the analyzer reports, in face-code order (AU27 and AU45 are not told apart from
+AU26 and AU43 in a single frame, so they are left out)."""
+
+PSPI_AUS: tuple[str, ...] = ("AU4", "AU6", "AU7", "AU9", "AU10", "AU43")
+
+
+def _feature_names() -> tuple[str, ...]:
+    names: list[str] = []
+    for b in BLENDSHAPE_OUTPUTS[1:]:
+        base = b.removesuffix("Left").removesuffix("Right")
+        if base not in names:
+            names.append(base)
+    return tuple(names)
+
+
+FEATURES: tuple[str, ...] = _feature_names()
+"""The calibrated map's inputs: the 51 blendshapes with left/right pairs averaged (31 features,
+named without the side, e.g. ``browDown``)."""
+
+
+def features(blendshapes: np.ndarray) -> np.ndarray:
+    """``[..., 52]`` model scores (order of ``BLENDSHAPE_OUTPUTS``) -> ``[..., len(FEATURES)]``."""
+    b = np.asarray(blendshapes, np.float64)
+    out = np.zeros(b.shape[:-1] + (len(FEATURES),))
+    count = np.zeros(len(FEATURES))
+    for i, name in enumerate(BLENDSHAPE_OUTPUTS[1:], start=1):
+        k = FEATURES.index(name.removesuffix("Left").removesuffix("Right"))
+        out[..., k] += b[..., i]
+        count[k] += 1
+    return out / count
+
+
+def uncalibrated_aus(blendshapes: np.ndarray) -> dict[str, np.ndarray]:
+    """AU intensities 0..5 ``{AU: [...]}`` from ``[..., 52]`` scores by the region map x 5."""
+    b = np.asarray(blendshapes, np.float64)
+    out = {}
+    for au in DETECTED_AUS:
+        shapes, weight = UNCALIBRATED[au]
+        v = np.mean([b[..., BLENDSHAPE_OUTPUTS.index(s)] for s in shapes], axis=0)
+        out[au] = np.clip(AU_MAX * v / weight, 0.0, AU_MAX)
+    return out
+
+
+@dataclass
+class Calibration:
+    """Per-AU affine maps from :data:`FEATURES` to AU intensity, clipped to 0..5.
+
+    ``weights[AU]`` ``[len(FEATURES)]``, ``bias[AU]``; ``meta`` says how it was fitted (data, split,
+    command, scores). AUs without a fitted map fall back to the uncalibrated one.
+    """
+
+    weights: dict[str, np.ndarray]
+    bias: dict[str, float]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, blendshapes: np.ndarray) -> dict[str, np.ndarray]:
+        raw = uncalibrated_aus(blendshapes)
+        f = features(blendshapes)
+        out = {}
+        for au in DETECTED_AUS:
+            if au in self.weights:
+                out[au] = np.clip(f @ self.weights[au] + self.bias[au], 0.0, AU_MAX)
+            else:
+                out[au] = raw[au]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "painface-au-calibration", "version": 1, "features": list(FEATURES),
+                "aus": {au: {"bias": round(float(self.bias[au]), 6),
+                             "weights": [round(float(w), 6) for w in self.weights[au]]} for au in self.weights},
+                "meta": self.meta}
+
+    def save(self, path: str | Path) -> Path:
+        from painface.io import atomic_write_json
+
+        atomic_write_json(Path(path), self.to_dict())
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        """Read a calibration JSON; checks its format, feature list and sizes."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"{path}: cannot read a calibration JSON ({e})") from None
+        if not isinstance(d, dict) or d.get("format") != "painface-au-calibration" or d.get("version") != 1:
+            raise InputError(f"{path}: not a painface AU calibration (format/version missing or unknown)")
+        if d.get("features") != list(FEATURES):
+            raise InputError(f"{path}: calibration features differ from this painface's {len(FEATURES)} features")
+        weights, bias = {}, {}
+        for au, m in dict(d.get("aus", {})).items():
+            w = np.asarray(m.get("weights"), np.float64)
+            if au not in DETECTED_AUS or w.shape != (len(FEATURES),) or not np.all(np.isfinite(w)):
+                raise InputError(f"{path}: bad entry for {au!r} (expected one of {DETECTED_AUS}, "
+                                 f"{len(FEATURES)} finite weights)")
+            weights[au], bias[au] = w, float(m.get("bias", 0.0))
+        return cls(weights, bias, dict(d.get("meta", {})))
+
+
+def default_calibration() -> Calibration | None:
+    """The shipped calibration (``assets/calibration.json``), or None if none is shipped."""
+    try:
+        return Calibration.load(asset_path("calibration.json"))
+    except InputError:
+        return None
+
+
+def pspi_from_aus(aus: dict[str, np.ndarray]) -> np.ndarray:
+    """PSPI ``[...]`` of estimated AU intensities (AUs missing from ``aus`` count 0)."""
+    shape = np.shape(next(iter(aus.values())))
+    code = np.zeros(shape + (len(FEATURE_NAMES),), np.float32)
+    for au, v in aus.items():
+        code[..., AU_NAMES.index(au)] = np.clip(v, 0.0, AU_MAX)
+    return pspi(code, FEATURE_NAMES)

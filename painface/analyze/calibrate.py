@@ -1,0 +1,285 @@
+"""``painface analyze-calibrate``: fit the blendshape -> AU map on painface-rendered faces.
+
+Faces whose AU intensities are known exactly are rendered through painface's public face API
+(identities from :func:`painface.face.identity.sample_identities`, the rig, the renderer) under
+random views (camera yaw/pitch), head poses and lights, then read by the :class:`Detector` (which
+gives the 52 blendshape scores). Identities are split: ``holdout`` of them are never used for
+fitting. Per AU a ridge regression on :data:`~painface.analyze.aus.FEATURES` (clipped to 0..5) is
+fitted on the training identities; the held-out identities give Pearson r and MAE per AU and for
+PSPI, for the calibrated map and the uncalibrated one (blendshape x 5), in one table.
+
+Whatever ``painface.face`` renders today is what it is fitted on: rerun this command when the face
+changes (docs/analyze.md). Writes into ``--out``: ``metrics.json``, ``table.md``, ``samples.npz``
+(blendshapes, true codes, identity, view), ``calibration.png``, ``config.json``; and the fitted map to
+``--save-map`` (default: the packaged ``painface/analyze/assets/calibration.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from painface.analyze.aus import DETECTED_AUS, FEATURES, PSPI_AUS, Calibration, features, uncalibrated_aus
+from painface.errors import InputError
+from painface.face.code import AU_NAMES, FEATURE_NAMES, POSE_NAMES, pspi
+
+DEFAULT_MAP = Path(__file__).resolve().parent / "assets" / "calibration.json"
+COMMAND = "painface analyze-calibrate --out runs/analyze-calibrate"
+
+
+@dataclass
+class CalibrationConfig:
+    """Settings (saved as config.json). identities: virtual people; per_identity: images each;
+    holdout: share of identities kept out of the fit; size: image pixels; p_active: chance an AU is
+    on in a sample; max_camera_yaw / max_camera_pitch / max_head_pose: degrees (uniform +-);
+    ridge: L2 penalty of the fit (features are 0..1 scores)."""
+
+    identities: int = 160
+    per_identity: int = 24
+    holdout: float = 0.25
+    seed: int = 0
+    size: int = 256
+    p_active: float = 0.35
+    max_camera_yaw: float = 20.0
+    max_camera_pitch: float = 10.0
+    max_head_pose: float = 8.0
+    ridge: float = 0.3
+    threads: int = 1
+
+
+def sample_codes(rng: np.random.Generator, n: int, p_active: float, max_pose: float) -> np.ndarray:
+    """``n`` FACS face codes ``[n, 20]``: every reported AU on with probability ``p_active`` at an
+    intensity uniform in 0.5..5 (AU43 with half that chance), one in five samples neutral; AU27 and
+    AU45 stay 0; head pitch/yaw/roll uniform in +-``max_pose`` degrees."""
+    codes = np.zeros((n, len(FEATURE_NAMES)), np.float32)
+    for au in DETECTED_AUS:
+        p = p_active / 2 if au == "AU43" else p_active
+        on = rng.random(n) < p
+        codes[:, AU_NAMES.index(au)] = on * rng.uniform(0.5, 5.0, n)
+    codes[rng.random(n) < 0.2, : len(AU_NAMES)] = 0.0
+    for name in POSE_NAMES:
+        codes[:, FEATURE_NAMES.index(name)] = rng.uniform(-max_pose, max_pose, n)
+    return codes
+
+
+def random_lighting(rng: np.random.Generator) -> Any:
+    """A :class:`painface.face.render.Lighting` with a jittered key/fill, ambient and background."""
+    from painface.face.render import Lighting
+
+    key = np.array([-0.45, 0.55, 0.70]) + rng.normal(0, 0.35, 3)
+    key[2] = abs(key[2]) + 0.2
+    fill = np.array([0.70, 0.05, 0.70]) + rng.normal(0, 0.3, 3)
+    fill[2] = abs(fill[2]) + 0.2
+    bg = np.clip(rng.uniform(0.05, 0.8) + rng.normal(0, 0.08, 3), 0, 1)
+    return Lighting(key_dir=tuple(key), key=float(rng.uniform(0.55, 1.0)), fill_dir=tuple(fill),
+                    fill=float(rng.uniform(0.1, 0.45)), ambient=float(rng.uniform(0.1, 0.3)),
+                    background=tuple(float(v) for v in bg))
+
+
+def render_identity(identity: Any, codes: np.ndarray, cameras: list[Any], lighting: Any, size: int) -> np.ndarray:
+    """Images ``[n, size, size, 3]`` uint8 of ``codes`` on ``identity`` through painface.face's API.
+
+    The only place that touches the renderer: adapt it here if painface.face's API changes."""
+    from painface.face.identity import identity_colors, identity_rig
+    from painface.face.render import render
+    from painface.face.rig import deform
+
+    rig = identity_rig(identity)
+    colors = identity_colors(identity, rig.mesh)
+    return render(deform(codes, rig), rig.mesh.triangles, colors, size=size, camera=cameras, lighting=lighting)
+
+
+def expected_pose(code: np.ndarray, camera: Any) -> tuple[float, float, float]:
+    """The head pose the camera sees: view rotation x head rotation, as face-code angles (degrees)."""
+    from painface.analyze.landmarks import rotation_to_pose
+    from painface.face.rig import head_rotation
+
+    p, y, r = (float(code[FEATURE_NAMES.index(n)]) for n in POSE_NAMES)
+    return rotation_to_pose(camera.view()[:, :3] @ head_rotation(p, y, r))
+
+
+def collect(cfg: CalibrationConfig, progress: bool = True) -> dict[str, np.ndarray]:
+    """Render and read every sample: blendshapes ``[n, 52]`` (NaN where no face), codes ``[n, 20]``,
+    identity ``[n]``, detected ``[n]`` bool, pose true/detected ``[n, 3]``, camera yaw/pitch ``[n, 2]``."""
+    from painface.analyze.detector import Detector
+    from painface.face.identity import sample_identities
+    from painface.face.render import Camera
+
+    rng = np.random.default_rng(cfg.seed)
+    det = Detector(calibration=None, threads=cfg.threads)
+    people = sample_identities(cfg.identities, seed=cfg.seed)
+    out: dict[str, list] = {k: [] for k in ("blend", "code", "ident", "found", "pose_true", "pose_det", "view")}
+    for i, person in enumerate(tqdm(people, desc="render+read", unit="identity", disable=not progress)):
+        codes = sample_codes(rng, cfg.per_identity, cfg.p_active, cfg.max_head_pose)
+        cams = [Camera(yaw=float(rng.uniform(-cfg.max_camera_yaw, cfg.max_camera_yaw)),
+                       pitch=float(rng.uniform(-cfg.max_camera_pitch, cfg.max_camera_pitch))) for _ in codes]
+        groups = np.array_split(np.arange(len(codes)), 3)  # three lights per identity
+        images = np.concatenate([render_identity(person, codes[g], [cams[j] for j in g], random_lighting(rng),
+                                                 cfg.size) for g in groups if len(g)])
+        for k, img in enumerate(images):
+            found = det.read_faces(_pil(img))
+            out["found"].append(bool(found))
+            out["blend"].append(found[0][1].blendshapes if found else np.full(52, np.nan))
+            out["pose_det"].append(found[0][1].pose if found else (np.nan,) * 3)
+            out["pose_true"].append(expected_pose(codes[k], cams[k]))
+            out["view"].append((cams[k].yaw, cams[k].pitch))
+        out["code"].extend(codes)
+        out["ident"].extend([i] * len(codes))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _pil(img: np.ndarray) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(img)
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, ridge: float) -> tuple[np.ndarray, float]:
+    """Ridge regression ``y ~ x w + b`` (intercept unpenalised): returns (w ``[d]``, b)."""
+    mx, my = x.mean(0), y.mean()
+    xc = x - mx
+    w = np.linalg.solve(xc.T @ xc + ridge * np.eye(x.shape[1]), xc.T @ (y - my))
+    return w, float(my - mx @ w)
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def score(pred: dict[str, np.ndarray], truth: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per AU and PSPI: Pearson r and MAE of ``pred`` against the true codes ``[n, 20]``."""
+    out = {}
+    for au in DETECTED_AUS:
+        t = truth[:, AU_NAMES.index(au)]
+        out[au] = {"r": pearson(pred[au], t), "mae": float(np.abs(pred[au] - t).mean())}
+    from painface.analyze.aus import pspi_from_aus
+
+    p, t = pspi_from_aus(pred), pspi(truth, FEATURE_NAMES)
+    out["PSPI"] = {"r": pearson(p, t), "mae": float(np.abs(p - t).mean())}
+    return out
+
+
+def calibrate(cfg: CalibrationConfig, data: dict[str, np.ndarray]) -> tuple[Calibration, dict[str, Any]]:
+    """Fit on the training identities, score both maps on the held-out ones."""
+    n_id = int(data["ident"].max()) + 1
+    rng = np.random.default_rng(cfg.seed + 1)
+    held = set(rng.permutation(n_id)[: max(1, round(cfg.holdout * n_id))].tolist())
+    is_held = np.isin(data["ident"], sorted(held))
+    ok = data["found"]
+    train, test = ok & ~is_held, ok & is_held
+    if train.sum() < len(FEATURES) + 2 or test.sum() < 2:
+        raise InputError(f"calibration: too few detected faces (train {train.sum()}, held-out {test.sum()})")
+    f = features(data["blend"])
+    weights, bias = {}, {}
+    for au in DETECTED_AUS:
+        weights[au], bias[au] = fit_ridge(f[train], data["code"][train, AU_NAMES.index(au)], cfg.ridge)
+    cal = Calibration(weights, bias)
+    truth = data["code"][test]
+    pose_err = np.abs(data["pose_det"][test] - data["pose_true"][test])
+    metrics = {
+        "calibrated": score(cal(data["blend"][test]), truth),
+        "uncalibrated": score(uncalibrated_aus(data["blend"][test]), truth),
+        "detection_rate": float(ok.mean()), "n_images": int(len(ok)), "n_train": int(train.sum()),
+        "n_heldout": int(test.sum()), "heldout_identities": sorted(int(h) for h in held),
+        "pose_mae_deg": dict(zip(("pitch", "yaw", "roll"), pose_err.mean(0).round(2).tolist(), strict=True)),
+    }
+    cal.meta = {"fitted_on": "painface-rendered faces (painface.face as of this fit)", "command": COMMAND,
+                "config": asdict(cfg), "detection_rate": metrics["detection_rate"],
+                "heldout": {k: {m: round(v, 4) for m, v in d.items()} for k, d in metrics["calibrated"].items()}}
+    return cal, metrics
+
+
+def table(metrics: dict[str, Any]) -> str:
+    """Markdown table: per AU and PSPI, r and MAE of the calibrated and uncalibrated maps (held out)."""
+    lines = ["| | r calibrated | MAE calibrated | r uncalibrated (x5) | MAE uncalibrated (x5) |",
+             "|---|---|---|---|---|"]
+    for k in (*PSPI_AUS, *[a for a in DETECTED_AUS if a not in PSPI_AUS], "PSPI"):
+        c, u = metrics["calibrated"][k], metrics["uncalibrated"][k]
+        name = f"**{k}**" if k in PSPI_AUS or k == "PSPI" else k
+        lines.append(f"| {name} | {c['r']:.2f} | {c['mae']:.2f} | {u['r']:.2f} | {u['mae']:.2f} |")
+    lines.append(f"\nDetection rate {metrics['detection_rate']:.1%} of {metrics['n_images']} images; "
+                 f"fitted on {metrics['n_train']} faces, scored on {metrics['n_heldout']} faces of held-out "
+                 f"identities. Head-pose MAE (deg): {metrics['pose_mae_deg']}.")
+    return "\n".join(lines) + "\n"
+
+
+def figure(cal: Calibration, data: dict[str, np.ndarray], metrics: dict[str, Any], path: Path) -> None:
+    """Detected vs rendered intensity for the PSPI AUs and PSPI on held-out identities."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from painface.analyze.aus import pspi_from_aus
+
+    test = data["found"] & np.isin(data["ident"], metrics["heldout_identities"])
+    truth, blend = data["code"][test], data["blend"][test]
+    pc, pu = cal(blend), uncalibrated_aus(blend)
+    fig, axes = plt.subplots(1, 7, figsize=(19, 3.1))
+    for ax, k in zip(axes, (*PSPI_AUS, "PSPI"), strict=True):
+        t = pspi(truth, FEATURE_NAMES) if k == "PSPI" else truth[:, AU_NAMES.index(k)]
+        c = pspi_from_aus(pc) if k == "PSPI" else pc[k]
+        u = pspi_from_aus(pu) if k == "PSPI" else pu[k]
+        ax.scatter(t, u, s=5, alpha=0.35, c="tab:gray", label="uncalibrated (x5)")
+        ax.scatter(t, c, s=5, alpha=0.5, c="tab:red", label="calibrated")
+        hi = 16 if k == "PSPI" else 5
+        ax.plot([0, hi], [0, hi], "k--", lw=0.8)
+        ax.set(title=f"{k}  r={metrics['calibrated'][k]['r']:.2f} / {metrics['uncalibrated'][k]['r']:.2f}",
+               xlabel="rendered", xlim=(-0.2, hi + 0.2), ylim=(-0.2, hi + 0.2))
+    axes[0].set_ylabel("detected")
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    d = CalibrationConfig()
+    parser.add_argument("--out", default="runs/analyze-calibrate", help="folder for the report (default %(default)s)")
+    parser.add_argument("--save-map", default=str(DEFAULT_MAP), help="where the fitted map goes (default: the "
+                        "packaged calibration.json); 'none' to keep it out")
+    parser.add_argument("--figure", default=None, help="also save the figure here (e.g. docs/figures/...)")
+    for name in ("identities", "per_identity", "seed", "size", "threads"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
+    for name in ("holdout", "ridge", "p_active"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = CalibrationConfig(identities=args.identities, per_identity=args.per_identity, seed=args.seed,
+                            size=args.size, threads=args.threads, holdout=args.holdout, ridge=args.ridge,
+                            p_active=args.p_active)
+    if cfg.identities < 4 or cfg.per_identity < 1 or not 0 < cfg.holdout < 1 or cfg.ridge < 0:
+        raise InputError("--identities >= 4, --per-identity >= 1, 0 < --holdout < 1 and --ridge >= 0 expected")
+    if not 64 <= cfg.size <= 1024:
+        raise InputError(f"--size: expected 64..1024 pixels, got {cfg.size}")
+    from painface.io import atomic_write_bytes, atomic_write_json
+
+    out = Path(args.out)
+    t0 = time.time()
+    data = collect(cfg)
+    cal, metrics = calibrate(cfg, data)
+    metrics["seconds"] = round(time.time() - t0, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / "config.json", asdict(cfg))
+    atomic_write_bytes(out / "table.md", lambda fh: fh.write(table(metrics).encode()))
+    atomic_write_bytes(out / "samples.npz", lambda fh: np.savez_compressed(fh, **data))
+    figure(cal, data, metrics, out / "calibration.png")
+    if args.figure:
+        figure(cal, data, metrics, Path(args.figure))
+    if str(args.save_map).lower() != "none":
+        cal.save(args.save_map)
+        print(f"wrote the map to {args.save_map}")
+    print(table(metrics))
+    print(f"report in {out} ({metrics['seconds']} s)")
+    return 0
