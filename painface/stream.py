@@ -155,7 +155,7 @@ class StreamEngine:
     """
 
     def __init__(self, model: Any, *, max_patients: int = 16, lead_s: float = 0.25, threads: int | None = 1,
-                 rest_margin: float = 1.0, **sampler: Any) -> None:
+                 rest_margin: float = 1.0, max_queued: int | None = None, **sampler: Any) -> None:
         self.model = model
         self.config: SamplerConfig = model.sampler_config(**{**LIVE_DEFAULTS, **sampler})
         net = model.denoiser.net.config
@@ -168,6 +168,7 @@ class StreamEngine:
             raise InputError("StreamEngine: expected max_patients >= 1, lead_s >= 0, rest_margin > 0")
         self.fps, self.max_patients, self.lead_s, self.threads = float(model.fps), max_patients, lead_s, threads
         self.rest_margin = rest_margin
+        self.max_queued = max_queued  # most samples a patient may have queued ahead (None: no bound)
         self.names = tuple(model.feature_names)
         self.facs = feature_space(self.names) == "facs"
         rest = neutral_face(1)[0] if len(self.names) == len(FEATURE_NAMES) else np.asarray(model.normalizer.mean)
@@ -241,10 +242,13 @@ class StreamEngine:
                     "guidance": p.guidance.tolist()}
 
     # ---- stimulus in, frames out -----------------------------------------------------------------
-    def push(self, pid: int, samples: Any) -> None:
+    def push(self, pid: int, samples: Any, *, replace: bool = False) -> None:
         """Append stimulus samples (normalized, at the engine's fps) to a patient's timeline. Clocked mode:
         the first sample lands at the current clock frame (a gap holds the last value); samples for frames
-        already generated become the true stimulus of the next window's context."""
+        already generated become the true stimulus of the next window's context. ``replace`` ("latest
+        wins", a slider): the samples land at the current frame and replace any queued after it.
+        With ``max_queued`` set, a push that would queue more samples ahead of the generated frames
+        raises :class:`InputError` and queues nothing."""
         arr = check_samples(samples)
         if arr.size == 0:
             return
@@ -252,7 +256,16 @@ class StreamEngine:
         with self._lock:
             p = self._get(pid)
             base = p.cursor if self._t0 is None else int((now - self._t0) * self.fps) - p.origin
+            if replace:
+                del p.samples[max(base - p.cursor, 0):]
+                p.end = min(p.end, max(base, p.cursor))
             at = max(base, p.end)
+            ahead = at + arr.size - p.cursor
+            if self.max_queued is not None and ahead > self.max_queued:
+                raise InputError(f"stimulus queue full: {ahead} samples ahead of the generated frames; at most "
+                                 f"{self.max_queued} ({self.max_queued / self.fps:g} s); send fewer, later")
+            if len(p.pending_before) > 4 * self.config.window:  # late samples: keep the latest
+                del p.pending_before[: -2 * self.config.window]
             frames = at + np.arange(arr.size)
             late = frames < p.cursor
             p.pending_before.extend(zip(frames[late].tolist(), arr[late].tolist(), strict=True))

@@ -24,8 +24,10 @@ def check_samples(samples: Any, source: str = "stimulus samples") -> np.ndarray:
         raise InputError(f"{source}: expected a number or a list of numbers, got {type(samples).__name__}")
     try:
         arr = np.asarray(samples)
-    except (TypeError, ValueError):
-        raise InputError(f"{source}: expected a number or a list of numbers") from None
+        if arr.dtype == object:  # e.g. integers too large for int64
+            arr = arr.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{source}: expected a number or a list of (finite, float-sized) numbers") from None
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise InputError(f"{source}: expected numbers, got {arr.dtype} values")
     arr = arr.astype(np.float64).reshape(-1) if arr.ndim == 0 else arr.astype(np.float64)
@@ -47,19 +49,26 @@ def check_settings(expressiveness: Any = None, emotion: Any = None, guidance: An
     if expressiveness is not None:
         if isinstance(expressiveness, bool) or not isinstance(expressiveness, int | float | np.number):
             raise InputError(f"expressiveness: expected a number (PSPI), got {type(expressiveness).__name__}")
-        expr = float(expressiveness)
+        try:
+            expr = float(expressiveness)
+        except OverflowError:
+            expr = float("inf")
         lo, hi = EXPRESSIVENESS_RANGE
         if not (np.isfinite(expr) and lo <= expr <= hi):
-            raise InputError(f"expressiveness: {expr}; expected a PSPI value in [{lo:g}, {hi:g}]")
+            raise InputError(f"expressiveness: {str(expressiveness)[:40]}; expected a PSPI value in [{lo:g}, {hi:g}]")
     if emotion is not None:
-        emo = emotion_vector(emotion if isinstance(emotion, str | dict) else np.asarray(emotion, np.float64))
+        emo = emotion_vector(emotion)  # a name, a blend {name: weight} or 8 probabilities
     if guidance is not None:
+        if isinstance(guidance, str | bytes | dict):
+            raise InputError(f"guidance: expected 3 numbers ({', '.join(CONDITION_NAMES)})")
         try:
             gui = np.asarray(guidance, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InputError(f"guidance: expected 3 numbers ({', '.join(CONDITION_NAMES)})") from None
+        if gui.shape == (3,) and any(isinstance(g, bool) for g in np.asarray(guidance, dtype=object).tolist()):
+            raise InputError("guidance: expected 3 numbers, got true/false")
         if gui.shape != (3,) or not np.all(np.isfinite(gui)) or gui.min() < 0 or gui.max() > GUIDANCE_MAX:
-            raise InputError(f"guidance: {np.asarray(guidance).tolist()}; expected 3 numbers in [0, {GUIDANCE_MAX:g}] "
+            raise InputError(f"guidance: {str(gui.tolist())[:80]}; expected 3 numbers in [0, {GUIDANCE_MAX:g}] "
                              f"({', '.join(CONDITION_NAMES)})")
         gui = gui.astype(np.float32)
     return expr, emo, gui

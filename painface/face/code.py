@@ -62,6 +62,9 @@ EMOTIONS: tuple[str, ...] = (
 """The 8 HSEmotion classes, in the index order HSEmotion uses."""
 
 AU_MAX = 5.0
+POSE_LIMITS_DEG: dict[str, float] = {"head_pitch": 45.0, "head_yaw": 60.0, "head_roll": 40.0}
+"""Head pose limits (degrees, +-): generated face codes and live links clamp the pose to them (a neck's
+comfortable range; the model can extrapolate far beyond it under extreme conditions)."""
 AU43_CLOSED_THRESHOLD = 2.5
 """AU43 intensity from which the eyes count as closed in PSPI (more than half of full closure)."""
 
@@ -150,11 +153,16 @@ def check_face(face: np.ndarray, names: Sequence[str], *, source: str = "face") 
 
 
 def clip_aus(face: np.ndarray, names: Sequence[str] = FEATURE_NAMES) -> np.ndarray:
-    """Return a copy of a FACS face code with AU columns clipped to 0..5 (pose untouched)."""
+    """Return a copy of a FACS face code with AU columns clipped to 0..5 and head pose to
+    :data:`POSE_LIMITS_DEG`."""
     if feature_space(names) != "facs":
         raise InputError("clip_aus: needs a FACS-space face code")
     out = np.array(face, dtype=np.float32, copy=True)
     out[..., : len(AU_NAMES)] = np.clip(out[..., : len(AU_NAMES)], 0.0, AU_MAX)
+    for name, limit in POSE_LIMITS_DEG.items():
+        if name in names:
+            i = list(names).index(name)
+            out[..., i] = np.clip(out[..., i], -limit, limit)
     return out
 
 

@@ -17,6 +17,7 @@ sampling with :func:`null_mask`; the network consumes it in one place, so "dropp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -55,14 +56,26 @@ def emotion_vector(spec: str | Mapping[str, float] | Sequence[float] | np.ndarra
         out = np.zeros(len(EMOTIONS), np.float64)
         for name, weight in spec.items():
             if str(name).lower() not in lower:
-                raise InputError(f"emotion: unknown emotion {name!r}; expected names from {list(EMOTIONS)}")
-            if not np.isfinite(weight) or weight < 0:
-                raise InputError(f"emotion: weight of {name!r} is {weight}; expected a finite number >= 0")
-            out[lower[str(name).lower()]] += float(weight)
-        if out.sum() <= 0:
+                raise InputError(f"emotion: unknown emotion {str(name)[:40]!r}; expected names from {list(EMOTIONS)}")
+            try:
+                w = float(weight) if not isinstance(weight, bool | str | bytes) else math.nan
+            except (TypeError, ValueError, OverflowError):
+                w = math.nan
+            if not math.isfinite(w) or w < 0:
+                raise InputError(f"emotion: weight of {name!r} is {str(weight)[:40]}; expected a finite number >= 0")
+            out[lower[str(name).lower()]] += w
+        if not np.isfinite(out).all():  # finite weights whose sum overflows: the ratios still hold
+            out = np.zeros_like(out)
+            for name, weight in spec.items():
+                out[lower[str(name).lower()]] += float(weight) / 1e300
+        if out.max() <= 0:
             raise InputError("emotion: the blend's weights sum to 0; expected at least one positive weight")
+        out = out / out.max()  # first to 0..1, so huge weights keep their ratios
         return (out / out.sum()).astype(np.float32)
-    arr = np.asarray(spec, dtype=np.float64)
+    try:
+        arr = np.asarray(spec, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"emotion: expected a name, a blend or {len(EMOTIONS)} probabilities") from None
     if arr.shape != (len(EMOTIONS),):
         raise InputError(f"emotion: expected a name or {len(EMOTIONS)} probabilities, got shape {arr.shape}")
     _check_emotion(torch.as_tensor(arr))

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,10 @@ from fastapi.staticfiles import StaticFiles
 from painface.errors import InputError
 from painface.face.code import AU_NAMES, EMOTIONS, FEATURE_NAMES, neutral_face
 from painface.model.conditions import EXPRESSIVENESS_RANGE
+from painface.serve.guard import OriginGuard
 from painface.stream import GUIDANCE_MAX, STIMULUS_RANGE, Chunk, StreamEngine, check_samples
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 MAX_MESSAGE_BYTES = 4096
 """Largest accepted client message (bytes of JSON text); larger ones get a ``too_large`` error."""
@@ -33,6 +37,10 @@ MAX_SAMPLES = 250
 """Most stimulus samples in one ``stimulus`` message (10 s at 25 fps)."""
 QUEUE_CHUNKS = 8
 """Chunks kept for a client that reads too slowly; older ones are dropped."""
+MAX_QUEUED_S = 30.0
+"""Most stimulus a session may queue ahead of the generated frames (seconds): a ``samples`` message that
+would queue more is refused (``queue_full``) and nothing of it is queued. Slider values and pain pulses
+never queue: the latest value replaces what was queued ("latest wins")."""
 PAIN_LIMITS = {"peak": (0.0, 1.5), "hold_s": (0.0, 10.0), "decay_s": (0.05, 30.0)}
 STATS_EVERY_S = 2.0
 
@@ -45,13 +53,31 @@ class ProtocolError(Exception):
         self.code = code
 
 
+def _finite(v: Any) -> float | None:
+    """``v`` as a finite float, or None (not a number, bool, NaN, infinity, or an integer beyond float)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _show(v: Any) -> str:
+    """A short, printable form of a client's value for an error message."""
+    text = repr(v) if not isinstance(v, int) or abs(v) < 10**30 else f"an integer of {len(str(abs(v)))} digits"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _number(msg: dict, key: str, lo: float, hi: float, default: float | None = None) -> float:
     v = msg.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise ProtocolError("bad_value", f"{key}: expected a finite number in [{lo:g}, {hi:g}], got {v!r}")
-    if not lo <= v <= hi:
-        raise ProtocolError("bad_value", f"{key}: {v} out of range; expected [{lo:g}, {hi:g}]")
-    return float(v)
+    f = _finite(v)
+    if f is None:
+        raise ProtocolError("bad_value", f"{key}: expected a finite number in [{lo:g}, {hi:g}], got {_show(v)}")
+    if not lo <= f <= hi:
+        raise ProtocolError("bad_value", f"{key}: {_show(v)} out of range; expected [{lo:g}, {hi:g}]")
+    return f
 
 
 class Session:
@@ -83,38 +109,42 @@ class Session:
             raise ProtocolError("too_large", f"message of {len(text.encode())} bytes; at most {MAX_MESSAGE_BYTES}")
         try:
             msg = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # JSONDecodeError, and int-from-string digit limits
             raise ProtocolError("bad_json", "not valid JSON") from None
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             raise ProtocolError("bad_message", 'expected a JSON object with a string "type"')
         kind = msg["type"]
         if kind == "ping":
-            return {"type": "pong", "t": msg.get("t") if isinstance(msg.get("t"), int | float) else None}
+            return {"type": "pong", "t": _finite(msg.get("t"))}
         if kind == "stimulus":
             if "samples" in msg:
                 samples = msg["samples"]
                 if not isinstance(samples, list) or len(samples) > MAX_SAMPLES:
                     raise ProtocolError("bad_value", f"samples: expected a list of at most {MAX_SAMPLES} numbers")
                 arr = self._checked(samples)
-                engine.push(self.pid, arr)
+                try:
+                    engine.push(self.pid, arr)
+                except InputError as e:
+                    raise ProtocolError("queue_full", str(e)) from None
                 self.level = float(arr[-1]) if arr.size else self.level
                 return None
             self.level = _number(msg, "value", *STIMULUS_RANGE)
-            engine.push(self.pid, self.value(time.monotonic()))
+            engine.push(self.pid, self.value(time.monotonic()), replace=True)  # latest wins
             return None
         if kind == "pain":
             peak = _number(msg, "peak", *PAIN_LIMITS["peak"], default=1.0)
             hold = _number(msg, "hold_s", *PAIN_LIMITS["hold_s"], default=1.0)
             decay = _number(msg, "decay_s", *PAIN_LIMITS["decay_s"], default=3.0)
             self.pulse = (time.monotonic(), peak, hold, decay)
-            engine.push(self.pid, self.value(time.monotonic()))
+            engine.push(self.pid, self.value(time.monotonic()), replace=True)
             if self.pulse_task is None or self.pulse_task.done():
                 self.pulse_task = asyncio.create_task(self._pulse_loop())
             return None
         if kind == "settings":
             unknown = set(msg) - {"type", "expressiveness", "emotion", "guidance"}
             if unknown:
-                raise ProtocolError("bad_message", f"settings: unknown field(s) {sorted(unknown)}")
+                raise ProtocolError("bad_message", f"settings: unknown field(s) {_show(sorted(unknown))}")
+            _check_setting_numbers(msg)
             try:
                 engine.configure(self.pid, expressiveness=msg.get("expressiveness"), emotion=msg.get("emotion"),
                                  guidance=msg.get("guidance"))
@@ -125,8 +155,8 @@ class Session:
 
     @staticmethod
     def _checked(samples: list) -> np.ndarray:
-        if any(isinstance(s, bool) or not isinstance(s, int | float) for s in samples):
-            raise ProtocolError("bad_value", "samples: expected numbers")
+        if any(_finite(s) is None for s in samples):
+            raise ProtocolError("bad_value", "samples: expected finite numbers in the stimulus range")
         try:
             return check_samples(np.asarray(samples, dtype=np.float64))
         except InputError as e:
@@ -138,7 +168,23 @@ class Session:
         while self.pulse is not None:
             await asyncio.sleep(period)
             with contextlib.suppress(InputError):
-                self.state.engine.push(self.pid, self.value(time.monotonic()))
+                self.state.engine.push(self.pid, self.value(time.monotonic()), replace=True)
+
+
+def _check_setting_numbers(msg: dict) -> None:
+    """Every number of a ``settings`` message finite and float-sized (the engine checks the ranges)."""
+    for key in ("expressiveness", "guidance", "emotion"):
+        v = msg.get(key)
+        values = v if isinstance(v, list) else list(v.values()) if isinstance(v, dict) else [v]
+        if v is None or (key == "emotion" and isinstance(v, str)):
+            continue
+        if len(values) > 16 or any(_finite(x) is None for x in values):
+            raise ProtocolError("bad_value", f"{key}: expected finite numbers, got {_show(v)}")
+
+
+async def send_json(ws: WebSocket, obj: dict) -> None:
+    """Send ``obj`` as strict JSON (no bare NaN/Infinity, which browsers' JSON.parse refuses)."""
+    await ws.send_text(json.dumps(obj, allow_nan=False, separators=(",", ":")))
 
 
 def chunk_message(chunk: Chunk) -> dict:
@@ -150,11 +196,15 @@ def chunk_message(chunk: Chunk) -> dict:
 
 
 def create_app(model: Any, *, max_patients: int = 8, engine: StreamEngine | None = None, seed: int = 0,
-               sinks: list[Any] | None = None, **engine_kw: Any) -> FastAPI:
+               sinks: list[Any] | None = None, bind_host: str = "127.0.0.1", allow_origins: Sequence[str] = (),
+               **engine_kw: Any) -> FastAPI:
     """The app for ``model`` (a PainDiffusion). ``engine``: use this engine (else one is made with
     ``max_patients`` and ``engine_kw``); it is started with the app and stopped with it. ``sinks``: objects
-    with ``send(frame [D], pspi)`` fed every frame of the first session (live links)."""
+    with ``send(frame [D], pspi)`` fed every frame of the first session (live links). ``bind_host`` and
+    ``allow_origins``: who may connect (:class:`~painface.serve.guard.OriginGuard`, docs/security.md)."""
     eng = engine or StreamEngine(model, max_patients=max_patients, **engine_kw)
+    if eng.max_queued is None:
+        eng.max_queued = int(MAX_QUEUED_S * eng.fps)
     glb: dict[str, bytes] = {}
 
     @contextlib.asynccontextmanager
@@ -168,6 +218,7 @@ def create_app(model: Any, *, max_patients: int = 8, engine: StreamEngine | None
     app = FastAPI(title="painface live", lifespan=lifespan)
     app.state.engine, app.state.sessions, app.state.seed, app.state.sinks = eng, {}, seed, sinks or []
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(OriginGuard, bind_host=bind_host, allow_origins=allow_origins)
 
     @app.get("/")
     async def index() -> FileResponse:
@@ -238,7 +289,7 @@ async def serve_client(app: FastAPI, ws: WebSocket) -> None:
     app.state.sessions[pid] = session
     sender = asyncio.create_task(_send_frames(app, session))
     try:
-        await ws.send_json({"type": "hello", "session": pid, **info_message(eng), "settings": eng.settings(pid)})
+        await send_json(ws, {"type": "hello", "session": pid, **info_message(eng), "settings": eng.settings(pid)})
         while True:
             msg = await ws.receive()
             if msg["type"] == "websocket.disconnect":
@@ -250,8 +301,11 @@ async def serve_client(app: FastAPI, ws: WebSocket) -> None:
                 reply = await session.handle(text)
             except ProtocolError as e:
                 reply = {"type": "error", "code": e.code, "message": str(e)}
+            except (InputError, ArithmeticError, TypeError, ValueError) as e:  # a check missed: answer, go on
+                log.warning("session %s: %s on a client message", pid, type(e).__name__)
+                reply = {"type": "error", "code": "bad_value", "message": f"{type(e).__name__}: {str(e)[:120]}"}
             if reply is not None:
-                await ws.send_json(reply)
+                await send_json(ws, reply)
     except (WebSocketDisconnect, RuntimeError, ConnectionError):
         pass
     finally:
@@ -274,12 +328,18 @@ async def _send_frames(app: FastAPI, session: Session) -> None:
     with contextlib.suppress(Exception):
         while True:
             chunk = await session.queue.get()
-            await session.ws.send_json(chunk_message(chunk))
+            await send_json(session.ws, chunk_message(chunk))
             if app.state.sinks and next(iter(app.state.sessions), None) == session.pid:
                 session.sink_task = asyncio.create_task(asyncio.to_thread(_feed_sinks, app.state.sinks, chunk))
             if time.monotonic() - last_stats > STATS_EVERY_S:
                 last_stats = time.monotonic()
-                await session.ws.send_json({"type": "stats", **app.state.engine.stats()})
+                await send_json(session.ws, _finite_stats(app.state.engine.stats()))
+
+
+def _finite_stats(stats: dict) -> dict:
+    """A ``stats`` message with non-finite numbers as null (strict JSON)."""
+    return {"type": "stats", **{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                                for k, v in stats.items()}}
 
 
 def _feed_sinks(sinks: list[Any], chunk: Chunk) -> None:

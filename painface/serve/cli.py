@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from painface.errors import InputError
+from painface.serve.guard import normalize_origin
 from painface.stream import LIVE_DEFAULTS
 
 WS_MAX_BYTES = 1 << 20
@@ -35,8 +36,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads for the engine (default 1)")
     p.add_argument("--osc", default=None, metavar="HOST:PORT", help="send AUs and PSPI of the first tab by OSC/UDP")
     p.add_argument("--vmc", default=None, metavar="HOST:PORT", help="send ARKit blendshapes of the first tab by VMC")
-    p.add_argument("--joint", default=None, metavar="udp:PORT",
-                   help="a joint angle over UDP drives the stimulus of the first tab (elbow robot)")
+    p.add_argument("--joint", default=None, metavar="udp:[HOST:]PORT",
+                   help="a joint angle over UDP (or serial:DEVICE[:BAUD]) drives the stimulus of the first tab "
+                        "(elbow robot; docs/links.md)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="also accept pages and Host names of this origin, e.g. http://192.168.1.20:8000 "
+                        "(repeatable; default: only the served origin on this machine; docs/security.md)")
 
 
 class _VmcFeed:
@@ -61,6 +66,9 @@ def build(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
         raise InputError(f"--port {args.port}: expected 0..65535")
     if args.max_patients < 1 or args.threads < 1:
         raise InputError("--max-patients and --threads: expected >= 1")
+    _check_host(args.host)
+    for origin in args.allow_origin:
+        normalize_origin(origin)
     model = PainDiffusion.load(args.checkpoint)
     sinks: list[Any] = []
     joint = None
@@ -72,13 +80,25 @@ def build(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
         if args.vmc:
             sinks.append(_VmcFeed(links.VmcSink(*_address(args.vmc, "--vmc")), model.feature_names))
         if args.joint:
-            kind, _, port = args.joint.partition(":")
-            if kind != "udp" or not port.isdigit():
-                raise InputError(f"--joint {args.joint!r}: expected udp:PORT")
-            joint = links.JointAngleSource.udp(int(port))
+            try:
+                joint = links.parse_source(args.joint)
+            except InputError as e:
+                raise InputError(f"--joint: {e}") from None
     app = create_app(model, max_patients=args.max_patients, threads=args.threads, sinks=sinks,
-                     horizon=args.horizon, window=args.window, steps=args.steps)
+                     horizon=args.horizon, window=args.window, steps=args.steps, bind_host=args.host,
+                     allow_origins=args.allow_origin)
     return app, sinks, joint
+
+
+def _check_host(host: str) -> None:
+    """``--host`` must be an address of this machine's interfaces or a name that resolves."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as e:
+        raise InputError(f"--host {host!r}: not an IP address or resolvable host name ({e}); expected e.g. "
+                         "127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from None
 
 
 def _joint_loop(app: Any, joint: Any, stop: threading.Event) -> None:
@@ -87,7 +107,7 @@ def _joint_loop(app: Any, joint: Any, stop: threading.Event) -> None:
         sessions = list(app.state.sessions.values())
         if sessions:
             with contextlib.suppress(InputError):
-                app.state.engine.push(sessions[0].pid, joint.latest())
+                app.state.engine.push(sessions[0].pid, joint.latest(), replace=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,8 +118,13 @@ def run(args: argparse.Namespace) -> int:
     if joint is not None:
         threading.Thread(target=_joint_loop, args=(app, joint, stop), daemon=True).start()
     print(f"painface serve: http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    if args.host.strip("[]") in ("0.0.0.0", "::") and not args.allow_origin:
+        print("painface serve: listening on every interface, but only loopback names are accepted as Host; "
+              "add --allow-origin http://THIS-MACHINE:PORT for other machines (docs/security.md)")
     try:
         uvicorn.run(app, host=args.host, port=args.port, ws_max_size=WS_MAX_BYTES, log_level="warning")
+    except OSError as e:
+        raise InputError(f"--host {args.host} --port {args.port}: cannot listen: {e.strerror or e}") from None
     finally:
         stop.set()
         for s in [*sinks, joint]:

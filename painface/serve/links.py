@@ -26,7 +26,16 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.parsing import osc_types
 
 from painface.errors import InputError
-from painface.face.code import ARKIT_NAMES, AU_MAX, AU_NAMES, FEATURE_NAMES, POSE_NAMES, check_face, to_arkit
+from painface.face.code import (
+    ARKIT_NAMES,
+    AU_MAX,
+    AU_NAMES,
+    FEATURE_NAMES,
+    POSE_NAMES,
+    check_face,
+    clip_aus,
+    to_arkit,
+)
 from painface.face.code import pspi as compute_pspi
 from painface.subjects.protocols import ElbowProtocol, angle_to_stimulus
 
@@ -121,7 +130,7 @@ def _frame(frame: np.ndarray, feature_names: Sequence[str], what: str) -> np.nda
         raise InputError(f"{what}: expected one frame [features], got shape {arr.shape}")
     if tuple(feature_names) != FEATURE_NAMES:
         raise InputError(f"{what}: needs a FACS-space face code (features {list(FEATURE_NAMES)})")
-    return check_face(arr[None, :], feature_names, source=what)[0]
+    return clip_aus(check_face(arr[None, :], feature_names, source=what), feature_names)[0]  # pose clamped
 
 
 def _finite(values: Sequence[float], n: int) -> bool:
@@ -242,10 +251,61 @@ _SPEC_HELP = ("expected 'udp:PORT', 'udp:HOST:PORT' or 'serial:DEVICE[:BAUD]' "
               "(e.g. udp:9001, serial:/dev/ttyUSB0:115200)")
 
 
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+"""A plain decimal number (no ``1_000``, ``inf``, ``nan``, hex or spaces inside)."""
+_OSC_FIXED = {"i": 4, "f": 4, "c": 4, "r": 4, "m": 4, "d": 8, "h": 8, "t": 8, "T": 0, "F": 0, "N": 0, "I": 0}
+
+
+def _osc_string_end(data: bytes, at: int) -> int:
+    """End (4-aligned) of the OSC string starting at ``at``, or -1."""
+    end = data.find(b"\x00", at)
+    return -1 if end < 0 else (end // 4 + 1) * 4
+
+
+def _osc_complete(data: bytes, depth: int = 0) -> bool:
+    """True when ``data`` is one whole OSC 1.0 message or bundle: 4-aligned and exactly filled by its
+    address, type tags and arguments (python-osc reads a truncated float as a tiny number)."""
+    if len(data) % 4 or depth > 4:
+        return False
+    if data[:8] == b"#bundle\x00":
+        at = 16
+        while at < len(data):
+            if at + 4 > len(data):
+                return False
+            size = int.from_bytes(data[at : at + 4], "big")
+            if size <= 0 or at + 4 + size > len(data) or not _osc_complete(data[at + 4 : at + 4 + size], depth + 1):
+                return False
+            at += 4 + size
+        return at == len(data) and len(data) >= 16
+    at = _osc_string_end(data, 0)
+    if at < 0 or data[at : at + 1] != b",":
+        return False
+    tags_end = _osc_string_end(data, at)
+    if tags_end < 0:
+        return False
+    for tag in data[at + 1 : data.index(b"\x00", at)].decode("ascii", "replace"):
+        if tag in _OSC_FIXED:
+            tags_end += _OSC_FIXED[tag]
+        elif tag in "sS":
+            tags_end = _osc_string_end(data, tags_end)
+        elif tag == "b":
+            if tags_end + 4 > len(data):
+                return False
+            n = int.from_bytes(data[tags_end : tags_end + 4], "big")
+            tags_end += 4 + (n + 3) // 4 * 4
+        else:
+            return False
+        if tags_end < 0 or tags_end > len(data):
+            return False
+    return tags_end == len(data)
+
+
 def parse_angle(data: bytes) -> float:
     """One reading -> a finite number: an OSC message or bundle (its first numeric argument; the last
     message that has one in a bundle) or ASCII text holding one number. Raises ValueError otherwise."""
     if data[:1] == b"/" or data[:8] == b"#bundle\x00":
+        if not _osc_complete(data):
+            raise ValueError("malformed OSC packet: truncated, or its arguments do not fill it")
         try:
             msgs = list(OscBundle(data)) if data[:1] == b"#" else [OscMessage(data)]
         except Exception as e:  # python-osc raises its own ParseErrors, IndexError, struct.error ...
@@ -256,7 +316,10 @@ def parse_angle(data: bytes) -> float:
             raise ValueError("OSC packet without a numeric argument")
         value = float(nums[-1] if data[:1] == b"#" else nums[0])
     else:
-        value = float(data.decode("ascii").strip())
+        text = data.decode("ascii").strip()
+        if not _NUMBER.fullmatch(text):
+            raise ValueError(f"not a plain decimal number: {text[:20]!r}")
+        value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"not a finite number: {value}")
     return value
