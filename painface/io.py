@@ -149,3 +149,47 @@ def _scalar_type(hint: Any) -> type | None:
         hint = args[0]
     hint = typing.get_origin(hint) or hint
     return hint if hint in (int, float, bool, str, dict, list) else None
+
+
+def check_output(path: Path, option: str = "--out", suffixes: tuple[str, ...] = ()) -> Path:
+    """Check, before any work, that ``path`` can be written as a file: not a folder, one of ``suffixes``
+    (when given), in an existing folder where a file can really be created (tried, so read-only mounts,
+    /proc and the like are caught even as root). Raises InputError naming ``option``."""
+    from painface.errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a folder; expected a file name"
+                         + (f" ending in {'/'.join(suffixes)}" if suffixes else ""))
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InputError(f"{option} {path}: expected a file name ending in {'/'.join(suffixes)}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{option} {path}: folder {folder} does not exist")
+    try:
+        temp_beside(path).unlink()
+    except OSError as e:
+        raise InputError(f"{option} {path}: cannot write in {folder}: {e.strerror or e}") from None
+    return path
+
+
+def check_npz(path: Path, what: str = "input") -> Path:
+    """Check that ``path`` is a whole npz (zip) file: present, not empty, every member's CRC intact.
+    Raises InputError naming ``what`` and the file."""
+    import zipfile
+
+    from painface.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} {path}: no such file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{what} {path}: empty file; expected an .npz (a zip of arrays)")
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise InputError(f"{what} {path}: not a readable .npz (truncated or corrupt?): {e}") from None
+    if bad is not None:
+        raise InputError(f"{what} {path}: member {bad} is corrupt (truncated file?)")
+    return path

@@ -98,7 +98,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from painface.face.identity import make_identity
     from painface.face.video import render_video
+    from painface.io import check_npz, check_output
 
+    check_npz(args.codes, "codes")  # input checks first: nothing is rendered for an output that cannot be written
+    check_output(args.out, "--out", (".mp4", ".gif"))
+    if args.flame is not None and not Path(args.flame).is_file():
+        raise InputError(f"--flame {args.flame}: no such file; expected a FLAME model (.pkl or .npz)")
     codes = load_codes(args.codes, args.sample, args.fps)
     if not isinstance(args.size, int) or not 16 <= args.size <= 2048:
         raise InputError(f"--size: expected 16..2048 pixels, got {args.size}")

@@ -215,7 +215,10 @@ def run(args: argparse.Namespace) -> int:
     from painface.face.cli import load_codes
     from painface.face.code import feature_space
     from painface.face.identity import make_identity
+    from painface.io import check_npz, check_output
 
+    check_npz(args.codes, "codes")  # input checks first
+    check_output(args.out, "--out")
     codes = load_codes(args.codes, args.sample, args.fps)
     if feature_space(codes.names) != "facs":
         raise InputError(f"{args.codes}: export needs a FACS-space face code (AUs + head pose); got FLAME features")
