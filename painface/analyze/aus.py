@@ -7,9 +7,11 @@ Two maps:
   AU -> ARKit map (:data:`painface.face.code.ARKIT_MAP`). For the PSPI AUs this is exactly
   browDown -> AU4, cheekSquint -> AU6, eyeSquint -> AU7, noseSneer -> AU9, mouthUpperUp -> AU10,
   eyeBlink -> AU43, x 5.
-* **calibrated** (:class:`Calibration`, the default): per AU an affine map of the blendshape features
-  (:data:`FEATURES`, left/right averaged), clipped to 0..5, fitted on painface-rendered faces with
-  exactly known AUs (``painface analyze-calibrate``); shipped as ``assets/calibration.json``.
+* **calibrated** (:class:`Calibration`, ``Detector(calibration="rendered")``): per AU an affine map
+  of the blendshape features (:data:`FEATURES`, left/right averaged), clipped to 0..5, fitted on
+  painface-rendered faces with exactly known AUs (``painface analyze-calibrate``); shipped as
+  ``assets/calibration.json``. It reads painface's renders better but, fitted on the face mask, it
+  reads real neutral photos worse, so the uncalibrated map stays the default (docs/analyze.md).
 
 PSPI is :func:`painface.face.code.pspi` of the estimated AUs (AU43 counts 1 from intensity 2.5).
 """

@@ -26,11 +26,15 @@ import numpy as np
 from tqdm import tqdm
 
 from painface.analyze.aus import DETECTED_AUS, FEATURES, PSPI_AUS, Calibration, features, uncalibrated_aus
+from painface.analyze.models import BLENDSHAPE_OUTPUTS
 from painface.errors import InputError
 from painface.face.code import AU_NAMES, FEATURE_NAMES, POSE_NAMES, pspi
 
 DEFAULT_MAP = Path(__file__).resolve().parent / "assets" / "calibration.json"
-COMMAND = "painface analyze-calibrate --out runs/analyze-calibrate"
+COMMAND = (
+    "painface analyze-calibrate --out runs/analyze-calibrate --figure docs/figures/analyze_calibration.png "
+    "--real ../shared/realfaces/london-dev"
+)
 
 
 @dataclass
@@ -205,6 +209,12 @@ def table(metrics: dict[str, Any]) -> str:
         c, u = metrics["calibrated"][k], metrics["uncalibrated"][k]
         name = f"**{k}**" if k in PSPI_AUS or k == "PSPI" else k
         lines.append(f"| {name} | {c['r']:.2f} | {c['mae']:.2f} | {u['r']:.2f} | {u['mae']:.2f} |")
+    real = metrics.get("real")
+    if real:
+        lines.append(f"\nReal photos ({real['images']} in {real['folder']}, detection rate "
+                     f"{real['detection_rate']:.0%}): neutral-photo PSPI median "
+                     f"{real['calibrated']['neutral_pspi_median']:.2f} calibrated, "
+                     f"{real['uncalibrated']['neutral_pspi_median']:.2f} uncalibrated.")
     lines.append(f"\nDetection rate {metrics['detection_rate']:.1%} of {metrics['n_images']} images; "
                  f"fitted on {metrics['n_train']} faces, scored on {metrics['n_heldout']} faces of held-out "
                  f"identities. Head-pose MAE (deg): {metrics['pose_mae_deg']}.")
@@ -242,12 +252,37 @@ def figure(cal: Calibration, data: dict[str, np.ndarray], metrics: dict[str, Any
     plt.close(fig)
 
 
+def real_check(cal: Calibration, folder: Path) -> dict[str, Any]:
+    """Both maps on real photos named ``*_neutral.*`` / ``*_smiling.*`` (no pain labels): detection
+    rate, median PSPI of the neutral photos, and mean smiling - neutral change of AU12 and the pain AUs."""
+    from painface.analyze.detector import Detector
+
+    df = Detector(calibration=None).detect(folder, progress=False)
+    kind = df["file"].str.extract(r"_(neutral|smiling)\.")[0].to_numpy()
+    ok = df["face_detected"].to_numpy()
+    blend = df[[n for n in BLENDSHAPE_OUTPUTS[1:]]].to_numpy(float)
+    blend = np.concatenate([np.zeros((len(df), 1)), blend], axis=1)[ok]
+    kind = kind[ok]
+    out: dict[str, Any] = {"folder": str(folder), "images": int(len(df)), "detection_rate": float(ok.mean())}
+    from painface.analyze.aus import pspi_from_aus
+
+    for name, aus in (("calibrated", cal(blend)), ("uncalibrated", uncalibrated_aus(blend))):
+        neu, smi = kind == "neutral", kind == "smiling"
+        out[name] = {"neutral_pspi_median": float(np.median(pspi_from_aus(aus)[neu])),
+                     "neutral_pspi_mean": float(pspi_from_aus(aus)[neu].mean()),
+                     "smile_minus_neutral": {au: float(aus[au][smi].mean() - aus[au][neu].mean())
+                                             for au in ("AU12", *PSPI_AUS)}}
+    return out
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     d = CalibrationConfig()
     parser.add_argument("--out", default="runs/analyze-calibrate", help="folder for the report (default %(default)s)")
     parser.add_argument("--save-map", default=str(DEFAULT_MAP), help="where the fitted map goes (default: the "
                         "packaged calibration.json); 'none' to keep it out")
     parser.add_argument("--figure", default=None, help="also save the figure here (e.g. docs/figures/...)")
+    parser.add_argument("--real", default=None, help="a folder of real *_neutral / *_smiling photos to check "
+                        "both maps on (e.g. ../shared/realfaces/london-dev)")
     for name in ("identities", "per_identity", "seed", "size", "threads"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
     for name in ("holdout", "ridge", "p_active"):
@@ -268,6 +303,9 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     data = collect(cfg)
     cal, metrics = calibrate(cfg, data)
+    if args.real:
+        metrics["real"] = real_check(cal, Path(args.real))
+        cal.meta["real"] = metrics["real"]
     metrics["seconds"] = round(time.time() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "metrics.json", metrics)

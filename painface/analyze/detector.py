@@ -55,13 +55,14 @@ def roi_from_landmarks(lm: np.ndarray) -> Roi:
 class Detector:
     """Reads faces: BlazeFace detection, 478 landmarks, 52 blendshapes, head pose, AUs and PSPI.
 
-    ``calibration``: "default" (the shipped map fitted on painface-rendered faces), None or
-    "uncalibrated" (blendshape x 5), a path to a calibration JSON, or a :class:`Calibration`.
+    ``calibration``: "uncalibrated" (blendshape x 5, the default, see docs/analyze.md for why),
+    "rendered" (the shipped map fitted on painface-rendered faces; best on painface's own renders),
+    a path to a calibration JSON, or a :class:`Calibration`; None means "uncalibrated".
     ``threads``: interpreter threads per model. ``min_score``: detection threshold. ``max_faces``:
     faces per frame. ``min_presence``: landmark-model face presence below which a face is dropped.
     """
 
-    def __init__(self, *, calibration: Any = "default", threads: int = 1, min_score: float = 0.5,
+    def __init__(self, *, calibration: Any = "uncalibrated", threads: int = 1, min_score: float = 0.5,
                  max_faces: int = 1, min_presence: float = 0.5) -> None:
         if not isinstance(threads, int) or threads < 1:
             raise InputError(f"threads: expected an integer >= 1, got {threads!r}")
@@ -71,8 +72,11 @@ class Detector:
             raise InputError(f"max_faces: expected an integer >= 1, got {max_faces!r}")
         if isinstance(calibration, Calibration):
             self.calibration: Calibration | None = calibration
-        elif calibration == "default":
+        elif calibration == "rendered":
             self.calibration = default_calibration()
+            if self.calibration is None:
+                raise InputError("calibration 'rendered': no calibration.json is shipped; run "
+                                 "painface analyze-calibrate")
         elif calibration is None or calibration == "uncalibrated":
             self.calibration = None
         else:
