@@ -161,6 +161,8 @@ def _video(path: Path, frames: list[np.ndarray] | None, fps: int = 10) -> None:
         for f in frames or []:
             for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
                 c.mux(p)
+        if not frames:
+            c.start_encoding()  # header only: a video file with no frames
         for p in s.encode():
             c.mux(p)
 
@@ -186,7 +188,7 @@ def test_bad_inputs_give_rows_and_the_run_goes_on(det, astronaut, tmp_path):
         assert row[name].face_detected and row[name].error == "", name
     assert row["one.png"].error == "" and not row["one.png"].face_detected
     for name, msg in {"empty.jpg": "empty file", "text.jpg": "not a readable", "notes.txt": "not a readable",
-                      "truncated.png": "not a readable", "huge.png": "too large", "noframes.mp4": "no frames",
+                      "truncated.png": "not a readable", "huge.png": "too large", "noframes.mp4": "no video frames",
                       "nope.png": "no such file"}.items():
         assert not row[name].face_detected and msg in row[name].error, (name, row[name].error)
     assert row["gray.png"].PSPI == pytest.approx(row["good.png"].PSPI, abs=1.0)
@@ -244,7 +246,7 @@ def test_cli_writes_a_table_and_refuses_bad_options(astronaut, tmp_path, capsys)
 
 
 def test_calibrate_command_small(tmp_path):
-    assert main(["analyze-calibrate", "--identities", "4", "--per-identity", "10", "--out", str(tmp_path),
+    assert main(["analyze-calibrate", "--identities", "5", "--per-identity", "12", "--out", str(tmp_path),
                  "--save-map", str(tmp_path / "map.json")]) == 0
     cal = Calibration.load(tmp_path / "map.json")
     assert set(cal.weights) == set(DETECTED_AUS)

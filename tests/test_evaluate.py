@@ -171,3 +171,19 @@ def test_default_corpus_is_built_once_in_out(tmp_path, monkeypatch):
     assert root == tmp_path / "corpus" and (root / "meta.json").is_file()
     assert calls == [{"n_subjects": 87, "seed": 0, "progress": False}]
     assert default_corpus(tmp_path, progress=False) == root and len(calls) == 1  # reused
+
+
+def test_pspi_from_rendered_faces(tmp_path, corpus_dir, checkpoint):
+    """--pspi-from rendered: the faces are drawn and read by painface.analyze; exact-vs-detected agreement
+    is recorded per method."""
+    torch.set_num_threads(1)
+    res = evaluate(_cfg(corpus_dir, checkpoint, tmp_path, tries=1, windows=2, length=64, lead=16,
+                        pspi_from="rendered", render_stride=32))
+    info = json.loads((tmp_path / "config.json").read_text())
+    assert info["pspi_from"] == "rendered" and "rendered" in info["pspi"]["kind"]
+    agree = info["pspi"]["exact_vs_detected"]
+    assert "ground_truth" in agree and "seeded/paindiffusion" in agree
+    assert agree["ground_truth"]["detection_rate"] > 0.9
+    assert np.isfinite(res["seeded"]["paindiffusion"]["dist"]["mean"])
+    with pytest.raises(InputError, match="pspi-from"):
+        evaluate(_cfg(corpus_dir, checkpoint, tmp_path / "x", pspi_from="nonsense"))

@@ -169,7 +169,7 @@ def video_frames(path: Path, every: int = 1, max_frames: int | None = None) -> I
     n = 0
     with container:
         if not container.streams.video:
-            raise FrameError(f"{path}: no video stream")
+            raise FrameError(f"{path}: no video frames (the file holds no video stream)")
         stream = container.streams.video[0]
         rate = float(stream.average_rate or stream.guessed_rate or 25.0)
         try:
@@ -184,7 +184,7 @@ def video_frames(path: Path, every: int = 1, max_frames: int | None = None) -> I
         except (av.FFmpegError, OSError, ValueError) as e:
             raise FrameError(f"{path}: video unreadable after {n} frame(s) ({e})") from None
     if n == 0:
-        raise FrameError(f"{path}: video has no frames")
+        raise FrameError(f"{path}: no video frames (the video stream is empty)")
 
 
 def frames(src: Source, every: int = 1, max_frames: int | None = None) -> Iterator[tuple[int, float, Image.Image]]:

@@ -59,6 +59,8 @@ class EvalConfig:
     dtw_window: int | None = None
     pspi_alpha: float = 1.0
     progress: bool = True
+    pspi_from: str = "exact"
+    render_stride: int = 16
 
 
 @dataclass
@@ -244,8 +246,19 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     def pspi_fn(face: np.ndarray) -> np.ndarray:
         return M.pspi_of(face, corpus.feature_names, regressor)
 
+    rendered = None
+    if cfg.pspi_from == "rendered":  # the paper's check: render the faces, read PSPI with a detector
+        from painface.analyze.rendered import RenderedPspi
+
+        rendered = RenderedPspi(corpus.feature_names, stride=cfg.render_stride, seed=cfg.seed)
+        pspi_fn = rendered
+    elif cfg.pspi_from != "exact":
+        raise InputError(f"--pspi-from: expected 'exact' or 'rendered', got {cfg.pspi_from!r}")
+
     ctx = max([context_frames(m) for m in models.values()] + [1])
     data = load_windows(corpus, select_windows(corpus, cfg, ctx), cfg.length, ctx)
+    if rendered is not None:
+        rendered.tag = "ground_truth"
     gt_pspi = pspi_fn(data.face)
     scale = np.where(pool.std > 1e-6, pool.std, 1.0)
     methods = simple_baselines(pool, data.face)
@@ -263,6 +276,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
                 results[mode][name] = {"missing": missing.get(name, "not evaluated")}
                 continue
             bar.set_postfix_str(f"{mode} {name}")
+            if rendered is not None:
+                rendered.tag = f"{mode}/{name}"
             t = time.perf_counter()
             gen = generate_all(methods[name], data, mode, cfg.tries, cfg.seed, cfg.batch, bar)
             timing[mode][name] = round(time.perf_counter() - t, 2)
@@ -277,11 +292,17 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         "windows": [asdict(w) for w in data.windows],
         "context_frames": ctx,
         "pspi": {"kind": "exact (FACS)"} if regressor is None else regressor.describe(),
+        "pspi_from": cfg.pspi_from,
         "ground_truth_constant_share": M.constant_share(gt_pspi, gt_pspi),
         "missing": missing,
         "seconds": {"total": round(time.perf_counter() - t0, 2), "generate": timing},
         "metric_scale": "dist, divrs, var in units of the training subjects' per-feature variance",
     }
+    if rendered is not None:
+        info["pspi"] = {"kind": f"rendered and detected every {cfg.render_stride} frames (painface.analyze, "
+                                "map fitted on painface renders), interpolated between",
+                        "exact_vs_detected": {tag: rendered.agreement(tag)
+                                              for tag in dict.fromkeys(t for t, _, _ in rendered.samples)}}
     atomic_write_json(out / "config.json", info)
     write_table(out / "table.md", results, info)
     for mode in MODES:
@@ -300,6 +321,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=8, help="windows per generate call (default 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--pspi-from", choices=("exact", "rendered"), default="exact",
+                   help="PSPI from the face codes (exact) or from rendering them and reading the images with "
+                        "painface.analyze, as the paper did (default exact)")
+    p.add_argument("--render-stride", type=int, default=16, help="with --pspi-from rendered: render every n-th "
+                   "frame, interpolate between (default 16)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -307,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
                      checkpoint=None if args.checkpoint is None else str(args.checkpoint),
                      fsq=None if args.fsq is None else str(args.fsq), out=str(args.out), full=args.full,
                      tries=args.tries, seed=args.seed, windows=args.windows, batch=args.batch,
-                     progress=not args.quiet)
+                     progress=not args.quiet, pspi_from=args.pspi_from, render_stride=args.render_stride)
     results = evaluate(cfg)
     from painface.evaluate.report import table_text
 
