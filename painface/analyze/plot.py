@@ -54,14 +54,16 @@ def readout(row: pd.Series) -> str:
     """A few lines: PSPI, the PSPI AUs, head pose."""
     if not bool(row.get("face_detected", False)):
         return "no face" + (f"\n{row['error']}" if row.get("error") else "")
-    aus = "  ".join(f"{au} {row[au]:.1f}" for au in PSPI_AUS)
+    aus = "  ".join(f"{au} {row[au]:.1f}" for au in (*PSPI_AUS, "AU12") if au in row.index)
     return (f"PSPI {row['PSPI']:.1f}\n{aus}\n"
             f"pitch {row['pitch']:.0f}  yaw {row['yaw']:.0f}  roll {row['roll']:.0f} deg")
 
 
-def plot_face(image: Any, row: pd.Series, path: str | Path, *, landmarks: np.ndarray | None = None) -> Path:
+def plot_face(image: Any, row: pd.Series, path: str | Path, *, landmarks: np.ndarray | None = None,
+              zoom: float | None = 2.2) -> Path:
     """The image with the face box, landmarks (``[478, >=2]`` pixels, or taken from the row's x_i/y_i
-    columns when present) and the readout."""
+    columns when present) and the readout. ``zoom``: show a square of this many face-box sides around
+    the face (None: the whole image)."""
     plt = _plt()
     from painface.analyze.inputs import array_to_image
 
@@ -70,13 +72,18 @@ def plot_face(image: Any, row: pd.Series, path: str | Path, *, landmarks: np.nda
         landmarks = np.stack([row[[f"x_{i}" for i in range(478)]].to_numpy(float),
                               row[[f"y_{i}" for i in range(478)]].to_numpy(float)], 1)
     h, w = img.shape[:2]
-    fig, ax = plt.subplots(figsize=(5, 5 * h / max(w, 1) + 0.9))
+    fig, ax = plt.subplots(figsize=(4.2, 4.2 * (1.0 if zoom else h / max(w, 1)) + 0.8))
     ax.imshow(img)
     if bool(row.get("face_detected", False)):
         ax.add_patch(plt.Rectangle((row["face_x"], row["face_y"]), row["face_width"], row["face_height"],
                                    fill=False, ec="yellow", lw=1))
         if landmarks is not None:
             ax.scatter(landmarks[:, 0], landmarks[:, 1], s=0.6, c="cyan")
+    if zoom and bool(row.get("face_detected", False)):
+        cx, cy = row["face_x"] + row["face_width"] / 2, row["face_y"] + row["face_height"] / 2
+        half = zoom * max(row["face_width"], row["face_height"]) / 2
+        ax.set_xlim(max(cx - half, 0), min(cx + half, w))
+        ax.set_ylim(min(cy + half, h), max(cy - half, 0))
     ax.set_axis_off()
     ax.set_title(readout(row), fontsize=8, loc="left", family="monospace")
     fig.tight_layout()
