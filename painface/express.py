@@ -36,6 +36,11 @@ from painface.subjects.protocols import (
 )
 
 SHIPPED = Path(__file__).parent / "assets" / "paindiffusion.safetensors"
+MAX_SECONDS = 7200.0
+"""Longest ``painface generate --seconds`` (2 hours of face)."""
+MAX_FRAMES_TOTAL = 2_000_000
+"""Most frames of one ``painface generate`` over all samples (22 hours at 25 fps; ~160 MB of face codes)."""
+MAX_STEPS = 1000
 
 
 class ExtrapolationWarning(UserWarning):
@@ -49,6 +54,9 @@ class PainDiffusion:
         self.denoiser, self.info, self.device = denoiser, info, torch.device(device)
         self.normalizer = FeatureNormalizer.from_dict(info["normalizer"])
         self.scale = float(info.get("data_scale", denoiser.sigma_data))
+        if not (np.isfinite(self.scale) and 1e-6 < self.scale < 1e6):
+            raise InputError(f"checkpoint: data_scale {info.get('data_scale')!r}; expected a positive, finite scale "
+                             "(the EDM sigma_data, e.g. 0.5)")
         self.sampler = SamplerConfig.from_dict(info["sampler"]) if "sampler" in info else SamplerConfig()
         corpus = info.get("corpus") or {}
         self.fps = float(corpus.get("fps") or 25.0)
@@ -125,6 +133,10 @@ class PainDiffusion:
             raise InputError(f"stimulus: expected [frames] or [patients, frames], got shape {stim.shape}")
         if samples < 1:
             raise InputError(f"samples: must be >= 1, got {samples}")
+        if sampler.get("guidance") is not None:
+            from painface.stream_checks import check_settings
+
+            check_settings(guidance=sampler["guidance"])  # the live protocol's limits: 0..GUIDANCE_MAX each
         patients = stim.shape[0]
         expr = np.broadcast_to(np.asarray(expressiveness, dtype=np.float32), (patients,))
         self.check_expressiveness(expr)
@@ -148,8 +160,8 @@ class PainDiffusion:
 
 def make_stimulus(kind: str, seconds: float, fps: float, seed: int) -> np.ndarray:
     """The stimulus for ``painface generate``: "biovid", "elbow" or a CSV path; normalized, cut to ``seconds``."""
-    if seconds <= 0:
-        raise InputError(f"--seconds: must be > 0, got {seconds}")
+    if not (np.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+        raise InputError(f"--seconds {seconds}: expected a length in seconds, > 0 and <= {MAX_SECONDS:g}")
     rng = np.random.default_rng(seed)
     frames = int(round(seconds * fps))
     if kind == "biovid":
@@ -157,7 +169,16 @@ def make_stimulus(kind: str, seconds: float, fps: float, seed: int) -> np.ndarra
     elif kind == "elbow":
         stim = elbow_exercise(rng, ElbowProtocol(fps=fps, cycles=max(1, int(seconds // 8) + 1)))[1].normalized
     else:
-        stim = csv_stimulus(kind, fps=fps).normalized
+        from painface.stream_checks import STIMULUS_RANGE
+
+        try:
+            stim = csv_stimulus(kind, fps=fps, max_seconds=MAX_SECONDS * 10).normalized
+        except InputError as e:
+            raise InputError(f"--stimulus {e}") from None
+        lo, hi = STIMULUS_RANGE
+        if stim.min() < lo or stim.max() > hi:
+            raise InputError(f"--stimulus {kind}: values {stim.min():.3g}..{stim.max():.3g}; expected normalized "
+                             f"stimulus in [{lo:g}, {hi:g}] (0 = baseline, 1 = tolerance), as the live server")
     if stim.shape[0] < frames:
         stim = np.concatenate([stim, np.full(frames - stim.shape[0], stim[-1], np.float32)])
     return stim[:frames]
@@ -211,16 +232,41 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", action="store_true", help="also write OUT with .csv")
 
 
-def run(args: argparse.Namespace) -> int:
-    model = PainDiffusion.load(args.checkpoint)
+def check_args(args: argparse.Namespace) -> tuple[float, float, float] | None:
+    """Every option of ``painface generate`` checked before the model loads; returns the guidance."""
+    from painface.io import check_output
+    from painface.stream_checks import GUIDANCE_MAX, check_settings
+
+    if not (np.isfinite(args.seconds) and 0 < args.seconds <= MAX_SECONDS):
+        raise InputError(f"--seconds {args.seconds}: expected a length in seconds, > 0 and <= {MAX_SECONDS:g}")
+    if not 1 <= args.samples <= MAX_FRAMES_TOTAL // max(1, int(args.seconds * 25)):
+        raise InputError(f"--samples {args.samples}: expected 1..{MAX_FRAMES_TOTAL // max(1, int(args.seconds * 25))} "
+                         f"for {args.seconds:g} s (at most {MAX_FRAMES_TOTAL:,} frames in all)")
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        raise InputError(f"--steps {args.steps}: expected 1..{MAX_STEPS}")
+    try:
+        check_settings(expressiveness=args.expressiveness, emotion=args.emotion)
+    except InputError as e:
+        raise InputError(f"--{e}") from None
     guidance = None
     if args.guidance is not None:
         try:
             guidance = tuple(float(v) for v in args.guidance.split(","))
         except ValueError:
             raise InputError(f"--guidance {args.guidance!r}: expected three numbers E,X,S") from None
-        if len(guidance) != 3:
-            raise InputError(f"--guidance {args.guidance!r}: expected three numbers E,X,S")
+        if len(guidance) != 3 or not all(np.isfinite(g) and 0 <= g <= GUIDANCE_MAX for g in guidance):
+            raise InputError(f"--guidance {args.guidance!r}: expected three numbers E,X,S in [0, {GUIDANCE_MAX:g}]")
+    if args.stimulus not in ("biovid", "elbow") and not Path(args.stimulus).is_file():
+        raise InputError(f"--stimulus {args.stimulus}: expected biovid, elbow or an existing CSV file")
+    check_output(args.out, "--out", (".npz",))
+    if args.csv:
+        check_output(args.out.with_suffix(".csv"), "--csv (OUT with .csv)")
+    return guidance
+
+
+def run(args: argparse.Namespace) -> int:
+    guidance = check_args(args)
+    model = PainDiffusion.load(args.checkpoint)
     stim = make_stimulus(args.stimulus, args.seconds, model.fps, args.seed)
     face = model.generate(
         stim,

@@ -8,6 +8,7 @@ that looks complete. Loading validates shapes, dtypes, values and versions and n
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -249,6 +250,17 @@ def make_meta(
     }
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is beyond a float")
+    return value
+
+
 def open_corpus(path: str | os.PathLike) -> Corpus:
     """Open a corpus folder (reads and checks meta.json; subjects load lazily)."""
     root = Path(path)
@@ -258,9 +270,11 @@ def open_corpus(path: str | os.PathLike) -> Corpus:
     if not meta_path.is_file():
         raise CorpusError(f"{meta_path}: missing (is {root} a painface corpus? run `painface simulate --out {root}`)")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = json.loads(meta_path.read_text(encoding="utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CorpusError(f"{meta_path}: not valid JSON: {e}") from None
+    except ValueError as e:  # NaN, Infinity or a number beyond float
+        raise CorpusError(f"{meta_path}: {e}; expected finite numbers (strict JSON)") from None
     if not isinstance(meta, dict):
         raise CorpusError(f"{meta_path}: expected a JSON object at the top level")
     return Corpus(meta, root=root)

@@ -257,20 +257,23 @@ def read_csv_signal(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise InputError(f"{path}: CSV file not found")
     times, values = [], []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for lineno, row in enumerate(csv.reader(fh), start=1):
-            if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+    try:
+        rows = list(enumerate(csv.reader(path.read_text(encoding="utf-8").splitlines()), start=1))
+    except (UnicodeDecodeError, csv.Error, OSError) as e:
+        raise InputError(f"{path}: not a text CSV of (time_s, value) rows: {type(e).__name__}") from None
+    for lineno, row in rows:
+        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+            continue
+        if len(row) < 2:
+            raise InputError(f"{path}:{lineno}: expected two columns (time_s, value), got {str(row)[:60]}")
+        try:
+            t, v = float(row[0]), float(row[1])
+        except ValueError:
+            if not times:  # a header row
                 continue
-            if len(row) < 2:
-                raise InputError(f"{path}:{lineno}: expected two columns (time_s, value), got {row!r}")
-            try:
-                t, v = float(row[0]), float(row[1])
-            except ValueError:
-                if not times:  # a header row
-                    continue
-                raise InputError(f"{path}:{lineno}: not numbers: {row[:2]!r}") from None
-            times.append(t)
-            values.append(v)
+            raise InputError(f"{path}:{lineno}: not numbers: {row[:2]!r}") from None
+        times.append(t)
+        values.append(v)
     if len(times) < 2:
         raise InputError(f"{path}: needs at least two (time, value) rows, found {len(times)}")
     t_arr, v_arr = np.asarray(times), np.asarray(values)
@@ -292,6 +295,7 @@ def csv_stimulus(
     units: str = "normalized",
     baseline_c: float = BIOVID_BASELINE_C,
     tolerance_c: float | None = None,
+    max_seconds: float = 86400.0,
 ) -> Stimulus:
     """A stimulus from a user's CSV of (time s, value), linearly resampled to ``fps`` from the first
     to the last time. ``units``: "normalized" (used as is) or "celsius" (converted with the person's
@@ -299,6 +303,8 @@ def csv_stimulus(
     if fps <= 0:
         raise InputError(f"fps must be > 0, got {fps}")
     t, v = read_csv_signal(path)
+    if t[-1] - t[0] > max_seconds:
+        raise InputError(f"{path}: spans {t[-1] - t[0]:.3g} s; expected at most {max_seconds:g} s")
     n = int(np.floor((t[-1] - t[0]) * fps)) + 1
     values = np.interp(t[0] + np.arange(n) / fps, t, v)
     if units == "normalized":
