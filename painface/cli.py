@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"painface {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # disk full, a folder vanished...: one line, not a traceback (inputs are checked first)
+        print(f"painface {args.command}: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
