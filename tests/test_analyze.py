@@ -286,3 +286,21 @@ def test_rendered_pspi_interpolates_and_caches():
     assert rp.agreement()["frames"] == 3 and pspi(face[0], FEATURE_NAMES)[-1] == 6
     with pytest.raises(InputError, match="FACS"):
         RenderedPspi(tuple(f"exp{i}" for i in range(100)) + ("jaw0", "jaw1", "jaw2"))
+
+
+def test_short_eye_closures_in_videos_are_blinks():
+    from painface.analyze.detector import make_table, split_blinks
+
+    rows = []
+    for i in range(30):  # 10 fps: frames 5-6 closed (0.2 s, a blink), 15-25 closed (1.1 s, eyes shut)
+        closed = 5 <= i <= 6 or 15 <= i <= 25
+        rows.append({"file": "v.mp4", "frame": i, "time": i / 10, "face": 0, "face_detected": True, "error": "",
+                     **dict.fromkeys(DETECTED_AUS, 0.0), "AU4": 1.0, "AU43": 4.0 if closed else 0.0,
+                     "PSPI": 2.0 if closed else 1.0})
+    rows.append({"file": "img.png", "frame": 0, "time": 0.0, "face": 0, "face_detected": True, "error": "",
+                 "AU4": 0.0, "AU43": 5.0, "PSPI": 1.0})
+    df = split_blinks(make_table(rows))
+    v = df[df.file == "v.mp4"]
+    assert list(v.AU45[4:8]) == [0, 4, 4, 0] and (v.AU43[5:7] == 0).all() and (v.PSPI[5:7] == 1).all()
+    assert (v.AU43[15:26] == 4).all() and (v.PSPI[15:26] == 2).all()
+    assert np.isnan(df[df.file == "img.png"].AU45.iloc[0])

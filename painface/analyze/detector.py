@@ -37,7 +37,9 @@ BASE_COLUMNS: tuple[str, ...] = (
     "file", "frame", "time", "face", "face_detected", "error", "width", "height", "face_x", "face_y",
     "face_width", "face_height", "face_score", "presence", "pitch", "yaw", "roll",
 )  # fmt: skip
-MEASURE_COLUMNS: tuple[str, ...] = (*ARKIT_NAMES, *DETECTED_AUS, "PSPI")
+MEASURE_COLUMNS: tuple[str, ...] = (*ARKIT_NAMES, *DETECTED_AUS, "AU45", "PSPI")
+BLINK_SECONDS = 0.5
+"""In videos, eye closures (AU43 >= 2.5) shorter than this are blinks: moved to AU45, out of PSPI."""
 
 
 def landmark_columns() -> list[str]:
@@ -84,6 +86,7 @@ class Detector:
         self.face_detector = FaceDetector(threads, float(min_score), int(max_faces))
         self.reader = FaceReader(threads)
         self.min_presence = float(min_presence)
+        self.blink_seconds = BLINK_SECONDS
 
     # ---------------------------------------------------------------------------------- one frame
     def read_faces(self, image: Image.Image, previous: list[np.ndarray] | None = None) -> list[tuple[Any, FaceReading]]:
@@ -168,7 +171,7 @@ class Detector:
             raise InputError(f"max_frames: expected an integer >= 1, got {max_frames!r}")
         rows = list(self.iter_rows(inputs, landmarks=landmarks, every=every, max_frames=max_frames,
                                    progress=progress))
-        return make_table(rows, landmarks)
+        return split_blinks(make_table(rows, landmarks), self.blink_seconds)
 
     def detect_image(self, image: Any, **kw: Any) -> pd.DataFrame:
         """:meth:`detect` for one image (path, array or PIL image)."""
@@ -190,6 +193,36 @@ def make_table(rows: list[dict[str, Any]], landmarks: bool = False) -> pd.DataFr
     df["file"] = df["file"].astype(str)
     numeric = [c for c in cols if c not in ("file", "frame", "face", "face_detected", "error")]
     df[numeric] = df[numeric].astype("float64")
+    return df
+
+
+def split_blinks(df: pd.DataFrame, max_seconds: float = BLINK_SECONDS) -> pd.DataFrame:
+    """Tell blinks from eyes held closed in videos: per file and face, a run of frames with AU43 >= 2.5
+    lasting less than ``max_seconds`` (from its first frame to the frame after its last) is a blink;
+    its AU43 moves to ``AU45`` and PSPI is recomputed without it. Other video frames get AU45 0; single
+    images keep AU45 NaN (one frame cannot tell a blink from closed eyes). Returns ``df`` changed."""
+    from painface.face.code import AU43_CLOSED_THRESHOLD
+
+    for _, g in df[df["face_detected"]].groupby(["file", "face"], sort=False):
+        if g["frame"].nunique() < 2 or not g["time"].notna().all():
+            continue
+        g = g.sort_values("frame")
+        df.loc[g.index, "AU45"] = 0.0
+        closed = (g["AU43"] >= AU43_CLOSED_THRESHOLD).to_numpy()
+        t = g["time"].to_numpy(float)
+        step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+        start = None
+        for k in range(len(closed) + 1):
+            if k < len(closed) and closed[k]:
+                start = k if start is None else start
+                continue
+            if start is not None and k < len(closed) and t[k - 1] + step - t[start] < max_seconds:
+                idx = g.index[start:k]
+                df.loc[idx, "AU45"] = df.loc[idx, "AU43"]
+                df.loc[idx, "AU43"] = 0.0
+                aus = {au: df.loc[idx, au].to_numpy(float) for au in DETECTED_AUS}
+                df.loc[idx, "PSPI"] = pspi_from_aus(aus)
+            start = None
     return df
 
 
