@@ -82,7 +82,14 @@ def test_glb_morph_targets_and_animation():
     prim = doc["meshes"][0]["primitives"][0]
     assert len(prim["targets"]) == len(AU_NAMES) == len(doc["meshes"][0]["extras"]["targetNames"])
     au4 = accessor(doc, binary, prim["targets"][AU_NAMES.index("AU4")]["POSITION"])
-    assert au4[66, 1] < -0.002  # brow lowered by > 2 mm, in metres
+    from painface.face.head import build_head
+
+    head = build_head()
+    assert au4.shape == (head.n_vertices, 3)
+    assert au4[head.landmarks["brow_mid_l"], 1] < -0.002  # brow lowered by > 2 mm, in metres
+    doc_m, bin_m = read_glb(glb_bytes(c, 25.0, model="mask"))
+    au4_m = accessor(doc_m, bin_m, doc_m["meshes"][0]["primitives"][0]["targets"][AU_NAMES.index("AU4")]["POSITION"])
+    assert au4_m[66, 1] < -0.002  # the mask's brow (MediaPipe landmark 66)
     sampler = doc["animations"][0]["samplers"][0]
     times = accessor(doc, binary, sampler["input"]).ravel()
     weights = accessor(doc, binary, sampler["output"]).reshape(len(times), len(AU_NAMES))

@@ -89,7 +89,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", choices=("face", "plot"), default="plot",
                         help="face alone, or face beside a scrolling stimulus/PSPI plot (default)")
     parser.add_argument("--identity", type=int, default=None,
-                        help="seed of a generated identity (default: the built-in face)")
+                        help="seed of a generated identity (default: an average adult)")
+    parser.add_argument("--face", choices=("head", "mask"), default="head",
+                        help="the whole head (default) or the older face mask")
     parser.add_argument("--sample", type=int, default=0, help="which sample of a [samples, frames, D] file")
     parser.add_argument("--fps", type=float, default=None, help="frame rate when the file stores none")
     parser.add_argument("--flame", type=Path, default=None, help="FLAME model (.pkl or .npz) for FLAME-space codes")
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         ident = make_identity(args.identity) if args.identity is not None else None
         out = render_video(codes.face, args.out, codes.fps, stimulus=codes.stimulus, pspi=codes.pspi,
-                           size=args.size, yaw=args.yaw, layout=args.layout, identity=ident,
+                           size=args.size, yaw=args.yaw, layout=args.layout, identity=ident, model=args.face,
                            label=args.codes.stem)
     print(f"wrote {out} ({codes.face.shape[0]} frames at {codes.fps:g} fps)")
     return 0

@@ -5,10 +5,12 @@
   face-code signs).
 * ``arkit-json``: ``{"fps", "names" [52], "frames" [F][52], "head_rotation" [F][3] (pitch, yaw, roll
   in degrees), "head_rotation_quaternion" [F][4] (x, y, z, w, glTF axes)}``.
-* ``glb``: glTF 2.0 binary of the built-in face (or an identity's): one mesh, vertex colours, one
-  morph target per AU (:data:`painface.face.code.AU_NAMES`; the rig's displacement at intensity 5,
-  linearized: the jaw and lids become straight-line moves), and an animation with morph weights
-  AU / 5 per frame and the head rotation as a rotation track of a ``head`` node pivoting at the neck.
+* ``glb``: glTF 2.0 binary of the whole head (default; ``--face mask`` for the older face mask), of an
+  identity if given: one mesh (head, neck, ears, eyes, teeth, tongue, hair), vertex colours, one morph
+  target per AU (:data:`painface.face.code.AU_NAMES`; the rig's displacement at intensity 5), and an
+  animation with morph weights AU / 5 per frame and the head rotation as a rotation track of a
+  ``head`` node pivoting at the head joint (the neck turns with it: glTF has no per-vertex fraction
+  without a skin; painface's own renderer lets the neck follow partly). The eyes look straight ahead.
   Units are metres, +y up, +z toward the viewer (glTF's convention). Written with struct + json.
 """
 
@@ -117,34 +119,51 @@ class _Buffer:
         return len(self.accessors) - 1
 
 
-def glb_bytes(face: np.ndarray, fps: float, identity: Identity | None = None) -> bytes:
-    """glTF 2.0 binary (see the module docstring) for a FACS face code ``[F, 20]`` at ``fps``."""
+FACE_MODELS = ("head", "mask")
+"""Face models: the whole head (default) and the older face mask."""
+
+
+def _rig_arrays(model: str, identity: Identity | None) -> tuple[np.ndarray, ...]:
+    """Rest vertices ``[V, 3]`` mm, head pivot ``[3]``, triangles, sRGB albedo ``[V, 3]`` and the AU
+    displacements at intensity 5 ``[17, V, 3]`` of the head or the mask."""
+    if model == "head":
+        from painface.face.head import build_head
+
+        h = build_head(identity)
+        return h.vertices, h.pivot.astype(np.float64), h.triangles, h.colors, h.fields
+    if model != "mask":
+        raise InputError(f"face: expected one of {FACE_MODELS}, got {model!r}")
     from painface.face.identity import identity_colors, identity_rig
     from painface.face.mesh import vertex_colors
     from painface.face.rig import NECK_PIVOT, build_rig, deform
 
+    rig = identity_rig(identity) if identity is not None else build_rig()
+    rest = rig.mesh.vertices.astype(np.float64)
+    albedo = identity_colors(identity, rig.mesh) if identity is not None else vertex_colors(rig.mesh)
+    fields = []
+    for au in AU_NAMES:
+        one = np.zeros((1, len(FEATURE_NAMES)), np.float32)
+        one[0, FEATURE_NAMES.index(au)] = 5.0
+        fields.append(deform(one, rig)[0].astype(np.float64) - rest)
+    return rest, NECK_PIVOT.astype(np.float64), rig.mesh.triangles, albedo, np.stack(fields)
+
+
+def glb_bytes(face: np.ndarray, fps: float, identity: Identity | None = None, model: str = "head") -> bytes:
+    """glTF 2.0 binary (see the module docstring) for a FACS face code ``[F, 20]`` at ``fps``."""
     code = check_face(face, FEATURE_NAMES, source="face code")
     if code.shape[0] == 0:
         raise InputError("face code: no frames to export")
-    rig = identity_rig(identity) if identity is not None else build_rig()
-    mesh = rig.mesh
-    rest = mesh.vertices.astype(np.float64)
-    pivot = NECK_PIVOT.astype(np.float64)
-    base = ((rest - pivot) / 1000.0).astype(np.float32)  # metres, relative to the neck pivot
-    tri = mesh.triangles.astype(np.uint32)
-    albedo = identity_colors(identity, mesh) if identity is not None else vertex_colors(mesh)
+    rest, pivot, tri, albedo, fields = _rig_arrays(model, identity)
+    base = ((rest - pivot) / 1000.0).astype(np.float32)  # metres, relative to the head pivot
+    tri = np.asarray(tri).astype(np.uint32)
     linear = np.where(albedo <= 0.04045, albedo / 12.92, ((albedo + 0.055) / 1.055) ** 2.4).astype(np.float32)
     b = _Buffer()
     attrs = {"POSITION": b.add(base, "VEC3", target=34962, minmax=True),
              "NORMAL": b.add(_normals(base, tri), "VEC3", target=34962),
              "COLOR_0": b.add(linear, "VEC3", target=34962)}
     indices = b.add(tri.ravel(), "SCALAR", target=34963)
-    targets = []
-    for au in AU_NAMES:
-        one = np.zeros((1, len(FEATURE_NAMES)), np.float32)
-        one[0, FEATURE_NAMES.index(au)] = 5.0
-        disp = ((deform(one, rig)[0].astype(np.float64) - rest) / 1000.0).astype(np.float32)
-        targets.append({"POSITION": b.add(disp, "VEC3", target=34962, minmax=True)})
+    targets = [{"POSITION": b.add((np.asarray(f, np.float64) / 1000.0).astype(np.float32), "VEC3", target=34962,
+                                  minmax=True)} for f in fields]
     n = code.shape[0]
     times = (np.arange(n) / fps).astype(np.float32)
     t_acc = b.add(times, "SCALAR", minmax=True)
@@ -180,7 +199,8 @@ def glb_bytes(face: np.ndarray, fps: float, identity: Identity | None = None) ->
             + struct.pack("<II", len(b.data), 0x004E4942) + bytes(b.data))
 
 
-def export(face: np.ndarray, fps: float, to: str, out: str | Path, identity: Identity | None = None) -> Path:
+def export(face: np.ndarray, fps: float, to: str, out: str | Path, identity: Identity | None = None,
+           model: str = "head") -> Path:
     """Write ``face`` (FACS ``[F, 20]``) at ``fps`` to ``out`` in format ``to`` (one of :data:`FORMATS`)."""
     out = Path(out)
     if to not in FORMATS:
@@ -195,7 +215,7 @@ def export(face: np.ndarray, fps: float, to: str, out: str | Path, identity: Ide
         elif to == "arkit-json":
             atomic_write_json(out, arkit_json(face, fps))
         else:
-            data = glb_bytes(face, fps, identity)
+            data = glb_bytes(face, fps, identity, model)
             atomic_write_bytes(out, lambda fh: fh.write(data))
     except PermissionError as e:
         raise InputError(f"{out}: cannot write ({e.strerror})") from None
@@ -209,6 +229,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", type=int, default=0, help="which sample of a [samples, frames, D] file")
     parser.add_argument("--fps", type=float, default=None, help="frame rate when the file stores none")
     parser.add_argument("--identity", type=int, default=None, help="glb: seed of a generated identity")
+    parser.add_argument("--face", choices=FACE_MODELS, default="head", help="glb: the whole head (default) or the mask")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -223,6 +244,6 @@ def run(args: argparse.Namespace) -> int:
     if feature_space(codes.names) != "facs":
         raise InputError(f"{args.codes}: export needs a FACS-space face code (AUs + head pose); got FLAME features")
     ident = make_identity(args.identity) if args.identity is not None else None
-    out = export(codes.face, codes.fps, args.to, args.out, ident)
+    out = export(codes.face, codes.fps, args.to, args.out, ident, args.face)
     print(f"wrote {out} ({codes.face.shape[0]} frames, {args.to})")
     return 0

@@ -43,7 +43,7 @@ IRIS_COLORS: dict[str, tuple[float, float, float]] = {
 }  # fmt: skip
 HAIR_COLORS: dict[str, tuple[float, float, float]] = {
     "black": (0.07, 0.06, 0.05), "dark_brown": (0.18, 0.12, 0.08), "brown": (0.32, 0.22, 0.14),
-    "blond": (0.62, 0.50, 0.32), "red": (0.50, 0.24, 0.12), "grey": (0.55, 0.54, 0.52),
+    "blond": (0.62, 0.50, 0.32), "red": (0.50, 0.24, 0.12), "grey": (0.66, 0.65, 0.63),
 }  # fmt: skip
 SEXES = ("female", "male")
 AGE_GROUPS: dict[str, tuple[int, int]] = {"young": (20, 35), "middle": (36, 55), "old": (56, 80)}
@@ -74,6 +74,11 @@ class Identity:
     iris: str = "brown"
     hair: str = "dark_brown"
     shape: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SHAPE_PARAMS, 0.0))
+    ancestry: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
+    muscle: float = 0.5
+    weight: float = 0.5
+    hair_style: str = "short"
+    details: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.sex not in SEXES:
@@ -93,6 +98,26 @@ class Identity:
         for k, v in self.shape.items():
             if not np.isfinite(v) or abs(v) > 1.0:
                 raise InputError(f"identity.shape.{k}: expected a number in -1..1, got {v!r}")
+        from painface.face.head import HAIR_STYLES
+
+        if self.hair_style not in HAIR_STYLES:
+            raise InputError(f"identity.hair_style: expected one of {tuple(HAIR_STYLES)}, got {self.hair_style!r}")
+        self.phenotype().corner_weights()  # range checks of ancestry, muscle, weight
+        for k, v in self.details.items():
+            if not isinstance(v, int | float) or not np.isfinite(v) or abs(v) > 1.0:
+                raise InputError(f"identity.details.{k}: expected a number in -1..1, got {v!r}")
+
+    def phenotype(self):
+        """The head's :class:`~painface.face.head.Phenotype`: ancestry, sex (female 0.9, male 0.1 on Anny's
+        gender axis), age, muscle and weight."""
+        from painface.face.head import Phenotype
+
+        anc = tuple(float(a) for a in self.ancestry)
+        if len(anc) != 3:
+            raise InputError(f"identity.ancestry: expected 3 weights (african, asian, caucasian), "
+                             f"got {self.ancestry!r}")
+        return Phenotype(ancestry=anc, gender=0.9 if self.sex == "female" else 0.1, age=float(self.age),
+                         muscle=float(self.muscle), weight=float(self.weight))
 
     def param(self, name: str) -> float:
         return float(self.shape.get(name, 0.0))
@@ -111,7 +136,14 @@ class Identity:
         extra = set(d) - names
         if extra:
             raise InputError(f"identity: unknown key(s) {sorted(extra)}; expected {sorted(names)}")
-        return cls(**{**d, "shape": {k: float(v) for k, v in dict(d.get("shape", {})).items()}})
+        try:
+            return cls(**{**d, "shape": {k: float(v) for k, v in dict(d.get("shape", {})).items()},
+                          "ancestry": tuple(d.get("ancestry", (1 / 3, 1 / 3, 1 / 3))),
+                          "details": dict(d.get("details", {}))})
+        except (TypeError, ValueError) as e:
+            if isinstance(e, InputError):
+                raise
+            raise InputError(f"identity: {e}") from None
 
 
 def _iris_for(rng: np.random.Generator, tone: int) -> str:
@@ -143,8 +175,32 @@ def make_identity(seed: int, *, sex: str | None = None, age_group: str | None = 
     lo, hi = AGE_GROUPS[age_group]
     age = int(rng.integers(lo, hi + 1))
     shape = {k: float(np.clip(rng.normal(0.0, 0.45), -1.0, 1.0)) for k in SHAPE_PARAMS}
-    return Identity(seed=int(seed), sex=sex, age_group=age_group, age=age, skin_tone=tone,
-                    iris=_iris_for(rng, tone), hair=_hair_for(rng, tone, age), shape=shape)
+    iris, hair = _iris_for(rng, tone), _hair_for(rng, tone, age)
+    # the head (drawn after the mask's fields so that those keep their values for a given seed)
+    from painface.face.head import HAIR_STYLES
+    from painface.face.head_asset import load_head_asset
+
+    anc = _ancestry_for(rng, tone)
+    muscle = float(np.clip(rng.normal(0.5, 0.18), 0.05, 0.95))
+    weight = float(np.clip(rng.normal(0.5, 0.2), 0.05, 0.95))
+    styles = list(HAIR_STYLES)
+    p = np.array([0.30, 0.45, 0.15, 0.10]) if sex == "male" else np.array([0.03, 0.22, 0.35, 0.40])
+    style = styles[int(rng.choice(len(styles), p=p))]
+    # detail controls: sd 0.35; the eye's own size and height stay at 0 (the eyeball does not follow them)
+    details = {k: float(np.clip(rng.normal(0.0, 0.35), -1.0, 1.0)) for k in load_head_asset().detail_names
+               if k not in ("eye_size", "eye_height")}
+    return Identity(seed=int(seed), sex=sex, age_group=age_group, age=age, skin_tone=tone, iris=iris, hair=hair,
+                    shape=shape, ancestry=anc, muscle=muscle, weight=weight, hair_style=style, details=details)
+
+
+def _ancestry_for(rng: np.random.Generator, tone: int) -> tuple[float, float, float]:
+    """Anny's (african, asian, caucasian) mix, drawn from a Dirichlet that leans with the skin tone: darker
+    tones toward African, middle tones toward Asian, lighter toward Caucasian, every mix possible."""
+    t = (tone - 1) / 9.0
+    alpha = np.array([0.3 + 3.0 * max(0.0, t - 0.35) / 0.65, 0.4 + 1.6 * (1.0 - abs(t - 0.4) / 0.6),
+                      0.3 + 3.0 * max(0.0, 0.6 - t) / 0.6])
+    w = rng.dirichlet(alpha)
+    return tuple(float(x) for x in w)  # type: ignore[return-value]
 
 
 def sample_identities(n: int, seed: int = 0) -> list[Identity]:

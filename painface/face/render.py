@@ -1,13 +1,16 @@
-"""A CPU z-buffer rasterizer for the built-in face (NumPy + Numba).
+"""A CPU z-buffer rasterizer for the built-in faces, the whole head and the mask (NumPy + Numba).
 
 ``render(vertices [F, V, 3] mm, triangles [T, 3], colors [V, 3] or [F, V, 3]) -> uint8 [F, H, W, 3]``
 
 * Camera: a pinhole looking at ``target`` from ``distance`` mm, orbiting by ``yaw`` (degrees, > 0 moves
   the camera toward the subject's left, so more of the left cheek shows) and ``pitch`` (> 0 moves it
   up, looking down at the face). One camera for every frame, or one per frame.
-* Shading: Gouraud. Per-vertex normals (area-weighted) are recomputed for every frame; a key light
-  from the upper left, a dimmer fill from the right, ambient, a small Blinn-Phong highlight. Albedo is
-  treated as sRGB, lit in linear light and encoded back to sRGB. Triangles seen from behind are drawn
+* Shading: per pixel, deferred. A first pass keeps the nearest triangle and its barycentrics per pixel;
+  a second shades each visible pixel once from the interpolated normal (per-vertex normals,
+  area-weighted, recomputed every frame): a key light from the upper left, a dimmer fill from the
+  right, ambient, optional wrap (soft terminator) and rim terms, and a Blinn-Phong highlight scaled by a
+  per-vertex ``specular`` strength (eyes shine, hair does not). Albedo is treated as sRGB, lit in linear
+  light and encoded back to sRGB. Triangles seen from behind are drawn
   in ``Lighting.interior`` (the inside of the head), so no hole ever shows the background.
 * ``supersample`` renders at ``size * supersample`` and averages down (anti-aliasing).
 
@@ -38,6 +41,12 @@ class Camera:
     fov: float = 20.0
     target: tuple[float, float, float] = (0.0, -8.0, 10.0)
 
+    def position(self) -> np.ndarray:
+        """The camera's position (mm, head frame)."""
+        y, p = math.radians(self.yaw), math.radians(self.pitch)
+        eye_dir = np.array([math.sin(y) * math.cos(p), math.sin(p), math.cos(y) * math.cos(p)])
+        return np.asarray(self.target, dtype=np.float64) + self.distance * eye_dir
+
     def view(self) -> np.ndarray:
         """World -> camera transform ``[3, 4]`` (camera looks down its -z axis, +y up)."""
         for name in ("yaw", "pitch", "distance", "fov"):
@@ -61,7 +70,12 @@ class Camera:
 
 @dataclass(frozen=True)
 class Lighting:
-    """Lights in camera space (directions toward the light), intensities and colours (sRGB 0..1)."""
+    """Lights in camera space (directions toward the light), intensities and colours (sRGB 0..1).
+
+    Diffuse terms use wrap lighting, ``max(0, (n.l + wrap) / (1 + wrap))`` (``wrap`` > 0 softens the
+    terminator the way light scattered under skin does); ``rim`` adds ``rim (1 - n.v)^2`` toward the
+    silhouette (a back light) so that dark surfaces keep their outline against the background.
+    """
 
     key_dir: tuple[float, float, float] = (-0.45, 0.55, 0.70)
     key: float = 0.85
@@ -72,10 +86,33 @@ class Lighting:
     shininess: float = 24.0
     background: tuple[float, float, float] = (0.20, 0.22, 0.26)
     interior: tuple[float, float, float] = (0.10, 0.04, 0.04)
+    wrap: float = 0.0
+    rim: float = 0.0
+
+
+HEAD_LIGHTING = Lighting(key_dir=(-0.45, 0.5, 0.75), key=0.72, fill_dir=(0.75, 0.0, 0.66), fill=0.26,
+                         ambient=0.14, specular=0.14, shininess=20.0, wrap=0.3, rim=0.3,
+                         background=(0.20, 0.22, 0.26), interior=(0.22, 0.07, 0.06))
+"""The default lighting of the whole head: a soft three-point setup that keeps all 10 Monk tones legible."""
+
+
+def random_lighting(rng: np.random.Generator, background: tuple[float, float, float] | None = None) -> Lighting:
+    """A random but plausible light setup (for datasets): key from the upper front hemisphere at a
+    random side, fill 0.1-0.5, ambient 0.12-0.3, warm to cool is left to the albedo."""
+    az, el = rng.uniform(-70, 70), rng.uniform(-10, 60)
+    a, e = math.radians(az), math.radians(el)
+    key = (math.sin(a) * math.cos(e), math.sin(e), math.cos(a) * math.cos(e))
+    fa = math.radians(-az * rng.uniform(0.5, 1.2))
+    bg = background if background is not None else tuple(float(x) for x in rng.uniform(0.05, 0.8, 3))
+    return Lighting(key_dir=key, key=float(rng.uniform(0.7, 1.1)), fill_dir=(math.sin(fa), 0.1, math.cos(fa)),
+                    fill=float(rng.uniform(0.1, 0.5)), ambient=float(rng.uniform(0.12, 0.3)),
+                    specular=float(rng.uniform(0.05, 0.25)), shininess=float(rng.uniform(12, 30)),
+                    wrap=float(rng.uniform(0.1, 0.4)), rim=float(rng.uniform(0.0, 0.5)), background=bg,
+                    interior=HEAD_LIGHTING.interior)
 
 
 @njit(cache=True, fastmath=True)
-def _render_frame(verts, tris, albedo, view, focal, res, light, bg, interior, lut, out):  # pragma: no cover
+def _render_frame(verts, tris, albedo, spec_w, view, focal, res, light, bg, interior, lut, out):  # pragma: no cover
     nv = verts.shape[0]
     nt = tris.shape[0]
     normals = np.zeros((nv, 3), np.float32)
@@ -91,13 +128,15 @@ def _render_frame(verts, tris, albedo, view, focal, res, light, bg, interior, lu
     sx = np.empty(nv, np.float32)
     sy = np.empty(nv, np.float32)
     sz = np.empty(nv, np.float32)
-    shade = np.empty((nv, 3), np.float32)
+    cam = np.empty((nv, 3), np.float32)  # camera-space position
+    cn = np.empty((nv, 3), np.float32)  # camera-space unit normal
     half = 0.5 * res
     for i in range(nv):
         x, y, z = verts[i, 0], verts[i, 1], verts[i, 2]
         cx = view[0, 0] * x + view[0, 1] * y + view[0, 2] * z + view[0, 3]
         cy = view[1, 0] * x + view[1, 1] * y + view[1, 2] * z + view[1, 3]
         cz = view[2, 0] * x + view[2, 1] * y + view[2, 2] * z + view[2, 3]
+        cam[i, 0], cam[i, 1], cam[i, 2] = cx, cy, cz
         depth = -cz
         sz[i] = depth
         if depth > 1e-3:
@@ -111,23 +150,12 @@ def _render_frame(verts, tris, albedo, view, focal, res, light, bg, interior, lu
         my = view[1, 0] * n0 + view[1, 1] * n1 + view[1, 2] * n2
         mz = view[2, 0] * n0 + view[2, 1] * n1 + view[2, 2] * n2
         ln = math.sqrt(mx * mx + my * my + mz * mz) + 1e-12
-        mx, my, mz = mx / ln, my / ln, mz / ln
-        dk = max(0.0, mx * light[0] + my * light[1] + mz * light[2])
-        df = max(0.0, mx * light[4] + my * light[5] + mz * light[6])
-        # Blinn half vector between the key light and the view direction (toward the camera)
-        vl = math.sqrt(cx * cx + cy * cy + cz * cz) + 1e-12
-        hx, hy, hz = light[0] - cx / vl, light[1] - cy / vl, light[2] - cz / vl
-        hl = math.sqrt(hx * hx + hy * hy + hz * hz) + 1e-12
-        spec = light[9] * max(0.0, (mx * hx + my * hy + mz * hz) / hl) ** light[10] * (dk > 0.0)
-        lit = light[8] + light[3] * dk + light[7] * df
-        for ch in range(3):
-            shade[i, ch] = albedo[i, ch] * lit + spec
+        cn[i, 0], cn[i, 1], cn[i, 2] = mx / ln, my / ln, mz / ln
+    # pass 1: visibility (triangle id and barycentrics per pixel)
     zbuf = np.full((res, res), np.inf, np.float32)
-    cbuf = np.empty((res, res, 3), np.float32)
-    for py in range(res):
-        for px in range(res):
-            for ch in range(3):
-                cbuf[py, px, ch] = bg[ch]
+    tid = np.full((res, res), -1, np.int32)
+    bw0 = np.empty((res, res), np.float32)
+    bw1 = np.empty((res, res), np.float32)
     for t in range(nt):
         a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
         if sz[a] <= 1e-3 or sz[b] <= 1e-3 or sz[c] <= 1e-3:
@@ -136,7 +164,6 @@ def _render_frame(verts, tris, albedo, view, focal, res, light, bg, interior, lu
         area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
         if abs(area) < 1e-9:
             continue
-        front = area < 0.0  # counter-clockwise in the head frame is clockwise on screen (y down)
         xmin = max(int(math.floor(min(x0, x1, x2))), 0)
         xmax = min(int(math.ceil(max(x0, x1, x2))), res - 1)
         ymin = max(int(math.floor(min(y0, y1, y2))), 0)
@@ -157,32 +184,72 @@ def _render_frame(verts, tris, albedo, view, focal, res, light, bg, interior, lu
                 if z >= zbuf[py, px]:
                     continue
                 zbuf[py, px] = z
-                if front:
-                    for ch in range(3):
-                        cbuf[py, px, ch] = w0 * shade[a, ch] + w1 * shade[b, ch] + w2 * shade[c, ch]
-                else:
-                    for ch in range(3):
-                        cbuf[py, px, ch] = interior[ch]
+                tid[py, px] = t if area < 0.0 else -2 - t  # counter-clockwise in the head frame = front
+                bw0[py, px] = w0
+                bw1[py, px] = w1
+    # pass 2: shade each visible pixel once (per-pixel normals, wrap diffuse, Blinn-Phong, rim)
+    wrap = light[11]
     ss = res // out.shape[0]
     scale = 1.0 / (ss * ss)
     nl = lut.shape[0] - 1
+    acc = np.zeros(3, np.float32)
     for oy in range(out.shape[0]):
         for ox in range(out.shape[1]):
+            acc[0] = 0.0
+            acc[1] = 0.0
+            acc[2] = 0.0
+            for dy in range(ss):
+                for dx in range(ss):
+                    py, px = oy * ss + dy, ox * ss + dx
+                    t = tid[py, px]
+                    if t == -1:
+                        for ch in range(3):
+                            acc[ch] += bg[ch]
+                        continue
+                    if t < -1:
+                        for ch in range(3):
+                            acc[ch] += interior[ch]
+                        continue
+                    a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
+                    w0, w1 = bw0[py, px], bw1[py, px]
+                    w2 = 1.0 - w0 - w1
+                    mx = w0 * cn[a, 0] + w1 * cn[b, 0] + w2 * cn[c, 0]
+                    my = w0 * cn[a, 1] + w1 * cn[b, 1] + w2 * cn[c, 1]
+                    mz = w0 * cn[a, 2] + w1 * cn[b, 2] + w2 * cn[c, 2]
+                    ln = math.sqrt(mx * mx + my * my + mz * mz) + 1e-12
+                    mx, my, mz = mx / ln, my / ln, mz / ln
+                    px_ = w0 * cam[a, 0] + w1 * cam[b, 0] + w2 * cam[c, 0]
+                    py_ = w0 * cam[a, 1] + w1 * cam[b, 1] + w2 * cam[c, 1]
+                    pz_ = w0 * cam[a, 2] + w1 * cam[b, 2] + w2 * cam[c, 2]
+                    vl = math.sqrt(px_ * px_ + py_ * py_ + pz_ * pz_) + 1e-12
+                    vx, vy, vz = -px_ / vl, -py_ / vl, -pz_ / vl  # toward the camera
+                    ndk = mx * light[0] + my * light[1] + mz * light[2]
+                    dk = max(0.0, (ndk + wrap) / (1.0 + wrap))
+                    df = max(0.0, (mx * light[4] + my * light[5] + mz * light[6] + wrap) / (1.0 + wrap))
+                    hx, hy, hz = light[0] + vx, light[1] + vy, light[2] + vz
+                    hl = math.sqrt(hx * hx + hy * hy + hz * hz) + 1e-12
+                    nh = max(0.0, (mx * hx + my * hy + mz * hz) / hl)
+                    sw = w0 * spec_w[a] + w1 * spec_w[b] + w2 * spec_w[c]
+                    spec = 0.0
+                    if ndk > 0.0 and nh > 0.0:
+                        spec = sw * light[9] * math.exp(light[10] * math.log(nh))
+                    nv_ = max(0.0, mx * vx + my * vy + mz * vz)
+                    rim = light[12] * (1.0 - nv_) * (1.0 - nv_)
+                    lit = light[8] + light[3] * dk + light[7] * df
+                    for ch in range(3):
+                        alb = w0 * albedo[a, ch] + w1 * albedo[b, ch] + w2 * albedo[c, ch]
+                        acc[ch] += alb * lit + spec + rim * (0.35 + alb)
             for ch in range(3):
-                acc = 0.0
-                for dy in range(ss):
-                    for dx in range(ss):
-                        acc += cbuf[oy * ss + dy, ox * ss + dx, ch]
-                v = min(max(acc * scale, 0.0), 1.0)
+                v = min(max(acc[ch] * scale, 0.0), 1.0)
                 out[oy, ox, ch] = lut[int(v * nl + 0.5)]
 
 
 @njit(cache=True, parallel=True)
-def _render_batch(verts, tris, albedo, views, focal, res, light, bg, interior, lut, out):  # pragma: no cover
+def _render_batch(verts, tris, albedo, spec_w, views, focal, res, light, bg, interior, lut, out):  # pragma: no cover
     per_frame_colors = albedo.shape[0] > 1
     for f in prange(verts.shape[0]):
         col = albedo[f] if per_frame_colors else albedo[0]
-        _render_frame(verts[f], tris, col, views[f], focal, res, light, bg, interior, lut, out[f])
+        _render_frame(verts[f], tris, col, spec_w, views[f], focal, res, light, bg, interior, lut, out[f])
 
 
 def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
@@ -218,12 +285,14 @@ def render(
     camera: Camera | Sequence[Camera] = Camera(),
     lighting: Lighting = Lighting(),
     supersample: int = 1,
+    specular: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rasterize a batch of meshes that share one topology.
 
     vertices ``[F, V, 3]`` (or ``[V, 3]``) in mm; triangles ``[T, 3]`` int, counter-clockwise seen from
     the front; colors ``[V, 3]`` or ``[F, V, 3]`` sRGB albedo in 0..1; ``size`` pixels (square, 16..2048);
-    ``camera`` one :class:`Camera` or one per frame. Returns uint8 ``[F, size, size, 3]``.
+    ``camera`` one :class:`Camera` or one per frame; ``specular`` ``[V]`` per-vertex highlight strength
+    (default 1). Returns uint8 ``[F, size, size, 3]``.
     """
     v = np.asarray(vertices)
     if v.ndim == 2:
@@ -258,17 +327,20 @@ def render(
     res = int(size) * int(supersample)
     focal = np.float32(0.5 * res / math.tan(math.radians(cams[0].fov) / 2))
     L = lighting
-    for name in ("key", "fill", "ambient", "specular", "shininess"):
+    sw = np.ones(n_v, np.float32) if specular is None else np.asarray(specular, np.float32)
+    if sw.shape != (n_v,) or not np.all(np.isfinite(sw)) or sw.min() < 0:
+        raise InputError(f"specular: expected [{n_v}] finite values >= 0, got shape {np.shape(specular)}")
+    for name in ("key", "fill", "ambient", "specular", "shininess", "wrap", "rim"):
         val = getattr(L, name)
         if not math.isfinite(val) or val < 0:
             raise InputError(f"lighting.{name}: expected a finite number >= 0, got {val!r}")
     light = np.concatenate([_unit(L.key_dir, "key_dir"), [L.key], _unit(L.fill_dir, "fill_dir"),
-                            [L.fill, L.ambient, L.specular, L.shininess]]).astype(np.float32)
+                            [L.fill, L.ambient, L.specular, L.shininess, L.wrap, L.rim]]).astype(np.float32)
     bg = _srgb_to_linear(_rgb(L.background, "lighting.background"))
     interior = _srgb_to_linear(_rgb(L.interior, "lighting.interior"))
     out = np.empty((n_frames, int(size), int(size), 3), np.uint8)
     _render_batch(np.ascontiguousarray(v, dtype=np.float32), np.ascontiguousarray(t, dtype=np.int32),
-                  np.ascontiguousarray(_srgb_to_linear(c)), views, focal, res, light, bg, interior, _LUT, out)
+                  np.ascontiguousarray(_srgb_to_linear(c)), sw, views, focal, res, light, bg, interior, _LUT, out)
     return out
 
 

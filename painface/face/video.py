@@ -233,21 +233,48 @@ _LABELS: dict[tuple[str, int], np.ndarray] = {}
 
 
 def face_frames(face: np.ndarray, *, size: int = 256, yaw: float = 0.0, pitch: float = 0.0,
-                identity: Identity | None = None, batch: int = 32) -> Iterator[np.ndarray]:
-    """Render a FACS face code ``[F, 20]`` frame by frame (batches of ``batch``): uint8 ``[size, size, 3]``."""
+                identity: Identity | None = None, batch: int = 32, model: str = "head",
+                lighting=None, gaze: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Render a FACS face code ``[F, 20]`` frame by frame (batches of ``batch``): uint8 ``[size, size, 3]``.
+
+    ``model``: ``"head"`` (the whole head, default; eyes look at the camera unless ``gaze`` [F, 2] or
+    [2] degrees is given) or ``"mask"`` (the older face mask)."""
     from painface.face.code import FEATURE_NAMES, check_face
-    from painface.face.identity import identity_colors, identity_rig
-    from painface.face.mesh import vertex_colors
-    from painface.face.render import Camera, render
-    from painface.face.rig import build_rig, deform
+    from painface.face.render import HEAD_LIGHTING, Camera, Lighting, render
 
     code = check_face(face, FEATURE_NAMES, source="face code")
-    rig = identity_rig(identity) if identity is not None else build_rig()
-    colors = identity_colors(identity, rig.mesh) if identity is not None else vertex_colors(rig.mesh)
-    cam = Camera(yaw=float(yaw), pitch=float(pitch))
+    if model == "mask":
+        from painface.face.identity import identity_colors, identity_rig
+        from painface.face.mesh import vertex_colors
+        from painface.face.rig import build_rig, deform
+
+        rig = identity_rig(identity) if identity is not None else build_rig()
+        colors = identity_colors(identity, rig.mesh) if identity is not None else vertex_colors(rig.mesh)
+        cam = Camera(yaw=float(yaw), pitch=float(pitch))
+        for start in range(0, code.shape[0], batch):
+            verts = deform(code[start : start + batch], rig)
+            yield from render(verts, rig.mesh.triangles, colors, size=size, camera=cam, lighting=lighting or Lighting())
+        return
+    if model != "head":
+        raise InputError(f"face: expected 'head' or 'mask', got {model!r}")
+    from painface.face.head import build_head, deform, frame_colors
+
+    head = build_head(identity)
+    cam = head_camera(yaw, pitch)
+    eye = cam.position()
     for start in range(0, code.shape[0], batch):
-        verts = deform(code[start : start + batch], rig)
-        yield from render(verts, rig.mesh.triangles, colors, size=size, camera=cam)
+        part = code[start : start + batch]
+        g = None if gaze is None else (gaze if np.ndim(gaze) == 1 else np.asarray(gaze)[start : start + batch])
+        verts = deform(part, head, gaze=g, look_at=None if gaze is not None else eye)
+        yield from render(verts, head.triangles, frame_colors(part, head), size=size, camera=cam,
+                          lighting=lighting or HEAD_LIGHTING, specular=head.specular)
+
+
+def head_camera(yaw: float = 0.0, pitch: float = 0.0, distance: float = 800.0):
+    """The default camera on the whole head: head and upper neck fill the frame, the face centred."""
+    from painface.face.render import Camera
+
+    return Camera(yaw=float(yaw), pitch=float(pitch), distance=float(distance), fov=20.0, target=(0.0, -30.0, -20.0))
 
 
 def _compose(faces: Iterator[np.ndarray], plot: PlotStrip | None) -> Iterator[np.ndarray]:
@@ -269,7 +296,8 @@ def _plot_for(face: np.ndarray, stimulus: np.ndarray | None, pspi_: np.ndarray |
 
 def render_video(face: np.ndarray, path: str | Path, fps: float, *, stimulus: np.ndarray | None = None,
                  pspi: np.ndarray | None = None, size: int = 256, yaw: float = 0.0, layout: str = "plot",
-                 identity: Identity | None = None, label: str = "", stimulus_label: str = "stimulus") -> Path:
+                 identity: Identity | None = None, label: str = "", stimulus_label: str = "stimulus",
+                 model: str = "head") -> Path:
     """Render a FACS face code ``[F, 20]`` to ``path`` (.mp4/.gif) at ``fps``.
 
     ``layout="plot"``: the face (``size`` px square) beside a ``size`` x ``1.5 size`` plot of
@@ -278,7 +306,7 @@ def render_video(face: np.ndarray, path: str | Path, fps: float, *, stimulus: np
     """
     if layout not in ("face", "plot"):
         raise InputError(f"layout: expected 'face' or 'plot', got {layout!r}")
-    faces = face_frames(face, size=size, yaw=yaw, identity=identity)
+    faces = face_frames(face, size=size, yaw=yaw, identity=identity, model=model)
     plot = _plot_for(face, stimulus, pspi, fps, size, label, stimulus_label) if layout == "plot" else None
     return write_video(_compose(faces, plot), path, fps)
 
