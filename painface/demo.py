@@ -100,12 +100,16 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seconds <= 0:
-        raise InputError(f"--seconds: must be > 0, got {args.seconds}")
+    if not (np.isfinite(args.seconds) and 0 < args.seconds <= 3600):
+        raise InputError(f"--seconds {args.seconds}: expected a length in seconds, > 0 and <= 3600")
+    if not 16 <= args.size <= 2048:
+        raise InputError(f"--size {args.size}: expected 16..2048 pixels")
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(f"--out {args.out}: exists and is not a folder; expected an output folder")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"--out {args.out}: cannot create the folder: {e}") from None
+        raise InputError(f"--out {args.out}: cannot create the folder: {e.strerror or e}") from None
     t0 = time.perf_counter()
     model = PainDiffusion.load(args.checkpoint)
     stim = demo_stimulus(model.fps, args.seconds)

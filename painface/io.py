@@ -144,17 +144,23 @@ def config_from_dict(cls: Any, d: Any, name: str) -> Any:
 
 def _scalar_type(hint: Any) -> type | None:
     """int, float, bool, str or dict for a field annotated so (or ``X | None``); else None (not checked)."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if args and len(args) == 1:
+    import types
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) != 1:
+            return None
         hint = args[0]
     hint = typing.get_origin(hint) or hint
     return hint if hint in (int, float, bool, str, dict, list) else None
 
 
-def check_output(path: Path, option: str = "--out", suffixes: tuple[str, ...] = ()) -> Path:
+def check_output(path: Path, option: str = "--out", suffixes: tuple[str, ...] = (), *, make_folder: bool = False
+                 ) -> Path:
     """Check, before any work, that ``path`` can be written as a file: not a folder, one of ``suffixes``
-    (when given), in an existing folder where a file can really be created (tried, so read-only mounts,
-    /proc and the like are caught even as root). Raises InputError naming ``option``."""
+    (when given), in an existing folder (``make_folder``: created when missing) where a file can really
+    be created (tried, so read-only mounts, /proc and the like are caught even as root). Raises
+    InputError naming ``option``."""
     from painface.errors import InputError
 
     path = Path(path)
@@ -164,8 +170,13 @@ def check_output(path: Path, option: str = "--out", suffixes: tuple[str, ...] = 
     if suffixes and path.suffix.lower() not in suffixes:
         raise InputError(f"{option} {path}: expected a file name ending in {'/'.join(suffixes)}")
     folder = path.parent if str(path.parent) else Path(".")
+    if make_folder and not folder.exists():
+        try:
+            folder.mkdir(parents=True)
+        except OSError as e:
+            raise InputError(f"{option} {path}: cannot create the folder {folder}: {e.strerror or e}") from None
     if not folder.is_dir():
-        raise InputError(f"{option} {path}: folder {folder} does not exist")
+        raise InputError(f"{option} {path}: folder {folder} does not exist (or is not a folder)")
     try:
         temp_beside(path).unlink()
     except OSError as e:
@@ -193,3 +204,24 @@ def check_npz(path: Path, what: str = "input") -> Path:
     if bad is not None:
         raise InputError(f"{what} {path}: member {bad} is corrupt (truncated file?)")
     return path
+
+
+def read_json_config(path: Path, option: str = "--config") -> dict:
+    """A JSON object of config keys from ``path``: refuses unreadable or binary files, invalid JSON,
+    NaN/Infinity and anything but an object, with an InputError naming ``option``."""
+    from painface.errors import InputError
+
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not allowed")
+
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=no_constant)
+    except OSError as e:
+        raise InputError(f"{option} {path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{option} {path}: not a UTF-8 text file; expected a JSON object") from None
+    except ValueError as e:  # JSONDecodeError, NaN/Infinity
+        raise InputError(f"{option} {path}: not valid JSON ({str(e)[:80]}); expected a JSON object") from None
+    if not isinstance(d, dict):
+        raise InputError(f"{option} {path}: expected a JSON object of config keys, got {type(d).__name__}")
+    return d

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from painface.data.corpus import open_corpus
 from painface.data.windows import FeatureNormalizer, WindowDataset
 from painface.errors import InputError
-from painface.io import atomic_write_json, clean_stale, config_from_dict
+from painface.io import atomic_write_json, clean_stale, config_from_dict, read_json_config
 from painface.model.checkpoint import read_tensors, save_model, save_tensors_atomic
 from painface.model.conditions import Conditions, drop_mask
 from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas
@@ -357,10 +357,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     d: dict[str, Any] = {}
     if args.config is not None:
-        try:
-            d = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise InputError(f"--config {args.config}: cannot read a JSON object: {e}") from None
+        d = read_json_config(args.config)
     if args.steps is not None:
         d["steps"] = args.steps
     if args.batch_size is not None:
@@ -370,6 +367,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--threads {args.threads}: expected >= 1")
         torch.set_num_threads(args.threads)
     cfg = TrainConfig.from_dict(d)
+    open_corpus(args.data)  # checked before the run folder is made
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder; expected a run folder (new or to resume)")

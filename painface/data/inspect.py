@@ -283,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
     if args.figure and not args.no_figure:
         from painface.io import check_output
 
-        check_output(Path(args.figure), "--figure", (".png",))
+        check_output(Path(args.figure), "--figure", (".png",), make_folder=True)
     corpus = open_corpus(args.dir)
     summary = summarize(corpus, subject=args.subject)
     print(json.dumps(summary, indent=1) if args.json else format_table(summary))

@@ -67,8 +67,8 @@ class AblationConfig:
         bad = []
         if self.windows < 1 or self.tries < 2:
             bad.append(f"windows={self.windows}, tries={self.tries}: expected windows >= 1, tries >= 2 (Divrs)")
-        if self.seconds <= 0 or self.lead_s < 0:
-            bad.append(f"seconds={self.seconds}, lead_s={self.lead_s}: expected seconds > 0, lead_s >= 0")
+        if not (0 < self.seconds <= 600 and 0 <= self.lead_s <= 600):  # also NaN and inf
+            bad.append(f"seconds={self.seconds}, lead_s={self.lead_s}: expected 0 < seconds <= 600, 0 <= lead_s <= 600")
         if not self.contexts or any(int(c) < 1 for c in self.contexts):
             bad.append(f"contexts {list(self.contexts)}: expected context lengths >= 1 frame")
         if not self.uncertainties or any(not np.isfinite(u) or u < 0 for u in self.uncertainties):

@@ -35,7 +35,7 @@ from painface.data.corpus import Corpus, open_corpus
 from painface.data.windows import FeatureNormalizer, WindowDataset, emotion_vector
 from painface.errors import InputError
 from painface.evaluate.fsq import FORMAT, VERSION, ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer
-from painface.io import atomic_write_json, config_from_dict
+from painface.io import atomic_write_json, config_from_dict, read_json_config
 from painface.model.checkpoint import read_tensors, save_tensors_atomic
 from painface.train import flatten_optimizer, unflatten_optimizer
 
@@ -371,12 +371,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     d: dict[str, Any] = {}
     if args.config is not None:
-        try:
-            d = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise InputError(f"--config {args.config}: cannot read a JSON object: {e}") from None
-        if not isinstance(d, dict):
-            raise InputError(f"--config {args.config}: expected a JSON object of FsqTrainConfig keys")
+        d = read_json_config(args.config)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f"--out {args.out}: exists and is not a folder; expected a run folder (new or to resume)")
     if args.steps is not None:
         d["tokenizer_steps"] = d["ar_steps"] = args.steps
     if args.threads:

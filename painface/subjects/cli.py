@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from painface.errors import InputError
+from painface.io import read_json_config
 from painface.subjects.population import simulate_corpus
 from painface.subjects.protocols import HeatProtocol
 from painface.subjects.traits import SimConfig
@@ -32,12 +31,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg_d = {}
     if args.config is not None:
-        try:
-            cfg_d = json.loads(args.config.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise InputError(f"--config {args.config}: cannot read a JSON object: {e}") from None
-        if not isinstance(cfg_d, dict):
-            raise InputError(f"--config {args.config}: expected a JSON object of SimConfig keys")
+        cfg_d = read_json_config(args.config)
     if args.stoic_share is not None:
         cfg_d["stoic_share"] = args.stoic_share
     cfg = SimConfig.from_dict(cfg_d)
