@@ -7,7 +7,8 @@ One row per face per frame (``max_faces`` faces at most, best first). Columns, i
 face_height`` (detection box, pixels), ``face_score`` (detection 0..1), ``presence`` (landmark
 model's face presence 0..1), ``pitch, yaw, roll`` (degrees, face-code signs), the 52 ARKit
 blendshapes (0..1, ARKit order; ``tongueOut`` is NaN: the model has none), the AU intensities
-(0..5) of :data:`~painface.analyze.aus.DETECTED_AUS`, ``PSPI`` (0..16); with ``landmarks=True``
+(0..5) of :data:`~painface.analyze.aus.DETECTED_AUS`, ``AU45`` (blinks, videos only, see
+:func:`split_blinks`), ``PSPI`` (0..16); with ``landmarks=True``
 also ``x_0 .. x_477, y_0 .., z_0 ..`` (pixels). A frame without a face gives one row with
 ``face_detected`` False and NaN measurements; a file that cannot be read gives one such row with
 ``error`` set.
