@@ -45,7 +45,7 @@ from painface.model.conditions import Conditions, drop_mask
 from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas
 from painface.model.sampling import SamplerConfig
 from painface.model.unet import TemporalUNet, UNetConfig
-from painface.train_checks import saved_step, torch_device
+from painface.train_checks import check_state, saved_step, torch_device
 
 
 @dataclass
@@ -379,6 +379,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out}: the run folder is not writable")
     for name in ("state.safetensors", "model.safetensors", "model.json", "train.json"):
         clean_stale(out / name)  # hidden temporaries left by a killed run
+    check_state(out / "state.safetensors")
     trainer = Trainer(args.data, args.out, cfg, device=args.device, progress=not args.quiet)
     if trainer.rank == 0:
         n = sum(p.numel() for p in trainer.denoiser.parameters())

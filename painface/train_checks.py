@@ -37,3 +37,20 @@ def saved_step(path: Path) -> int | None:
     except (InputError, OSError, KeyError, TypeError, ValueError):
         return None
     return int(a) if a == b else None
+
+
+def check_state(path: Path) -> None:
+    """When a run folder holds ``state.safetensors``, check (header only, before any work) that it is a
+    painface training state: a model checkpoint copied in its place, or a truncated file, is an error."""
+    if not path.exists():
+        return
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+        info = json.loads(meta["painface_state"])
+        int(info["step"])
+    except Exception as e:  # safetensors raises its own errors; json, KeyError, ValueError ...
+        raise InputError(f"{path}: not a painface training state (a model checkpoint copied here, or a truncated "
+                         f"file?): {type(e).__name__}; remove it to start afresh") from None
