@@ -104,6 +104,13 @@ def test_identities_differ_in_shape_not_only_colour():
     dist = [np.abs(skin[0] - s).mean() for s in skin[1:]]
     assert min(dist) > 0.8  # mm, averaged over the whole head
     assert {i.hair_style for i in sample_identities(60)} == set(HAIR_STYLES)
+    # longer styles add a sheet of hair; short ones are the scalp cap only
+    d = make_identity(5).to_dict()
+    long_ = build_head(Identity.from_dict({**d, "hair_style": "long"}))
+    short = build_head(Identity.from_dict({**d, "hair_style": "short"}))
+    lo, hi = long_.parts["hair"]
+    assert hi - lo > 500 and short.parts["hair"][1] == short.parts["hair"][0]
+    assert long_.vertices[lo:hi, 1].min() < -150 and (long_.hair[:lo] > 0.5).sum() > 250
 
 
 def test_each_pspi_au_moves_its_region_at_intensity_3():

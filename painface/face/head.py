@@ -44,8 +44,8 @@ JAW_AUS = {"AU25": 0.15, "AU26": 0.6, "AU27": 1.0}
 """jawOpen each jaw AU reaches at intensity 5 (as :data:`ARKIT_MAP`)."""
 GAZE_LIMIT = (35.0, 25.0)
 HAIR_STYLES: dict[str, tuple[float, float, float]] = {
-    # name: (cap thickness mm, hairline drop behind the ears and at the nape mm, reserved)
-    "buzz": (0.8, 0.0, 0.0), "short": (4.0, 0.0, 0.0), "medium": (6.0, 30.0, 0.0), "long": (7.5, 60.0, 0.0),
+    # name: (cap thickness mm, hairline drop behind the ears and at the nape mm, curtain end below the eyes mm)
+    "buzz": (0.8, 0.0, 0.0), "short": (4.0, 0.0, 0.0), "medium": (6.0, 30.0, 85.0), "long": (7.0, 45.0, 165.0),
 }  # fmt: skip
 PARTS = ("skin", "eye_l", "eye_r", "teeth_upper", "teeth_lower", "hair")
 
@@ -228,8 +228,18 @@ def _build(identity_json: str | None) -> Head:
         polars.append(np.full(len(tv), np.nan, np.float32))
         parts[name] = (n, n + len(tv))
         n += len(tv)
+    if style[2] > 0:  # longer styles: a sheet of hair around the back and sides
+        cv, ct = hp.hair_curtain(skin_v, top=62.0, bottom=-style[2], skip=ears > 0.05)
+        pieces_v.append(cv)
+        pieces_t.append(ct + n)
+        polars.append(np.full(len(cv), np.nan, np.float32))
+        gaps.append(np.zeros(len(cv), np.float32))
+        parts["hair"] = (n, n + len(cv))
+        n += len(cv)
+    else:
+        parts["hair"] = (n, n)
     hair_all = np.concatenate([hmask, np.zeros(n - len(skin_v), np.float32)])
-    parts["hair"] = (n, n)  # hair is the scalp cap; no separate geometry yet
+    hair_all[parts["hair"][0] : parts["hair"][1]] = 1.0
     verts = np.concatenate(pieces_v).astype(np.float64)
     tris = np.concatenate(pieces_t).astype(np.int32)
 
@@ -271,7 +281,7 @@ def _vertex_areas(v: np.ndarray, tri: np.ndarray) -> np.ndarray:
     return out
 
 
-CREASE_DARKEN = 0.45
+CREASE_DARKEN = 0.35
 """Albedo lost where skin is fully folded (a crease value of 1)."""
 
 

@@ -79,6 +79,8 @@ def head_colors(ident, asset: HeadAsset, verts: np.ndarray, parts: dict[str, tup
     lip_col = skin * (np.array([0.84, 0.68, 0.68], np.float32) if tone <= 6 else np.array([0.76, 0.64, 0.64]))
     c = c * (1 - lips[:, None]) + lip_col * lips[:, None]
     spec[lo:hi] += (SPECULAR["lips"] - 1) * lips
+    # darker skin shows its shape through highlights: more sheen as the albedo darkens (x1.6 at MST 10)
+    spec[lo:hi] *= 1.0 + 0.6 * np.clip((0.55 - float(skin.mean())) / 0.4, 0.0, 1.0)
     # brows: a band of the identity's hair colour, thicker for a positive brow_thickness
     thick = ident.param("brow_thickness") if ident is not None else 0.0
     brows = brow_mask(p, eye_centers, thick)

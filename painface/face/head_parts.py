@@ -117,3 +117,41 @@ def hair_mask(vertices: np.ndarray, ears: np.ndarray, style_drop: float = 0.0, s
     h = hairline_height(az, style_drop)
     m = np.clip((v[:, 1] - h) / softness + 0.5, 0.0, 1.0)
     return (m * np.clip(1.0 - 3.0 * np.asarray(ears, np.float64), 0.0, 1.0)).astype(np.float32)
+
+
+def hair_curtain(vertices: np.ndarray, top: float, bottom: float, front_deg: float = 68.0, offset: float = 5.0,
+                 n_az: int = 40, n_down: int = 14, skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Long hair: a double-sided sheet around the back and sides of the head, from ``top`` mm (above
+    the ears, under the scalp cap) down to ``bottom`` mm, reaching forward to ``front_deg`` degrees from
+    the face's axis on each side. At each azimuth the sheet keeps ``offset`` mm outside the widest part
+    of the skull above it, so it falls straight past the neck instead of following it in.
+
+    ``skip`` (bool ``[V]``) leaves vertices out of the skull's outline (the ears, which the hair covers).
+    Returns vertices ``[N, 3]`` and triangles ``[M, 3]`` (both faces of the sheet).
+    """
+    v = np.asarray(vertices, np.float64)
+    if skip is not None:
+        v = v[~np.asarray(skip, bool)]
+    axis_z = -60.0
+    rel_x, rel_z = v[:, 0], v[:, 2] - axis_z
+    theta = np.degrees(np.arctan2(rel_x, rel_z))  # 0 = front, +-180 = back
+    rho = np.hypot(rel_x, rel_z)
+    az = np.linspace(front_deg, 360.0 - front_deg, n_az)  # around the back, from the left side to the right
+    ys = np.linspace(top, bottom, n_down)
+    r = np.zeros((n_down, n_az))
+    for j, a in enumerate(az):
+        near = np.abs(((theta - a + 180.0) % 360.0) - 180.0) < 9.0
+        for i, y in enumerate(ys):
+            sel = near & (np.abs(v[:, 1] - y) < 8.0)
+            r[i, j] = rho[sel].max() if sel.any() else 0.0
+    r = np.maximum.accumulate(r, axis=0) + offset  # never closer in than the widest skull above
+    r[r <= offset] = 60.0
+    a = np.radians(az)[None, :]
+    outer = np.stack([r * np.sin(a), np.repeat(ys[:, None], n_az, 1), axis_z + r * np.cos(a)], -1).reshape(-1, 3)
+    inner = outer.copy()
+    inner[:, [0, 2]] = (outer[:, [0, 2]] - [0.0, axis_z]) * 0.985 + [0.0, axis_z]
+    t = _grid_tris(n_down, n_az)
+    centre = np.array([0.0, 0.0, axis_z])
+    t_out = orient_outward(outer, t, centre, np.array([0.0, 1.0, 0.0]))
+    t_in = t_out[:, ::-1] + len(outer)
+    return np.concatenate([outer, inner]).astype(np.float32), np.concatenate([t_out, t_in]).astype(np.int32)

@@ -234,7 +234,7 @@ _LABELS: dict[tuple[str, int], np.ndarray] = {}
 
 def face_frames(face: np.ndarray, *, size: int = 256, yaw: float = 0.0, pitch: float = 0.0,
                 identity: Identity | None = None, batch: int = 32, model: str = "head",
-                lighting=None, gaze: np.ndarray | None = None) -> Iterator[np.ndarray]:
+                lighting=None, gaze: np.ndarray | None = None, supersample: int = 1) -> Iterator[np.ndarray]:
     """Render a FACS face code ``[F, 20]`` frame by frame (batches of ``batch``): uint8 ``[size, size, 3]``.
 
     ``model``: ``"head"`` (the whole head, default; eyes look at the camera unless ``gaze`` [F, 2] or
@@ -253,7 +253,8 @@ def face_frames(face: np.ndarray, *, size: int = 256, yaw: float = 0.0, pitch: f
         cam = Camera(yaw=float(yaw), pitch=float(pitch))
         for start in range(0, code.shape[0], batch):
             verts = deform(code[start : start + batch], rig)
-            yield from render(verts, rig.mesh.triangles, colors, size=size, camera=cam, lighting=lighting or Lighting())
+            yield from render(verts, rig.mesh.triangles, colors, size=size, camera=cam, lighting=lighting or Lighting(),
+                              supersample=supersample)
         return
     if model != "head":
         raise InputError(f"face: expected 'head' or 'mask', got {model!r}")
@@ -267,7 +268,7 @@ def face_frames(face: np.ndarray, *, size: int = 256, yaw: float = 0.0, pitch: f
         g = None if gaze is None else (gaze if np.ndim(gaze) == 1 else np.asarray(gaze)[start : start + batch])
         verts = deform(part, head, gaze=g, look_at=None if gaze is not None else eye)
         yield from render(verts, head.triangles, frame_colors(part, head), size=size, camera=cam,
-                          lighting=lighting or HEAD_LIGHTING, specular=head.specular)
+                          lighting=lighting or HEAD_LIGHTING, specular=head.specular, supersample=supersample)
 
 
 def head_camera(yaw: float = 0.0, pitch: float = 0.0, distance: float = 800.0):
