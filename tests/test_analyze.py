@@ -247,9 +247,13 @@ def test_cli_writes_a_table_and_refuses_bad_options(astronaut, tmp_path, capsys)
 
 def test_calibrate_command_small(tmp_path):
     assert main(["analyze-calibrate", "--identities", "5", "--per-identity", "12", "--out", str(tmp_path),
-                 "--save-map", str(tmp_path / "map.json")]) == 0
-    cal = Calibration.load(tmp_path / "map.json")
-    assert set(cal.weights) == set(DETECTED_AUS)
+                 "--save-maps", str(tmp_path)]) == 0
+    for name in ("au_map_offset.json", "au_map_regression.json"):
+        assert set(Calibration.load(tmp_path / name).weights) == set(DETECTED_AUS)
+    offset = Calibration.load(tmp_path / "au_map_offset.json")
+    k = FEATURES.index("eyeSquint")
+    assert np.count_nonzero(offset.weights["AU7"]) == 1 and offset.weights["AU7"][k] > 5  # 5 / (1 - b0)
+    assert offset.bias["AU7"] < 0  # the resting level is taken off
     assert (tmp_path / "table.md").read_text().count("| **") == 7
     assert main(["analyze-calibrate", "--identities", "2", "--out", str(tmp_path)]) == 2
 

@@ -1,17 +1,22 @@
 """From blendshape scores (0..1) to FACS AU intensities (0..5) and PSPI.
 
-Two maps:
+Three maps, all 0..5:
 
 * **uncalibrated** (:func:`uncalibrated_aus`): each AU is its ARKit region's blendshape (mean of the
   left and right scores) x 5 / the weight that blendshape reaches at AU 5 in painface's own
   AU -> ARKit map (:data:`painface.face.code.ARKIT_MAP`). For the PSPI AUs this is exactly
   browDown -> AU4, cheekSquint -> AU6, eyeSquint -> AU7, noseSneer -> AU9, mouthUpperUp -> AU10,
   eyeBlink -> AU43, x 5.
-* **calibrated** (:class:`Calibration`, ``Detector(calibration="rendered")``): per AU an affine map
-  of the blendshape features (:data:`FEATURES`, left/right averaged), clipped to 0..5, fitted on
-  painface-rendered faces with exactly known AUs (``painface analyze-calibrate``); shipped as
-  ``assets/calibration.json``. It reads painface's renders better but, fitted on the face mask, it
-  reads real neutral photos worse, so the uncalibrated map stays the default (docs/analyze.md).
+* **offset** (the default, ``assets/au_map_offset.json``): the same region blendshape, less its
+  median score on rendered *neutral* faces, rescaled so that a score of 1 still reads 5
+  (``5 (b - b0) / (1 - b0) / weight``). Fitted on painface renders; MediaPipe scores a relaxed face
+  above 0 (eyeSquint ~0.3), and this removes that resting level.
+* **regression** (``assets/au_map_regression.json``): per AU a ridge regression on all
+  :data:`FEATURES` (left/right averaged), fitted on painface-rendered faces with exactly known AUs.
+  Best on painface's own renders; fitted on the face mask it reads real faces worse (docs/analyze.md).
+
+Both fitted maps are :class:`Calibration` s (per-AU affine maps of :data:`FEATURES`) and are refitted
+by ``painface analyze-calibrate``.
 
 PSPI is :func:`painface.face.code.pspi` of the estimated AUs (AU43 counts 1 from intensity 2.5).
 """
@@ -149,12 +154,15 @@ class Calibration:
         return cls(weights, bias, dict(d.get("meta", {})))
 
 
-def default_calibration() -> Calibration | None:
-    """The shipped calibration (``assets/calibration.json``), or None if none is shipped."""
-    try:
-        return Calibration.load(asset_path("calibration.json"))
-    except InputError:
-        return None
+SHIPPED_MAPS: dict[str, str] = {"offset": "au_map_offset.json", "regression": "au_map_regression.json"}
+"""Names of the fitted maps shipped in ``painface/analyze/assets`` -> file."""
+
+
+def shipped_map(name: str) -> Calibration:
+    """A shipped fitted map by name (:data:`SHIPPED_MAPS`)."""
+    if name not in SHIPPED_MAPS:
+        raise InputError(f"AU map {name!r}: expected one of {('uncalibrated', *SHIPPED_MAPS)} or a JSON file")
+    return Calibration.load(asset_path(SHIPPED_MAPS[name]))
 
 
 def pspi_from_aus(aus: dict[str, np.ndarray]) -> np.ndarray:

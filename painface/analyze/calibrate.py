@@ -4,14 +4,17 @@ Faces whose AU intensities are known exactly are rendered through painface's pub
 (identities from :func:`painface.face.identity.sample_identities`, the rig, the renderer) under
 random views (camera yaw/pitch), head poses and lights, then read by the :class:`Detector` (which
 gives the 52 blendshape scores). Identities are split: ``holdout`` of them are never used for
-fitting. Per AU a ridge regression on :data:`~painface.analyze.aus.FEATURES` (clipped to 0..5) is
-fitted on the training identities; the held-out identities give Pearson r and MAE per AU and for
-PSPI, for the calibrated map and the uncalibrated one (blendshape x 5), in one table.
+fitting. Two maps are fitted on the training identities (:mod:`painface.analyze.aus`): **offset**
+(each AU's region blendshape less its median on the neutral renders, rescaled) and **regression**
+(per AU a ridge regression on all :data:`~painface.analyze.aus.FEATURES`); the held-out identities give
+Pearson r and MAE per AU and for PSPI of both and of the uncalibrated map (blendshape x 5), in one
+table. ``--real DIR`` adds the three maps' readings of real ``*_neutral`` / ``*_smiling`` photos.
 
 Whatever ``painface.face`` renders today is what it is fitted on: rerun this command when the face
 changes (docs/analyze.md). Writes into ``--out``: ``metrics.json``, ``table.md``, ``samples.npz``
-(blendshapes, true codes, identity, view), ``calibration.png``, ``config.json``; and the fitted map to
-``--save-map`` (default: the packaged ``painface/analyze/assets/calibration.json``).
+(blendshapes, true codes, identity, view), ``calibration.png``, ``config.json``; and the fitted maps
+into ``--save-maps`` (default: the package's ``painface/analyze/assets``, files ``au_map_offset.json``
+and ``au_map_regression.json``).
 """
 
 from __future__ import annotations
@@ -25,12 +28,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from painface.analyze.aus import DETECTED_AUS, FEATURES, PSPI_AUS, Calibration, features, uncalibrated_aus
-from painface.analyze.models import BLENDSHAPE_OUTPUTS
+from painface.analyze.aus import DETECTED_AUS, FEATURES, SHIPPED_MAPS, UNCALIBRATED, Calibration, features
 from painface.errors import InputError
 from painface.face.code import AU_NAMES, FEATURE_NAMES, POSE_NAMES, pspi
 
-DEFAULT_MAP = Path(__file__).resolve().parent / "assets" / "calibration.json"
+ASSETS = Path(__file__).resolve().parent / "assets"
 COMMAND = (
     "painface analyze-calibrate --out runs/analyze-calibrate --figure docs/figures/analyze_calibration.png "
     "--real ../shared/realfaces/london-dev"
@@ -171,118 +173,67 @@ def score(pred: dict[str, np.ndarray], truth: np.ndarray) -> dict[str, dict[str,
     return out
 
 
-def calibrate(cfg: CalibrationConfig, data: dict[str, np.ndarray]) -> tuple[Calibration, dict[str, Any]]:
-    """Fit on the training identities, score both maps on the held-out ones."""
+def fit_offset(f: np.ndarray, codes: np.ndarray) -> Calibration:
+    """The offset map from features ``[n, 31]`` of neutral faces (all AUs 0): per AU its region
+    feature's median resting score b0 is subtracted and the rest rescaled, ``5 (x - b0) / (1 - b0) / w``."""
+    if not np.all(codes[:, : len(AU_NAMES)] == 0) or len(f) == 0:
+        raise InputError("fit_offset: needs neutral faces (every AU 0)")
+    weights, bias = {}, {}
+    for au in DETECTED_AUS:
+        shapes, w = UNCALIBRATED[au]
+        k = FEATURES.index(shapes[0].removesuffix("Left").removesuffix("Right"))
+        b0 = float(np.clip(np.median(f[:, k]), 0.0, 0.9))
+        scale = 5.0 / w / (1.0 - b0)
+        weights[au] = np.zeros(len(FEATURES))
+        weights[au][k] = scale
+        bias[au] = -scale * b0
+    return Calibration(weights, bias)
+
+
+def calibrate(cfg: CalibrationConfig, data: dict[str, np.ndarray]) -> tuple[dict[str, Calibration], dict[str, Any]]:
+    """Fit both maps on the training identities, score them and the uncalibrated map on the held-out ones."""
+    from painface.analyze.aus import uncalibrated_aus
+
     n_id = int(data["ident"].max()) + 1
     rng = np.random.default_rng(cfg.seed + 1)
     held = set(rng.permutation(n_id)[: max(1, round(cfg.holdout * n_id))].tolist())
     is_held = np.isin(data["ident"], sorted(held))
     ok = data["found"]
     train, test = ok & ~is_held, ok & is_held
-    if train.sum() < len(FEATURES) + 2 or test.sum() < 2:
-        raise InputError(f"calibration: too few detected faces (train {train.sum()}, held-out {test.sum()})")
+    neutral = train & (data["code"][:, : len(AU_NAMES)].max(axis=1) == 0)
+    if train.sum() < len(FEATURES) + 2 or test.sum() < 2 or neutral.sum() < 1:
+        raise InputError(f"calibration: too few detected faces (train {train.sum()}, of them neutral "
+                         f"{neutral.sum()}, held-out {test.sum()}); raise --identities / --per-identity")
     f = features(data["blend"])
     weights, bias = {}, {}
     for au in DETECTED_AUS:
         weights[au], bias[au] = fit_ridge(f[train], data["code"][train, AU_NAMES.index(au)], cfg.ridge)
-    cal = Calibration(weights, bias)
+    maps = {"offset": fit_offset(f[neutral], data["code"][neutral]), "regression": Calibration(weights, bias)}
     truth = data["code"][test]
     pose_err = np.abs(data["pose_det"][test] - data["pose_true"][test])
-    metrics = {
-        "calibrated": score(cal(data["blend"][test]), truth),
-        "uncalibrated": score(uncalibrated_aus(data["blend"][test]), truth),
+    metrics: dict[str, Any] = {name: score(m(data["blend"][test]), truth) for name, m in maps.items()}
+    metrics["uncalibrated"] = score(uncalibrated_aus(data["blend"][test]), truth)
+    metrics.update({
         "detection_rate": float(ok.mean()), "n_images": int(len(ok)), "n_train": int(train.sum()),
-        "n_heldout": int(test.sum()), "heldout_identities": sorted(int(h) for h in held),
+        "n_neutral_train": int(neutral.sum()), "n_heldout": int(test.sum()),
+        "heldout_identities": sorted(int(h) for h in held),
         "pose_mae_deg": dict(zip(("pitch", "yaw", "roll"), pose_err.mean(0).round(2).tolist(), strict=True)),
-    }
-    cal.meta = {"fitted_on": "painface-rendered faces (painface.face as of this fit)", "command": COMMAND,
-                "config": asdict(cfg), "detection_rate": metrics["detection_rate"],
-                "heldout": {k: {m: round(v, 4) for m, v in d.items()} for k, d in metrics["calibrated"].items()}}
-    return cal, metrics
-
-
-def table(metrics: dict[str, Any]) -> str:
-    """Markdown table: per AU and PSPI, r and MAE of the calibrated and uncalibrated maps (held out)."""
-    lines = ["| | r calibrated | MAE calibrated | r uncalibrated (x5) | MAE uncalibrated (x5) |",
-             "|---|---|---|---|---|"]
-    for k in (*PSPI_AUS, *[a for a in DETECTED_AUS if a not in PSPI_AUS], "PSPI"):
-        c, u = metrics["calibrated"][k], metrics["uncalibrated"][k]
-        name = f"**{k}**" if k in PSPI_AUS or k == "PSPI" else k
-        lines.append(f"| {name} | {c['r']:.2f} | {c['mae']:.2f} | {u['r']:.2f} | {u['mae']:.2f} |")
-    real = metrics.get("real")
-    if real:
-        lines.append(f"\nReal photos ({real['images']} in {real['folder']}, detection rate "
-                     f"{real['detection_rate']:.0%}): neutral-photo PSPI median "
-                     f"{real['calibrated']['neutral_pspi_median']:.2f} calibrated, "
-                     f"{real['uncalibrated']['neutral_pspi_median']:.2f} uncalibrated.")
-    lines.append(f"\nDetection rate {metrics['detection_rate']:.1%} of {metrics['n_images']} images; "
-                 f"fitted on {metrics['n_train']} faces, scored on {metrics['n_heldout']} faces of held-out "
-                 f"identities. Head-pose MAE (deg): {metrics['pose_mae_deg']}.")
-    return "\n".join(lines) + "\n"
-
-
-def figure(cal: Calibration, data: dict[str, np.ndarray], metrics: dict[str, Any], path: Path) -> None:
-    """Detected vs rendered intensity for the PSPI AUs and PSPI on held-out identities."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from painface.analyze.aus import pspi_from_aus
-
-    test = data["found"] & np.isin(data["ident"], metrics["heldout_identities"])
-    truth, blend = data["code"][test], data["blend"][test]
-    pc, pu = cal(blend), uncalibrated_aus(blend)
-    fig, axes = plt.subplots(1, 7, figsize=(19, 3.1))
-    for ax, k in zip(axes, (*PSPI_AUS, "PSPI"), strict=True):
-        t = pspi(truth, FEATURE_NAMES) if k == "PSPI" else truth[:, AU_NAMES.index(k)]
-        c = pspi_from_aus(pc) if k == "PSPI" else pc[k]
-        u = pspi_from_aus(pu) if k == "PSPI" else pu[k]
-        ax.scatter(t, u, s=5, alpha=0.35, c="tab:gray", label="uncalibrated (x5)")
-        ax.scatter(t, c, s=5, alpha=0.5, c="tab:red", label="calibrated")
-        hi = 16 if k == "PSPI" else 5
-        ax.plot([0, hi], [0, hi], "k--", lw=0.8)
-        ax.set(title=f"{k}  r={metrics['calibrated'][k]['r']:.2f} / {metrics['uncalibrated'][k]['r']:.2f}",
-               xlabel="rendered", xlim=(-0.2, hi + 0.2), ylim=(-0.2, hi + 0.2))
-    axes[0].set_ylabel("detected")
-    axes[0].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def real_check(cal: Calibration, folder: Path) -> dict[str, Any]:
-    """Both maps on real photos named ``*_neutral.*`` / ``*_smiling.*`` (no pain labels): detection
-    rate, median PSPI of the neutral photos, and mean smiling - neutral change of AU12 and the pain AUs."""
-    from painface.analyze.detector import Detector
-
-    df = Detector(calibration=None).detect(folder, progress=False)
-    kind = df["file"].str.extract(r"_(neutral|smiling)\.")[0].to_numpy()
-    ok = df["face_detected"].to_numpy()
-    blend = df[[n for n in BLENDSHAPE_OUTPUTS[1:]]].to_numpy(float)
-    blend = np.concatenate([np.zeros((len(df), 1)), blend], axis=1)[ok]
-    kind = kind[ok]
-    out: dict[str, Any] = {"folder": str(folder), "images": int(len(df)), "detection_rate": float(ok.mean())}
-    from painface.analyze.aus import pspi_from_aus
-
-    for name, aus in (("calibrated", cal(blend)), ("uncalibrated", uncalibrated_aus(blend))):
-        neu, smi = kind == "neutral", kind == "smiling"
-        out[name] = {"neutral_pspi_median": float(np.median(pspi_from_aus(aus)[neu])),
-                     "neutral_pspi_mean": float(pspi_from_aus(aus)[neu].mean()),
-                     "smile_minus_neutral": {au: float(aus[au][smi].mean() - aus[au][neu].mean())
-                                             for au in ("AU12", *PSPI_AUS)}}
-    return out
+    })
+    for name, m in maps.items():
+        m.meta = {"map": name, "fitted_on": "painface-rendered faces (painface.face as of this fit)",
+                  "command": COMMAND, "config": asdict(cfg), "detection_rate": metrics["detection_rate"],
+                  "heldout": {k: {q: round(v, 4) for q, v in d.items()} for k, d in metrics[name].items()}}
+    return maps, metrics
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     d = CalibrationConfig()
     parser.add_argument("--out", default="runs/analyze-calibrate", help="folder for the report (default %(default)s)")
-    parser.add_argument("--save-map", default=str(DEFAULT_MAP), help="where the fitted map goes (default: the "
-                        "packaged calibration.json); 'none' to keep it out")
+    parser.add_argument("--save-maps", default=str(ASSETS), help="folder for au_map_offset.json and "
+                        "au_map_regression.json (default: the package's assets); 'none' to keep them out")
     parser.add_argument("--figure", default=None, help="also save the figure here (e.g. docs/figures/...)")
     parser.add_argument("--real", default=None, help="a folder of real *_neutral / *_smiling photos to check "
-                        "both maps on (e.g. ../shared/realfaces/london-dev)")
+                        "the maps on (e.g. ../shared/realfaces/london-dev)")
     for name in ("identities", "per_identity", "seed", "size", "threads"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
     for name in ("holdout", "ridge", "p_active"):
@@ -290,6 +241,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from painface.analyze.calibrate_report import figure, real_check, table
+    from painface.io import atomic_write_bytes, atomic_write_json
+
     cfg = CalibrationConfig(identities=args.identities, per_identity=args.per_identity, seed=args.seed,
                             size=args.size, threads=args.threads, holdout=args.holdout, ridge=args.ridge,
                             p_active=args.p_active)
@@ -297,27 +251,29 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--identities >= 4, --per-identity >= 1, 0 < --holdout < 1 and --ridge >= 0 expected")
     if not 64 <= cfg.size <= 1024:
         raise InputError(f"--size: expected 64..1024 pixels, got {cfg.size}")
-    from painface.io import atomic_write_bytes, atomic_write_json
-
+    if args.real and not Path(args.real).is_dir():
+        raise InputError(f"--real: {args.real} is not a folder")
     out = Path(args.out)
     t0 = time.time()
     data = collect(cfg)
-    cal, metrics = calibrate(cfg, data)
+    maps, metrics = calibrate(cfg, data)
     if args.real:
-        metrics["real"] = real_check(cal, Path(args.real))
-        cal.meta["real"] = metrics["real"]
+        metrics["real"] = real_check(maps, Path(args.real))
     metrics["seconds"] = round(time.time() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "metrics.json", metrics)
     atomic_write_json(out / "config.json", asdict(cfg))
     atomic_write_bytes(out / "table.md", lambda fh: fh.write(table(metrics).encode()))
     atomic_write_bytes(out / "samples.npz", lambda fh: np.savez_compressed(fh, **data))
-    figure(cal, data, metrics, out / "calibration.png")
+    figure(maps, data, metrics, out / "calibration.png")
     if args.figure:
-        figure(cal, data, metrics, Path(args.figure))
-    if str(args.save_map).lower() != "none":
-        cal.save(args.save_map)
-        print(f"wrote the map to {args.save_map}")
+        figure(maps, data, metrics, Path(args.figure))
+    if str(args.save_maps).lower() != "none":
+        for name, m in maps.items():
+            if "real" in metrics:
+                m.meta["real"] = {k: metrics["real"][k] for k in ("folder", "images", "detection_rate", name)}
+            m.save(Path(args.save_maps) / SHIPPED_MAPS[name])
+        print(f"wrote {', '.join(SHIPPED_MAPS.values())} to {args.save_maps}")
     print(table(metrics))
     print(f"report in {out} ({metrics['seconds']} s)")
     return 0

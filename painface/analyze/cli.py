@@ -20,9 +20,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, or folders of them")
     parser.add_argument("--out", required=True, help="the table to write: .csv or .parquet")
     parser.add_argument("--landmarks", action="store_true", help="add the 478 landmarks (x_i, y_i, z_i pixels)")
-    parser.add_argument("--calibration", default="uncalibrated",
-                        help="'uncalibrated' (blendshape x 5; default), 'rendered' (the map fitted on "
-                             "painface-rendered faces) or a calibration JSON")
+    parser.add_argument("--calibration", default="offset",
+                        help="AU map: 'offset' (default; blendshape less its resting level on rendered neutral "
+                             "faces), 'regression' (fitted on rendered faces), 'uncalibrated' (blendshape x 5) "
+                             "or a calibration JSON")
     parser.add_argument("--every", type=int, default=1, help="analyze every n-th video frame (default 1)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop each video after this many frames")
     parser.add_argument("--max-faces", type=int, default=1, help="faces per frame (default 1)")
@@ -50,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-frames: expected an integer >= 1, got {args.max_frames}")
     if not 0.0 < args.min_score < 1.0:
         raise InputError(f"--min-score: expected a number in 0..1, got {args.min_score}")
-    if args.calibration not in ("rendered", "uncalibrated") and not Path(args.calibration).is_file():
-        raise InputError(f"--calibration: {args.calibration!r} is neither 'uncalibrated', 'rendered' nor a file")
+    if args.calibration not in ("offset", "regression", "uncalibrated") and not Path(args.calibration).is_file():
+        raise InputError(f"--calibration: {args.calibration!r} is none of offset, regression, uncalibrated "
+                         "nor a file")
     det = Detector(calibration=args.calibration, threads=args.threads, min_score=args.min_score,
                    max_faces=args.max_faces)
     df = det.detect(args.paths, landmarks=args.landmarks, every=args.every, max_frames=args.max_frames,

@@ -27,7 +27,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from painface.analyze import inputs as I
-from painface.analyze.aus import DETECTED_AUS, Calibration, default_calibration, pspi_from_aus, uncalibrated_aus
+from painface.analyze.aus import DETECTED_AUS, SHIPPED_MAPS, Calibration, pspi_from_aus, shipped_map, uncalibrated_aus
 from painface.analyze.blazeface import FaceDetector
 from painface.analyze.landmarks import FaceReader, FaceReading, Roi, roi_from_detection
 from painface.analyze.models import BLENDSHAPE_OUTPUTS
@@ -58,14 +58,15 @@ def roi_from_landmarks(lm: np.ndarray) -> Roi:
 class Detector:
     """Reads faces: BlazeFace detection, 478 landmarks, 52 blendshapes, head pose, AUs and PSPI.
 
-    ``calibration``: "uncalibrated" (blendshape x 5, the default, see docs/analyze.md for why),
-    "rendered" (the shipped map fitted on painface-rendered faces; best on painface's own renders),
+    ``calibration``: the AU map (:mod:`painface.analyze.aus`): "offset" (the default: region
+    blendshape less its resting level on rendered neutral faces), "regression" (fitted on all
+    blendshapes of rendered faces; best on painface's own renders), "uncalibrated" (blendshape x 5),
     a path to a calibration JSON, or a :class:`Calibration`; None means "uncalibrated".
     ``threads``: interpreter threads per model. ``min_score``: detection threshold. ``max_faces``:
     faces per frame. ``min_presence``: landmark-model face presence below which a face is dropped.
     """
 
-    def __init__(self, *, calibration: Any = "uncalibrated", threads: int = 1, min_score: float = 0.5,
+    def __init__(self, *, calibration: Any = "offset", threads: int = 1, min_score: float = 0.5,
                  max_faces: int = 1, min_presence: float = 0.5) -> None:
         if not isinstance(threads, int) or threads < 1:
             raise InputError(f"threads: expected an integer >= 1, got {threads!r}")
@@ -75,11 +76,8 @@ class Detector:
             raise InputError(f"max_faces: expected an integer >= 1, got {max_faces!r}")
         if isinstance(calibration, Calibration):
             self.calibration: Calibration | None = calibration
-        elif calibration == "rendered":
-            self.calibration = default_calibration()
-            if self.calibration is None:
-                raise InputError("calibration 'rendered': no calibration.json is shipped; run "
-                                 "painface analyze-calibrate")
+        elif isinstance(calibration, str) and calibration in SHIPPED_MAPS:
+            self.calibration = shipped_map(calibration)
         elif calibration is None or calibration == "uncalibrated":
             self.calibration = None
         else:

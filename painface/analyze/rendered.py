@@ -24,10 +24,10 @@ from painface.face.code import FEATURE_NAMES, feature_space
 class RenderedPspi:
     """Callable ``face [P, L, D] or [P, K, L, D] -> PSPI [P, L] or [P, K, L]`` (window p drawn on
     identity p). ``stride``: frames between rendered frames; ``size``: pixels; ``calibration``: the
-    detector's AU map ("rendered" by default: fitted on painface's renders)."""
+    detector's AU map ("regression" by default: the one fitted to read painface's renders)."""
 
     def __init__(self, names: Sequence[str], *, stride: int = 16, size: int = 256, seed: int = 0,
-                 calibration: Any = "rendered", threads: int = 1) -> None:
+                 calibration: Any = "regression", threads: int = 1) -> None:
         from painface.analyze.detector import Detector
 
         if feature_space(names) != "facs" or tuple(names) != FEATURE_NAMES:
