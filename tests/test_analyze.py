@@ -308,3 +308,20 @@ def test_short_eye_closures_in_videos_are_blinks():
     assert list(v.AU45[4:8]) == [0, 4, 4, 0] and (v.AU43[5:7] == 0).all() and (v.PSPI[5:7] == 1).all()
     assert (v.AU43[15:26] == 4).all() and (v.PSPI[15:26] == 2).all()
     assert np.isnan(df[df.file == "img.png"].AU45.iloc[0])
+
+
+def test_parquet_needs_pyarrow_or_says_so(tmp_path, astronaut):
+    from painface.analyze.detector import make_table
+
+    df = make_table([{"file": "a", "frame": 0, "time": 0.0, "face": 0, "face_detected": False, "error": ""}])
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        with pytest.raises(InputError, match="pyarrow"):
+            write_table(df, tmp_path / "t.parquet")
+        Image.fromarray(astronaut).save(tmp_path / "a.png")
+        assert main(["analyze", str(tmp_path / "a.png"), "--out", str(tmp_path / "t.parquet"), "--quiet"]) == 2
+        assert not (tmp_path / "t.parquet").exists()
+    else:
+        back = pd.read_parquet(write_table(df, tmp_path / "t.parquet"))
+        assert list(back.columns) == list(df.columns)
