@@ -176,7 +176,7 @@ def check_output(path: Path, option: str = "--out", suffixes: tuple[str, ...] = 
         except OSError as e:
             raise InputError(f"{option} {path}: cannot create the folder {folder}: {e.strerror or e}") from None
     if not folder.is_dir():
-        raise InputError(f"{option} {path}: folder {folder} does not exist (or is not a folder)")
+        raise InputError(f"{option} {path}: cannot write: folder {folder} does not exist (or is not a folder)")
     try:
         temp_beside(path).unlink()
     except OSError as e:

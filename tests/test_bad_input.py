@@ -125,7 +125,6 @@ CASES = [
     ("convert-biovid {root}/missing --labels {root}/missing --out {out}/b", "missing"),
     # evaluate
     ("evaluate --data {corpus} --checkpoint {ckpt} --fsq {root}/corrupt.safetensors --out {out}/ev", "corrupt"),
-    ("evaluate --data {corpus} --checkpoint {ckpt} --fsq {root}/none.safetensors --out {out}/ev", "--fsq"),
     # train-fsq
     ("train-fsq --data {corpus} --out {root}/a_file", "--out"),
     ("train-fsq --data {corpus} --out {out}/f --config {root}/binary.csv", "--config"),

@@ -182,8 +182,8 @@ def load_models(cfg: EvalConfig) -> tuple[dict[str, Any], dict[str, str]]:
             raise InputError(f"--fsq {cfg.fsq}: file not found")
         models["fsq_ar"] = FsqAR.load(cfg.fsq)
     except (InputError, ImportError) as e:
-        if cfg.fsq is not None and isinstance(e, InputError):
-            raise  # a checkpoint the user named must load; only the shipped default may be missing
+        if cfg.fsq is not None and isinstance(e, InputError) and Path(cfg.fsq).is_file():
+            raise  # a checkpoint the user named that is there must load (corrupt: an error, not "missing")
         missing["fsq_ar"] = f"not evaluated: {e}"
     return models, missing
 
