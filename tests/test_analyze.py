@@ -325,3 +325,11 @@ def test_parquet_needs_pyarrow_or_says_so(tmp_path, astronaut):
     else:
         back = pd.read_parquet(write_table(df, tmp_path / "t.parquet"))
         assert list(back.columns) == list(df.columns)
+
+
+def test_large_image_keeps_original_pixel_coordinates(det, astronaut, tmp_path):
+    big = Image.fromarray(astronaut).resize((4352, 4352), Image.Resampling.NEAREST)  # > 4096: scaled for models
+    big.save(tmp_path / "big.jpg", quality=85)
+    row = det.detect(tmp_path / "big.jpg", landmarks=True, progress=False).iloc[0]
+    assert row.width == 4352 and row.face_detected
+    assert row.x_1 / 8.5 == pytest.approx(223.7, abs=4) and row.y_1 / 8.5 == pytest.approx(130.6, abs=4)

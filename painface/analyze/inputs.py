@@ -131,7 +131,6 @@ def read_image(path: Path) -> Image.Image:
                 if im.size[0] * im.size[1] > MAX_PIXELS:
                     raise FrameError(f"{path}: image too large ({im.size[0]} x {im.size[1]} pixels; "
                                      f"the limit is {MAX_PIXELS:,} pixels)")
-                im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced size if huge
                 im.load()
                 img = ImageOps.exif_transpose(im)
     except Image.DecompressionBombError as e:
