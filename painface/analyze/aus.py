@@ -74,27 +74,35 @@ FEATURES: tuple[str, ...] = _feature_names()
 named without the side, e.g. ``browDown``)."""
 
 
+def _feature_matrix() -> np.ndarray:
+    m = np.zeros((len(BLENDSHAPE_OUTPUTS), len(FEATURES)))
+    for i, name in enumerate(BLENDSHAPE_OUTPUTS[1:], start=1):
+        m[i, FEATURES.index(name.removesuffix("Left").removesuffix("Right"))] = 1.0
+    return m / m.sum(axis=0)
+
+
+def _uncalibrated_matrix() -> np.ndarray:
+    m = np.zeros((len(BLENDSHAPE_OUTPUTS), len(DETECTED_AUS)))
+    for j, au in enumerate(DETECTED_AUS):
+        shapes, weight = UNCALIBRATED[au]
+        for s in shapes:
+            m[BLENDSHAPE_OUTPUTS.index(s), j] = AU_MAX / weight / len(shapes)
+    return m
+
+
+_FEATURE_MATRIX = _feature_matrix()  # [52, 31]: side averaging
+_UNCALIBRATED_MATRIX = _uncalibrated_matrix()  # [52, len(DETECTED_AUS)]
+
+
 def features(blendshapes: np.ndarray) -> np.ndarray:
     """``[..., 52]`` model scores (order of ``BLENDSHAPE_OUTPUTS``) -> ``[..., len(FEATURES)]``."""
-    b = np.asarray(blendshapes, np.float64)
-    out = np.zeros(b.shape[:-1] + (len(FEATURES),))
-    count = np.zeros(len(FEATURES))
-    for i, name in enumerate(BLENDSHAPE_OUTPUTS[1:], start=1):
-        k = FEATURES.index(name.removesuffix("Left").removesuffix("Right"))
-        out[..., k] += b[..., i]
-        count[k] += 1
-    return out / count
+    return np.asarray(blendshapes, np.float64) @ _FEATURE_MATRIX
 
 
 def uncalibrated_aus(blendshapes: np.ndarray) -> dict[str, np.ndarray]:
     """AU intensities 0..5 ``{AU: [...]}`` from ``[..., 52]`` scores by the region map x 5."""
-    b = np.asarray(blendshapes, np.float64)
-    out = {}
-    for au in DETECTED_AUS:
-        shapes, weight = UNCALIBRATED[au]
-        v = np.mean([b[..., BLENDSHAPE_OUTPUTS.index(s)] for s in shapes], axis=0)
-        out[au] = np.clip(AU_MAX * v / weight, 0.0, AU_MAX)
-    return out
+    v = np.clip(np.asarray(blendshapes, np.float64) @ _UNCALIBRATED_MATRIX, 0.0, AU_MAX)
+    return {au: v[..., j] for j, au in enumerate(DETECTED_AUS)}
 
 
 @dataclass
@@ -110,15 +118,15 @@ class Calibration:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, blendshapes: np.ndarray) -> dict[str, np.ndarray]:
-        raw = uncalibrated_aus(blendshapes)
-        f = features(blendshapes)
-        out = {}
-        for au in DETECTED_AUS:
-            if au in self.weights:
-                out[au] = np.clip(f @ self.weights[au] + self.bias[au], 0.0, AU_MAX)
-            else:
-                out[au] = raw[au]
-        return out
+        fitted = [au for au in DETECTED_AUS if au in self.weights]
+        w = np.stack([self.weights[au] for au in fitted], axis=1) if fitted else np.zeros((len(FEATURES), 0))
+        b = np.array([self.bias[au] for au in fitted])
+        v = np.clip(features(blendshapes) @ w + b, 0.0, AU_MAX)
+        out = {au: v[..., j] for j, au in enumerate(fitted)}
+        if len(fitted) < len(DETECTED_AUS):
+            raw = uncalibrated_aus(blendshapes)
+            out.update({au: raw[au] for au in DETECTED_AUS if au not in out})
+        return {au: out[au] for au in DETECTED_AUS}
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": "painface-au-calibration", "version": 1, "features": list(FEATURES),

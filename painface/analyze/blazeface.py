@@ -66,7 +66,7 @@ def letterbox(image: Image.Image) -> tuple[np.ndarray, float, float, float]:
     w, h = image.size
     scale = INPUT_SIZE / max(w, h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = image.resize((nw, nh), Image.Resampling.BILINEAR)
+    resized = image.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
     canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.float32)
     ox, oy = (INPUT_SIZE - nw) // 2, (INPUT_SIZE - nh) // 2
     canvas[oy : oy + nh, ox : ox + nw] = np.asarray(resized, np.float32) / 127.5
