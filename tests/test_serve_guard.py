@@ -13,7 +13,7 @@ from test_stream import SMALL, tiny_model
 from painface.errors import InputError
 from painface.serve.app import MAX_QUEUED_S, MAX_SAMPLES, Session, create_app
 from painface.serve.cli import BackgroundServer
-from painface.serve.guard import OriginGuard, normalize_origin
+from painface.serve.guard import MESSAGE_BURST, MESSAGES_PER_S, OriginGuard, RateLimit, normalize_origin
 from painface.stream import StreamEngine
 
 ALLOWED = "http://lab-pc.local:8000"
@@ -163,11 +163,11 @@ def test_numbers_that_overflow_get_an_error_and_every_reply_is_strict_json(serve
 
 
 def test_the_stimulus_queue_is_bounded_under_a_flood(server):
-    """One client sends 2,000 messages of 250 samples as fast as it can (500,000 samples, 5.5 hours of
+    """One client sends 1,000 messages of 250 samples as fast as it can (250,000 samples, 2.8 hours of
     stimulus): the server queues at most MAX_QUEUED_S of it, refuses the rest with ``queue_full``, and a
     second client keeps getting frames."""
     url, app = server
-    n_msgs = 2000
+    n_msgs = 1000
 
     async def go():
         async with websockets.connect(url.replace("http", "ws") + "/ws") as flood, \
@@ -229,3 +229,22 @@ def test_slider_values_latest_wins(tmp_path):
     engine.push(pid, [0.2] * 700)
     with pytest.raises(InputError, match="queue full"):
         engine.push(pid, [0.3] * 100)
+
+
+def test_a_flooding_client_is_slowed_down():
+    """The token bucket: a burst passes at once, then one message per 1 / rate seconds (a fake clock)."""
+    now = {"t": 100.0}
+    limit = RateLimit(clock=lambda: now["t"])
+    delays = [limit.delay() for _ in range(MESSAGE_BURST)]
+    assert delays == [0.0] * MESSAGE_BURST
+    assert limit.delay() == pytest.approx(1 / MESSAGES_PER_S)
+    assert limit.delay() == pytest.approx(2 / MESSAGES_PER_S)
+    now["t"] += 10.0  # a quiet client gets its burst back, no more
+    assert [limit.delay() for _ in range(MESSAGE_BURST)] == [0.0] * MESSAGE_BURST
+    assert limit.delay() > 0
+    slider = RateLimit(clock=lambda: now["t"])  # a slider at 60 messages a second never waits
+    waits = []
+    for _ in range(6000):
+        now["t"] += 1 / 60
+        waits.append(slider.delay())
+    assert max(waits) == 0.0

@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from painface.errors import InputError
 from painface.face.code import AU_NAMES, EMOTIONS, FEATURE_NAMES, neutral_face
 from painface.model.conditions import EXPRESSIVENESS_RANGE
-from painface.serve.guard import OriginGuard
+from painface.serve.guard import OriginGuard, RateLimit
 from painface.stream import GUIDANCE_MAX, STIMULUS_RANGE, Chunk, StreamEngine, check_samples
 
 log = logging.getLogger(__name__)
@@ -290,10 +290,12 @@ async def serve_client(app: FastAPI, ws: WebSocket) -> None:
     sender = asyncio.create_task(_send_frames(app, session))
     try:
         await send_json(ws, {"type": "hello", "session": pid, **info_message(eng), "settings": eng.settings(pid)})
+        limit = RateLimit()  # a flooding client is slowed down, not the others
         while True:
             msg = await ws.receive()
             if msg["type"] == "websocket.disconnect":
                 break
+            await limit.wait()
             text = msg.get("text")
             try:
                 if text is None:

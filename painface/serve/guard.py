@@ -18,13 +18,21 @@ WebSocket handshake, so a web page cannot pass for them.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from painface.errors import InputError
+
+MESSAGES_PER_S = 200.0
+"""Client messages handled per second and session, after a burst of :data:`MESSAGE_BURST` (a slider sends
+at most one per displayed frame, ~60 a second); beyond it the server stops reading that session's
+messages for a while (TCP pushes back on the sender), so a flooding client slows itself, not the others."""
+MESSAGE_BURST = 400
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})
@@ -108,6 +116,28 @@ class OriginGuard:
         await send({"type": "http.response.start", "status": 403,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+class RateLimit:
+    """A token bucket: ``rate`` messages a second after a burst of ``burst``. ``await wait()`` before each
+    message sleeps while the bucket is empty; ``waited_s`` adds up the sleeps."""
+
+    def __init__(self, rate: float = MESSAGES_PER_S, burst: int = MESSAGE_BURST, clock=time.monotonic) -> None:
+        self.rate, self.burst, self.clock = float(rate), float(burst), clock
+        self.tokens, self.t, self.waited_s = float(burst), clock(), 0.0
+
+    def delay(self) -> float:
+        """Take one token; the seconds to wait before the message may be handled (0 within the budget)."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate) - 1.0
+        self.t = now
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    async def wait(self) -> None:
+        d = self.delay()
+        if d > 0:
+            self.waited_s += d
+            await asyncio.sleep(d)
 
 
 def is_ip(text: str) -> bool:
