@@ -169,6 +169,12 @@ def _landmarks(v: np.ndarray, tri: np.ndarray, region: np.ndarray, eyes: np.ndar
         "upper_lip": nearest(np.array([0.0, v[mouth, 1].max() + 3, v[mouth, 2].max() + 2]), front),
         "lower_lip": nearest(np.array([0.0, v[mouth, 1].min() - 4, v[mouth, 2].max() + 1]), front),
     }
+    lids = np.intersect1d(np.unique(tri[region == 2]), skin)
+    for side in "lr":
+        ring = lids[(v[lids, 0] > 0) if side == "l" else (v[lids, 0] < 0)]
+        far = ring[np.argmax(np.abs(v[ring, 0]))]
+        near = ring[np.argmin(np.abs(v[ring, 0]))]
+        lm[f"eye_outer_{side}"], lm[f"eye_inner_{side}"] = int(far), int(near)
     for j, side in enumerate("lr"):
         c = eyes[j, :3]
         lm[f"brow_inner_{side}"] = nearest(c + [(-12 if side == "l" else 12), 18, 10], front)
@@ -305,6 +311,16 @@ def build_head(identity=None) -> Head:
     if identity is None:
         return _build_cached(None)
     return _build_cached(json.dumps(identity.to_dict(), sort_keys=True))
+
+
+def align_points(head: Head, vertices: np.ndarray) -> np.ndarray:
+    """The five alignment points of :mod:`painface.face.align` (subject's right eye, left eye, nose tip,
+    right and left mouth corner) from deformed vertices ``[F, V, 3]`` -> ``[F, 5, 3]`` mm."""
+    lm = head.landmarks
+    v = np.asarray(vertices)
+    eye_r = (v[:, lm["eye_outer_r"]] + v[:, lm["eye_inner_r"]]) / 2
+    eye_l = (v[:, lm["eye_outer_l"]] + v[:, lm["eye_inner_l"]]) / 2
+    return np.stack([eye_r, eye_l, v[:, lm["nose_tip"]], v[:, lm["mouth_corner_r"]], v[:, lm["mouth_corner_l"]]], 1)
 
 
 def effective_aus(aus: np.ndarray) -> np.ndarray:

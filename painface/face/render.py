@@ -112,7 +112,8 @@ def random_lighting(rng: np.random.Generator, background: tuple[float, float, fl
 
 
 @njit(cache=True, fastmath=True)
-def _render_frame(verts, tris, albedo, spec_w, view, focal, res, light, bg, interior, lut, out):  # pragma: no cover
+def _render_frame(verts, tris, albedo, spec_w, view, focal, res, light, bg, interior, lut, out,  # pragma: no cover
+                  alpha):
     nv = verts.shape[0]
     nt = tris.shape[0]
     normals = np.zeros((nv, 3), np.float32)
@@ -198,6 +199,7 @@ def _render_frame(verts, tris, albedo, spec_w, view, focal, res, light, bg, inte
             acc[0] = 0.0
             acc[1] = 0.0
             acc[2] = 0.0
+            cover = 0
             for dy in range(ss):
                 for dx in range(ss):
                     py, px = oy * ss + dy, ox * ss + dx
@@ -206,6 +208,7 @@ def _render_frame(verts, tris, albedo, spec_w, view, focal, res, light, bg, inte
                         for ch in range(3):
                             acc[ch] += bg[ch]
                         continue
+                    cover += 1
                     if t < -1:
                         for ch in range(3):
                             acc[ch] += interior[ch]
@@ -239,17 +242,19 @@ def _render_frame(verts, tris, albedo, spec_w, view, focal, res, light, bg, inte
                     for ch in range(3):
                         alb = w0 * albedo[a, ch] + w1 * albedo[b, ch] + w2 * albedo[c, ch]
                         acc[ch] += alb * lit + spec + rim * (0.35 + alb)
+            alpha[oy, ox] = cover * scale
             for ch in range(3):
                 v = min(max(acc[ch] * scale, 0.0), 1.0)
                 out[oy, ox, ch] = lut[int(v * nl + 0.5)]
 
 
 @njit(cache=True, parallel=True)
-def _render_batch(verts, tris, albedo, spec_w, views, focal, res, light, bg, interior, lut, out):  # pragma: no cover
+def _render_batch(verts, tris, albedo, spec_w, views, focal, res, light, bg, interior, lut, out,  # pragma: no cover
+                  alpha):
     per_frame_colors = albedo.shape[0] > 1
     for f in prange(verts.shape[0]):
         col = albedo[f] if per_frame_colors else albedo[0]
-        _render_frame(verts[f], tris, col, spec_w, views[f], focal, res, light, bg, interior, lut, out[f])
+        _render_frame(verts[f], tris, col, spec_w, views[f], focal, res, light, bg, interior, lut, out[f], alpha[f])
 
 
 def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
@@ -286,13 +291,15 @@ def render(
     lighting: Lighting = Lighting(),
     supersample: int = 1,
     specular: np.ndarray | None = None,
-) -> np.ndarray:
+    return_alpha: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Rasterize a batch of meshes that share one topology.
 
     vertices ``[F, V, 3]`` (or ``[V, 3]``) in mm; triangles ``[T, 3]`` int, counter-clockwise seen from
     the front; colors ``[V, 3]`` or ``[F, V, 3]`` sRGB albedo in 0..1; ``size`` pixels (square, 16..2048);
     ``camera`` one :class:`Camera` or one per frame; ``specular`` ``[V]`` per-vertex highlight strength
-    (default 1). Returns uint8 ``[F, size, size, 3]``.
+    (default 1). Returns uint8 ``[F, size, size, 3]`` (and, with ``return_alpha``, the covered fraction of
+    each pixel, float32 ``[F, size, size]``, for compositing over a background image).
     """
     v = np.asarray(vertices)
     if v.ndim == 2:
@@ -339,9 +346,11 @@ def render(
     bg = _srgb_to_linear(_rgb(L.background, "lighting.background"))
     interior = _srgb_to_linear(_rgb(L.interior, "lighting.interior"))
     out = np.empty((n_frames, int(size), int(size), 3), np.uint8)
+    alpha = np.empty((n_frames, int(size), int(size)), np.float32)
     _render_batch(np.ascontiguousarray(v, dtype=np.float32), np.ascontiguousarray(t, dtype=np.int32),
-                  np.ascontiguousarray(_srgb_to_linear(c)), sw, views, focal, res, light, bg, interior, _LUT, out)
-    return out
+                  np.ascontiguousarray(_srgb_to_linear(c)), sw, views, focal, res, light, bg, interior, _LUT, out,
+                  alpha)
+    return (out, alpha) if return_alpha else out
 
 
 def set_threads(n: int) -> None:
