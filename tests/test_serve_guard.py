@@ -248,3 +248,42 @@ def test_a_flooding_client_is_slowed_down():
         now["t"] += 1 / 60
         waits.append(slider.delay())
     assert max(waits) == 0.0
+
+
+def _random_message(rng) -> str:
+    """A random, mostly hostile message: known types, fields of the protocol, values of every JSON kind."""
+    values = ["NaN", "Infinity", "-Infinity", "9" * int(rng.integers(20, 600)), "1e308", "-1e308", "1e-320",
+              "true", "null", '"x"', "[]", "{}", "[1, [2, [3]]]", '{"Fear": 1e308}', "0.5", "-0", "1.5000001",
+              "[0.1, 0.2, 1e400]", '"' + "\\u0000" * 5 + '"']
+    kind = rng.choice(["stimulus", "pain", "settings", "ping", "nope", 7])
+    fields = rng.choice(["value", "samples", "peak", "hold_s", "decay_s", "expressiveness", "emotion",
+                         "guidance", "t"], size=int(rng.integers(0, 4)))
+    body = ", ".join(f'"{f}": {rng.choice(values)}' for f in fields)
+    kind_text = json.dumps(kind if isinstance(kind, str) else int(kind))
+    return f'{{"type": {kind_text}' + (f", {body}" if body else "") + "}"
+
+
+def test_random_hostile_messages_never_drop_the_session(server):
+    import numpy as np
+
+    url, _ = server
+    rng = np.random.default_rng(19)
+    messages = [_random_message(rng) for _ in range(300)]
+
+    async def go():
+        async with websockets.connect(url.replace("http", "ws") + "/ws") as ws:
+            json.loads(await ws.recv())
+            for i, text in enumerate(messages):
+                await ws.send(text)
+                if i % 25 == 24:  # every 25 messages: the session still answers, every reply strict JSON
+                    await ws.send(json.dumps({"type": "ping", "t": i}))
+                    while True:
+                        msg = json.loads(await asyncio.wait_for(ws.recv(), 30),
+                                         parse_constant=lambda c: pytest.fail(f"bare {c}"))
+                        if msg["type"] == "pong" and msg["t"] == i:
+                            break
+                        if msg["type"] == "error":
+                            assert msg["code"] in ("bad_value", "bad_message", "unknown_type", "bad_json",
+                                                   "queue_full"), msg
+
+    asyncio.run(go())
