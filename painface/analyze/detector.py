@@ -86,6 +86,8 @@ class Detector:
         self.reader = FaceReader(threads)
         self.min_presence = float(min_presence)
         self.blink_seconds = BLINK_SECONDS
+        self.map_name = (calibration if isinstance(calibration, str) else
+                         "uncalibrated" if calibration is None else "custom")
 
     # ---------------------------------------------------------------------------------- one frame
     def read_faces(self, image: Image.Image, previous: list[np.ndarray] | None = None) -> list[tuple[Any, FaceReading]]:
@@ -170,7 +172,11 @@ class Detector:
             raise InputError(f"max_frames: expected an integer >= 1, got {max_frames!r}")
         rows = list(self.iter_rows(inputs, landmarks=landmarks, every=every, max_frames=max_frames,
                                    progress=progress))
-        return split_blinks(make_table(rows, landmarks), self.blink_seconds)
+        df = split_blinks(make_table(rows, landmarks), self.blink_seconds)
+        df.attrs["painface"] = {"au_map": self.map_name, "min_score": self.face_detector.min_score,
+                                "min_presence": self.min_presence, "blink_seconds": self.blink_seconds,
+                                "every": every, "models": "MediaPipe Face Landmarker (assets/NOTICE.txt)"}
+        return df
 
     def detect_image(self, image: Any, **kw: Any) -> pd.DataFrame:
         """:meth:`detect` for one image (path, array or PIL image)."""
