@@ -25,8 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-fsq": ("painface.evaluate.fsq_train", "train the FSQ-VAE autoregressive baseline (tokenizer, then AR)"),
     "control": ("painface.evaluate.control", "controllability sweeps (stimulus, expressiveness, emotion) like Fig. 8"),
     "ablate": ("painface.evaluate.ablation", "ablations like Table II: context window, uncertainty u, guidance"),
-    "analyze": ("painface.analyze.cli", "read faces in images/videos: head pose, blendshapes, AU intensities, PSPI table"),
+    "analyze": ("painface.analyze.cli", "read faces in images/videos: pose, blendshapes, AU intensities, PSPI table"),
     "analyze-calibrate": ("painface.analyze.calibrate", "refit the blendshape -> AU map on painface-rendered faces"),
+    "synth": ("painface.synth.cli", "synthetic datasets: 'synth faces' makes 3DPain-style pain-face images"),
 }
 
 

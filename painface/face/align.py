@@ -7,9 +7,10 @@ the image's left). painface's synthetic datasets frame their renders this way fr
 landmarks, and :func:`painface.analyze` frames real photos the same way from MediaPipe's landmarks
 (:data:`MEDIAPIPE_5`), so a model sees the same framing on both.
 
-The template places the eyes 36 % of the crop apart at 40 % of its height and the mouth at 72 %: the
-whole face with a margin of forehead and chin (wider than the tight ArcFace crop, because pain shows in
-the brows and the chin too).
+The template places the eyes 26 % of the crop apart at 40 % of its height, the nose tip at 57 % and the
+mouth at 70 % (an adult face's proportions: mouth width ~0.8 and eye-to-mouth ~1.15 inter-ocular
+distances): the whole face from the hairline to the chin (wider than the tight ArcFace crop, because
+pain shows in the brows and the chin too).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from PIL import Image
 from painface.errors import InputError
 
 TEMPLATE = np.array([
-    [0.32, 0.40],  # subject's right eye centre (image left)
-    [0.68, 0.40],  # subject's left eye centre
-    [0.50, 0.56],  # nose tip
-    [0.36, 0.72],  # right mouth corner
-    [0.64, 0.72],  # left mouth corner
+    [0.37, 0.40],  # subject's right eye centre (image left)
+    [0.63, 0.40],  # subject's left eye centre
+    [0.50, 0.57],  # nose tip
+    [0.405, 0.70],  # right mouth corner
+    [0.595, 0.70],  # left mouth corner
 ])  # fmt: skip
 """Target positions of the five points, as fractions of the crop's width and height."""
 

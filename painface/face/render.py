@@ -106,7 +106,7 @@ def random_lighting(rng: np.random.Generator, background: tuple[float, float, fl
     bg = background if background is not None else tuple(float(x) for x in rng.uniform(0.05, 0.8, 3))
     return Lighting(key_dir=key, key=float(rng.uniform(0.7, 1.1)), fill_dir=(math.sin(fa), 0.1, math.cos(fa)),
                     fill=float(rng.uniform(0.1, 0.5)), ambient=float(rng.uniform(0.12, 0.3)),
-                    specular=float(rng.uniform(0.05, 0.25)), shininess=float(rng.uniform(12, 30)),
+                    specular=float(rng.uniform(0.04, 0.14)), shininess=float(rng.uniform(12, 30)),
                     wrap=float(rng.uniform(0.1, 0.4)), rim=float(rng.uniform(0.0, 0.5)), background=bg,
                     interior=HEAD_LIGHTING.interior)
 
