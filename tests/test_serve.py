@@ -2,8 +2,10 @@
 protocol and its errors, the pain pulse, disconnects mid-stream, and 100 clients at once."""
 
 import asyncio
+import io
 import json
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -58,6 +60,105 @@ def test_page_assets_and_info(server):
     info = json.loads(get(url + "/api/info")[1])
     assert info["fps"] == 25.0 and info["horizon"] == 8 and info["max_patients"] == CAPACITY and info["facs"]
     assert info["trained_expressiveness"] is None  # the tiny model records no training range
+
+
+def test_identity_heads_and_bad_identities(server):
+    """``/face.glb?identity=N``: that identity's head (the same morph targets, another shape and colours);
+    the same bytes again (cached); a bad seed is a 400 naming it, never a 500."""
+    url, _ = server
+    default = get(url + "/face.glb")[1]
+    three = get(url + "/face.glb?identity=3")[1]
+    assert three[:4] == b"glTF" and three != default and get(url + "/face.glb?identity=3")[1] == three
+    docs = [json.loads(g[20:20 + int.from_bytes(g[12:16], "little")]) for g in (default, three)]
+    assert docs[0]["meshes"][0]["extras"]["targetNames"] == docs[1]["meshes"][0]["extras"]["targetNames"]
+    pos = [d["accessors"][d["meshes"][0]["primitives"][0]["attributes"]["POSITION"]] for d in docs]
+    assert pos[0]["count"] > 5000 and pos[1]["count"] > 5000 and pos[0]["max"] != pos[1]["max"]  # hair may add vertices
+    for bad in ("-1", "abc", "1.5", str(2**31), "", "1e3", "%203"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            get(f"{url}/face.glb?identity={bad}")
+        assert e.value.code == 400 and b"identity: expected the seed" in e.value.read()
+    ids = json.loads(get(url + "/api/identities")[1])
+    assert len(ids["presets"]) == 12 and {p["skin_tone"] for p in ids["presets"]} == set(range(1, 11))
+    assert {p["sex"] for p in ids["presets"]} == {"female", "male"} and ids["max_seed"] == 2**31 - 1
+
+
+def test_record_round_trip_loads_and_renders(server, tmp_path):
+    """record start -> frames -> stop: the npz sent back holds exactly the frames streamed since the start
+    (face, stimulus, pspi, fps), ``load_codes`` reads it and ``painface render`` draws it."""
+    from painface.face.cli import load_codes
+
+    url, _ = server
+
+    async def go():
+        async with websockets.connect(ws_url(url)) as ws:
+            await recv_type(ws, "hello")
+            await ws.send('{"type": "stimulus", "value": 0.6}')
+            await ws.send('{"type": "record", "action": "start", "identity": 3}')
+            ack = await recv_type(ws, "record")
+            assert ack["recording"] is True and ack["max_s"] == 1800
+            streamed = [await recv_type(ws, "frames") for _ in range(4)]
+            await ws.send('{"type": "record", "action": "stop"}')
+            done = await recv_type(ws, "record")
+            while isinstance(data := await asyncio.wait_for(ws.recv(), 30), str):  # frames may come between
+                if (msg := json.loads(data))["type"] == "frames":
+                    streamed.append(msg)
+            return done, data, streamed
+
+    done, data, streamed = asyncio.run(go())
+    assert done["recording"] is False and done["reason"] == "stopped" and done["frames"] >= 3 * 8
+    assert done["bytes"] == len(data) and done["seconds"] == pytest.approx(done["frames"] / 25.0)
+    path = tmp_path / "session.npz"
+    path.write_bytes(data)
+    codes = load_codes(path)
+    assert codes.face.shape == (done["frames"], 20) and codes.fps == 25.0
+    with np.load(path) as z:
+        start, ident = int(z["start"]), int(z["identity"])
+    assert ident == 3
+    by_frame = {m["start"] + i: (f, m["stimulus"][i], m["pspi"][i]) for m in streamed for i, f in enumerate(m["face"])}
+    seen = [k for k in range(start, start + done["frames"]) if k in by_frame]
+    assert len(seen) >= 3 * 8  # the streamed frames of the recorded span are the recorded ones
+    for k in seen:
+        face, stim, ps = by_frame[k]
+        assert np.allclose(codes.face[k - start], face, atol=2e-3)
+        assert codes.stimulus[k - start] == pytest.approx(stim, abs=2e-3) and codes.pspi[k - start] == pytest.approx(
+            ps, abs=2e-3)
+    assert main(["render", str(path), "--out", str(tmp_path / "session.gif"), "--size", "32", "--layout", "face"]) == 0
+    assert (tmp_path / "session.gif").stat().st_size > 0
+
+
+def test_record_bad_messages_and_the_length_limit(server, monkeypatch):
+    import painface.serve.app as app_mod
+    from painface.serve.record import Recorder
+
+    url, _ = server
+    monkeypatch.setattr(app_mod, "Recorder", lambda fps, names: Recorder(fps, names, max_s=20 / fps))
+
+    async def go():
+        async with websockets.connect(ws_url(url)) as ws:
+            await recv_type(ws, "hello")
+            for text, code in [('{"type": "record", "action": "stop"}', "bad_value"),
+                               ('{"type": "record", "action": "pause"}', "bad_value"),
+                               ('{"type": "record"}', "bad_value"),
+                               ('{"type": "record", "action": "start", "identity": "x"}', "bad_value"),
+                               ('{"type": "record", "action": "start", "identity": -2}', "bad_value"),
+                               ('{"type": "record", "action": "start", "file": "/etc/passwd"}', "bad_message")]:
+                await ws.send(text)
+                assert (await recv_type(ws, "error"))["code"] == code, text
+            await ws.send('{"type": "record", "action": "start"}')
+            await recv_type(ws, "record")
+            await ws.send('{"type": "record", "action": "start"}')
+            assert "already recording" in (await recv_type(ws, "error"))["message"]
+            done = await recv_type(ws, "record")  # stops by itself at the limit
+            while isinstance(data := await asyncio.wait_for(ws.recv(), 30), str):
+                pass
+            await ws.send('{"type": "record", "action": "stop"}')
+            assert "not recording" in (await recv_type(ws, "error"))["message"]
+            return done, data
+
+    done, data = asyncio.run(go())
+    assert done["reason"] == "limit" and done["frames"] == 20 and done["recording"] is False
+    with np.load(io.BytesIO(data)) as z:
+        assert z["face"].shape == (20, 20) and int(z["identity"]) == -1 and float(z["fps"]) == 25.0
 
 
 BAD = [

@@ -1,9 +1,10 @@
 """The live web app: one :class:`~painface.stream.StreamEngine` shared by every browser tab.
 
 ``create_app(model, ...)`` returns a FastAPI app: ``GET /`` (the page), ``GET /static/*`` (its JS and
-CSS), ``GET /face.glb`` (the face mesh with one morph target per AU, sent once; the browser draws the
-face from the streamed face code), ``GET /api/info`` and the WebSocket ``/ws`` (one patient per
-connection). The protocol (every message and field, the errors) is documented in docs/live.md.
+CSS), ``GET /face.glb[?identity=N]`` (the whole head of identity N, default the average head, with one
+morph target per AU, sent once; the browser draws the face from the streamed face code),
+``GET /api/identities`` (the page's preset identities), ``GET /api/info`` and the WebSocket ``/ws``
+(one patient per connection). The protocol (every message and field, the errors) is documented in docs/live.md.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from painface.errors import InputError
-from painface.face.code import AU_NAMES, EMOTIONS, FEATURE_NAMES, neutral_face
+from painface.face.code import AU_NAMES, EMOTIONS, FEATURE_NAMES
 from painface.model.conditions import EXPRESSIVENESS_RANGE
 from painface.serve.guard import OriginGuard, RateLimit
+from painface.serve.heads import MAX_IDENTITY_SEED, GlbCache, parse_identity, presets
+from painface.serve.record import MAX_RECORD_S, Recorder, npz_bytes
 from painface.stream import GUIDANCE_MAX, STIMULUS_RANGE, Chunk, StreamEngine, check_samples
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,8 @@ def _number(msg: dict, key: str, lo: float, hi: float, default: float | None = N
 
 class Session:
     """One WebSocket client: its patient in the engine, its stimulus (slider level + decaying pulse)."""
+
+    recorder: Recorder  # the session's recording (set by serve_client before any frame arrives)
 
     def __init__(self, app_state: Any, ws: WebSocket, pid: int, queue: asyncio.Queue) -> None:
         self.state, self.ws, self.pid, self.queue = app_state, ws, pid, queue
@@ -151,7 +156,43 @@ class Session:
             except InputError as e:
                 raise ProtocolError("bad_value", str(e)) from None
             return {"type": "settings", **engine.settings(self.pid)}
-        raise ProtocolError("unknown_type", f"type {kind!r}; expected one of stimulus, pain, settings, ping")
+        if kind == "record":
+            return await self._record(msg)
+        raise ProtocolError("unknown_type", f"type {kind!r}; expected one of stimulus, pain, settings, record, ping")
+
+    async def _record(self, msg: dict) -> dict | None:
+        """``record`` start / stop (painface.serve.record): stop sends the reply, then the npz (binary)."""
+        rec: Recorder = self.recorder
+        unknown = set(msg) - {"type", "action", "identity"}
+        if unknown:
+            raise ProtocolError("bad_message", f"record: unknown field(s) {_show(sorted(unknown))}")
+        action = msg.get("action")
+        if action == "start":
+            ident = msg.get("identity")
+            if ident is not None and (isinstance(ident, bool) or not isinstance(ident, int)
+                                      or not 0 <= ident <= MAX_IDENTITY_SEED):
+                raise ProtocolError("bad_value", f"identity: expected null or a seed 0..{MAX_IDENTITY_SEED}, "
+                                                 f"got {_show(ident)}")
+            if rec.active:
+                raise ProtocolError("bad_value", "record: already recording; send action \"stop\" first")
+            rec.begin(ident)
+            return {"type": "record", "recording": True, "frames": 0, "max_s": MAX_RECORD_S}
+        if action == "stop":
+            if not rec.active:
+                raise ProtocolError("bad_value", "record: not recording; send action \"start\" first")
+            await self.send_recording("stopped")
+            return None
+        raise ProtocolError("bad_value", f'action: expected "start" or "stop", got {_show(action)}')
+
+    async def send_recording(self, reason: str) -> None:
+        """End the recording: a ``record`` message (frames, seconds, bytes, reason), then the npz."""
+        n, parts = self.recorder.finish()
+        data = await asyncio.to_thread(npz_bytes, **parts) if parts else None
+        await send_json(self.ws, {"type": "record", "recording": False, "frames": n,
+                                  "seconds": round(n / self.recorder.fps, 3), "bytes": len(data or b""),
+                                  "reason": reason})
+        if data:
+            await self.ws.send_bytes(data)
 
     @staticmethod
     def _checked(samples: list) -> np.ndarray:
@@ -205,7 +246,7 @@ def create_app(model: Any, *, max_patients: int = 8, engine: StreamEngine | None
     eng = engine or StreamEngine(model, max_patients=max_patients, **engine_kw)
     if eng.max_queued is None:
         eng.max_queued = int(MAX_QUEUED_S * eng.fps)
-    glb: dict[str, bytes] = {}
+    heads = GlbCache(eng.fps)  # identity seed (None: the average head) -> glb, least recently used out
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -225,12 +266,17 @@ def create_app(model: Any, *, max_patients: int = 8, engine: StreamEngine | None
         return FileResponse(STATIC / "index.html")
 
     @app.get("/face.glb")
-    async def face_glb() -> Response:
-        if "v" not in glb:
-            from painface.face.export import glb_bytes
+    async def face_glb(identity: str | None = None) -> Response:
+        try:
+            seed = parse_identity(identity)
+        except InputError as e:
+            return JSONResponse({"detail": str(e)}, status_code=400)
+        data = await heads.get(seed)
+        return Response(data, media_type="model/gltf-binary", headers={"Cache-Control": "max-age=3600"})
 
-            glb["v"] = await asyncio.to_thread(glb_bytes, neutral_face(1), eng.fps)
-        return Response(glb["v"], media_type="model/gltf-binary", headers={"Cache-Control": "max-age=3600"})
+    @app.get("/api/identities")
+    async def identities() -> JSONResponse:
+        return JSONResponse({"presets": await asyncio.to_thread(presets), "max_seed": MAX_IDENTITY_SEED})
 
     @app.get("/api/info")
     async def info() -> JSONResponse:
@@ -273,9 +319,11 @@ async def serve_client(app: FastAPI, ws: WebSocket) -> None:
     await ws.accept()
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
+    recorder = Recorder(eng.fps, eng.names)
 
     def deliver(chunk: Chunk) -> None:  # engine thread -> event loop
         loop.call_soon_threadsafe(_offer, queue, chunk)
+        loop.call_soon_threadsafe(recorder.add, chunk)
 
     try:
         app.state.seed += 1
@@ -286,6 +334,8 @@ async def serve_client(app: FastAPI, ws: WebSocket) -> None:
             await ws.close(code=1013)
         return
     session = Session(app.state, ws, pid, queue)
+    session.recorder = recorder
+    recorder.on_full = lambda: _spawn(session.send_recording("limit"))
     app.state.sessions[pid] = session
     sender = asyncio.create_task(_send_frames(app, session))
     try:
@@ -317,6 +367,20 @@ async def serve_client(app: FastAPI, ws: WebSocket) -> None:
         for task in (sender, session.pulse_task):
             if task is not None:
                 task.cancel()
+
+
+_BACKGROUND: set[asyncio.Task] = set()
+
+
+def _spawn(coro: Any) -> None:
+    """Run ``coro`` in the background (a reference kept; errors of a vanished client ignored)."""
+    async def quiet() -> None:
+        with contextlib.suppress(Exception):
+            await coro
+
+    task = asyncio.ensure_future(quiet())
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 def _offer(queue: asyncio.Queue, chunk: Chunk) -> None:
