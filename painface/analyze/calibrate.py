@@ -75,30 +75,26 @@ def sample_codes(rng: np.random.Generator, n: int, p_active: float, max_pose: fl
 
 
 def random_lighting(rng: np.random.Generator) -> Any:
-    """A :class:`painface.face.render.Lighting` with a jittered key/fill, ambient and background."""
-    from painface.face.render import Lighting
+    """A random :class:`painface.face.render.Lighting` (key, fill, ambient, highlight, wrap, rim) over a
+    random grey-to-colour background: :func:`painface.face.render.random_lighting`."""
+    from painface.face.render import random_lighting as draw
 
-    key = np.array([-0.45, 0.55, 0.70]) + rng.normal(0, 0.35, 3)
-    key[2] = abs(key[2]) + 0.2
-    fill = np.array([0.70, 0.05, 0.70]) + rng.normal(0, 0.3, 3)
-    fill[2] = abs(fill[2]) + 0.2
-    bg = np.clip(rng.uniform(0.05, 0.8) + rng.normal(0, 0.08, 3), 0, 1)
-    return Lighting(key_dir=tuple(key), key=float(rng.uniform(0.55, 1.0)), fill_dir=tuple(fill),
-                    fill=float(rng.uniform(0.1, 0.45)), ambient=float(rng.uniform(0.1, 0.3)),
-                    background=tuple(float(v) for v in bg))
+    return draw(rng)
 
 
 def render_identity(identity: Any, codes: np.ndarray, cameras: list[Any], lighting: Any, size: int) -> np.ndarray:
     """Images ``[n, size, size, 3]`` uint8 of ``codes`` on ``identity`` through painface.face's API.
 
     The only place that touches the renderer: adapt it here if painface.face's API changes."""
-    from painface.face.identity import identity_colors, identity_rig
+    from painface.face.head import build_head, deform, frame_colors
     from painface.face.render import render
-    from painface.face.rig import deform
 
-    rig = identity_rig(identity)
-    colors = identity_colors(identity, rig.mesh)
-    return render(deform(codes, rig), rig.mesh.triangles, colors, size=size, camera=cameras, lighting=lighting)
+    head = build_head(identity)
+    # the eyes look at the camera (yaw and pitch of the view, less the head's own yaw)
+    gaze = np.array([[c.yaw - float(code[FEATURE_NAMES.index("head_yaw")]), c.pitch] for c, code in
+                     zip(cameras, codes, strict=True)])
+    return render(deform(codes, head, gaze=gaze), head.triangles, frame_colors(codes, head), size=size,
+                  camera=cameras, lighting=lighting, specular=head.specular)
 
 
 def expected_pose(code: np.ndarray, camera: Any) -> tuple[float, float, float]:
@@ -115,7 +111,7 @@ def collect(cfg: CalibrationConfig, progress: bool = True) -> dict[str, np.ndarr
     identity ``[n]``, detected ``[n]`` bool, pose true/detected ``[n, 3]``, camera yaw/pitch ``[n, 2]``."""
     from painface.analyze.detector import Detector
     from painface.face.identity import sample_identities
-    from painface.face.render import Camera
+    from painface.face.video import head_camera
 
     rng = np.random.default_rng(cfg.seed)
     det = Detector(calibration=None, threads=cfg.threads)
@@ -123,8 +119,8 @@ def collect(cfg: CalibrationConfig, progress: bool = True) -> dict[str, np.ndarr
     out: dict[str, list] = {k: [] for k in ("blend", "code", "ident", "found", "pose_true", "pose_det", "view")}
     for i, person in enumerate(tqdm(people, desc="render+read", unit="identity", disable=not progress)):
         codes = sample_codes(rng, cfg.per_identity, cfg.p_active, cfg.max_head_pose)
-        cams = [Camera(yaw=float(rng.uniform(-cfg.max_camera_yaw, cfg.max_camera_yaw)),
-                       pitch=float(rng.uniform(-cfg.max_camera_pitch, cfg.max_camera_pitch))) for _ in codes]
+        cams = [head_camera(float(rng.uniform(-cfg.max_camera_yaw, cfg.max_camera_yaw)),
+                            float(rng.uniform(-cfg.max_camera_pitch, cfg.max_camera_pitch))) for _ in codes]
         groups = np.array_split(np.arange(len(codes)), 3)  # three lights per identity
         images = np.concatenate([render_identity(person, codes[g], [cams[j] for j in g], random_lighting(rng),
                                                  cfg.size) for g in groups if len(g)])

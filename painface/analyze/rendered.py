@@ -47,19 +47,16 @@ class RenderedPspi:
 
     def _rig(self, p: int) -> tuple[Any, np.ndarray]:
         if p not in self._rigs:
-            from painface.face.identity import identity_colors, identity_rig, make_identity
+            from painface.face.identity import make_identity
 
-            ident = make_identity(self.seed * 100_003 + p)
-            rig = identity_rig(ident)
-            self._rigs[p] = (rig, identity_colors(ident, rig.mesh))
+            self._rigs[p] = (make_identity(self.seed * 100_003 + p), None)
         return self._rigs[p]
 
     def sequence(self, face: np.ndarray, p: int) -> np.ndarray:
         """PSPI ``[L]`` of one code sequence ``[L, D]`` drawn on identity ``p``."""
         from painface.analyze.aus import pspi_from_aus
         from painface.face.code import clip_aus, pspi
-        from painface.face.render import render
-        from painface.face.rig import deform
+        from painface.face.video import face_frames
 
         face = clip_aus(np.asarray(face, np.float32))
         key = (p, hashlib.sha1(face.tobytes()).hexdigest())
@@ -67,8 +64,8 @@ class RenderedPspi:
             return self._cache[key]
         n = face.shape[0]
         idx = np.unique(np.r_[np.arange(0, n, self.stride), n - 1])
-        rig, colors = self._rig(p)
-        images = render(deform(face[idx], rig), rig.mesh.triangles, colors, size=self.size)
+        ident, _ = self._rig(p)
+        images = list(face_frames(face[idx], size=self.size, identity=ident))  # the whole head
         got = np.full(len(idx), np.nan)
         for k, img in enumerate(images):
             found = self.detector.read_faces(Image.fromarray(img))
