@@ -60,8 +60,8 @@ def main() -> None:
 
         def draw_head(s: int) -> np.ndarray:
             v = fh.deform(codes, head, look_at=eye)
-            return render(v, head.triangles, fh.frame_colors(codes, head), size=s, camera=cam,
-                          lighting=HEAD_LIGHTING, specular=head.specular)
+            return render(v, head.triangles, fh.frame_colors(codes, head, linear=True), size=s, camera=cam,
+                          lighting=HEAD_LIGHTING, specular=head.specular, linear_colors=True)
 
         jobs["head"] = (lambda: fh.deform(codes, head, look_at=eye), draw_head,
                         f"{head.n_vertices} vertices, {len(head.triangles)} triangles")

@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results/head_detection"))
+    ap.add_argument("--skip-visibility", action="store_true", help="only the detection-rate part")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     det = Detector()
@@ -91,7 +92,7 @@ def main() -> None:
                "by_expression": d.groupby("expression").detected.mean().to_dict(),
                "by_skin_tone": d.groupby("skin_tone").detected.mean().to_dict()}
     vis = []
-    for ident in sample_identities(args.au_identities, args.seed + 1):
+    for ident in sample_identities(0 if args.skip_visibility else args.au_identities, args.seed + 1):
         for yaw in (0.0, 45.0):
             for au in RAW:
                 for level in range(6):
@@ -102,8 +103,10 @@ def main() -> None:
                                 "reading": float(r[au]) if ok else np.nan,
                                 "blendshape": float(r[RAW[au]]) if ok else np.nan,
                                 "geometry": geometry(r, au) if ok else np.nan})
-    v = pd.DataFrame(vis)
-    v.to_csv(args.out / "visibility.csv", index=False)
+    v = pd.DataFrame(vis, columns=["seed", "view_yaw", "AU", "intensity", "detected", "reading", "blendshape",
+                                   "geometry"])
+    if not args.skip_visibility:
+        v.to_csv(args.out / "visibility.csv", index=False)
     spear = {}
     for (au, yaw), g in v.groupby(["AU", "view_yaw"]):
         m = g.groupby("intensity")[["reading", "blendshape", "geometry"]].mean()

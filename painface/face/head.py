@@ -291,13 +291,22 @@ CREASE_DARKEN = 0.35
 """Albedo lost where skin is fully folded (a crease value of 1)."""
 
 
-def frame_colors(face: np.ndarray, head: Head) -> np.ndarray:
+def frame_colors(face: np.ndarray, head: Head, *, linear: bool = False) -> np.ndarray:
     """Per-frame albedo ``[F, V, 3]``: the head's colours darkened in the folds its AUs make (nasal
-    wrinkles of AU9, crow's feet of AU6, the glabella of AU4, the nasolabial furrow of AU10...)."""
+    wrinkles of AU9, crow's feet of AU6, the glabella of AU4, the nasolabial furrow of AU10...).
+
+    sRGB by default; ``linear=True`` returns linear-light albedo (for ``render(..., linear_colors=True)``,
+    which then skips its own conversion)."""
     code = check_face(face, FEATURE_NAMES, source="face code")
-    aus = effective_aus(code[:, : len(AU_NAMES)]) / 5.0
-    fold = np.clip(aus @ head.creases, 0.0, 1.0)  # [F, V]
-    return (head.colors[None] * (1.0 - CREASE_DARKEN * fold[..., None])).astype(np.float32)
+    aus = (effective_aus(code[:, : len(AU_NAMES)]) / 5.0).astype(np.float32)
+    keep = 1.0 - CREASE_DARKEN * np.clip(aus @ head.creases, 0.0, 1.0)  # [F, V] float32, sRGB factor
+    if not linear:
+        return head.colors[None] * keep[..., None]
+    if "_linear" not in head.__dict__:
+        c = head.colors
+        object.__setattr__(head, "_linear", np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4
+                                                     ).astype(np.float32))
+    return head.__dict__["_linear"][None] * (keep * keep * np.sqrt(keep))[..., None]  # ~keep^2.5 in linear
 
 
 @lru_cache(maxsize=64)
@@ -340,6 +349,16 @@ def effective_aus(aus: np.ndarray) -> np.ndarray:
     return a
 
 
+def _rotate(p: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """``p [F, N, 3]`` rotated by ``rot [F, 3, 3]`` (row vectors: ``p R^T``), by components (faster than a
+    batched 3x3 matmul)."""
+    r = rot.astype(np.float32)
+    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+    return np.stack([x * r[:, 0, 0, None] + y * r[:, 0, 1, None] + z * r[:, 0, 2, None],
+                     x * r[:, 1, 0, None] + y * r[:, 1, 1, None] + z * r[:, 1, 2, None],
+                     x * r[:, 2, 0, None] + y * r[:, 2, 1, None] + z * r[:, 2, 2, None]], axis=-1)
+
+
 def _gaze_angles(head: Head, look_at: np.ndarray, rot: np.ndarray, centers_world: np.ndarray) -> np.ndarray:
     """Yaw/pitch (degrees) per frame and eye that point each eye at ``look_at`` (world), in head axes."""
     d = np.asarray(look_at, np.float64)[None, None, :] - centers_world  # [F, 2, 3]
@@ -360,7 +379,8 @@ def deform(face: np.ndarray, head: Head | None = None, *, gaze: np.ndarray | Non
     code = check_face(face, FEATURE_NAMES, source="face code")
     n_f = code.shape[0]
     aus = effective_aus(code[:, : len(AU_NAMES)])
-    v = head.vertices.astype(np.float32)[None] + np.tensordot((aus / 5.0).astype(np.float32), head.fields, axes=1)
+    flat = head.fields.reshape(len(AU_NAMES), -1)
+    v = head.vertices.astype(np.float32)[None] + ((aus / 5.0).astype(np.float32) @ flat).reshape(n_f, -1, 3)
     pose = code[:, len(AU_NAMES) :].astype(np.float64)
     rot = head_rotation(pose[:, 0], pose[:, 1], pose[:, 2])  # [F, 3, 3]
     # eyes: rigid rotation about their centres (in head axes), before the head turns
@@ -378,13 +398,13 @@ def deform(face: np.ndarray, head: Head | None = None, *, gaze: np.ndarray | Non
                     np.clip(ang[..., 1], -GAZE_LIMIT[1], GAZE_LIMIT[1])], -1)
     for j, name in enumerate(("eye_l", "eye_r")):
         lo, hi = head.parts[name]
-        r_eye = head_rotation(-ang[:, j, 1], ang[:, j, 0], np.zeros(n_f)).astype(np.float32)
+        r_eye = head_rotation(-ang[:, j, 1], ang[:, j, 0], np.zeros(n_f))
         c = head.eye_centers[j].astype(np.float32)
-        v[:, lo:hi] = np.matmul(v[:, lo:hi] - c, np.swapaxes(r_eye, 1, 2)) + c
+        v[:, lo:hi] = _rotate(v[:, lo:hi] - c, r_eye) + c
     # head pose: rotation about the head joint, blended with the rest position by each vertex's weight
     # (linear blend skinning between the still shoulders and the head: the neck takes a fraction)
-    p0 = v - head.pivot
-    turned = np.matmul(p0, np.swapaxes(rot, 1, 2).astype(np.float32))
+    pivot = head.pivot.astype(np.float32)
+    p0 = v - pivot
     w = head.pose_weight[None, :, None]
-    out = head.pivot + p0 + w * (turned - p0)
+    out = pivot + p0 + w * (_rotate(p0, rot) - p0)
     return out.astype(np.float32)

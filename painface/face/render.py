@@ -292,13 +292,15 @@ def render(
     supersample: int = 1,
     specular: np.ndarray | None = None,
     return_alpha: bool = False,
+    linear_colors: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Rasterize a batch of meshes that share one topology.
 
     vertices ``[F, V, 3]`` (or ``[V, 3]``) in mm; triangles ``[T, 3]`` int, counter-clockwise seen from
     the front; colors ``[V, 3]`` or ``[F, V, 3]`` sRGB albedo in 0..1; ``size`` pixels (square, 16..2048);
     ``camera`` one :class:`Camera` or one per frame; ``specular`` ``[V]`` per-vertex highlight strength
-    (default 1). Returns uint8 ``[F, size, size, 3]`` (and, with ``return_alpha``, the covered fraction of
+    (default 1); ``linear_colors``: ``colors`` are already linear-light albedo (skips the sRGB decoding).
+    Returns uint8 ``[F, size, size, 3]`` (and, with ``return_alpha``, the covered fraction of
     each pixel, float32 ``[F, size, size]``, for compositing over a background image).
     """
     v = np.asarray(vertices)
@@ -319,7 +321,7 @@ def render(
         c = c[None]
     if c.ndim != 3 or c.shape[1:] != (n_v, 3) or c.shape[0] not in (1, n_frames):
         raise InputError(f"colors: expected [{n_v}, 3] or [{n_frames}, {n_v}, 3], got {np.shape(colors)}")
-    if not np.all(np.isfinite(c)) or c.min() < 0 or c.max() > 1:
+    if not (c.min() >= 0 and c.max() <= 1):  # False for NaN too
         raise InputError("colors: expected finite sRGB values in 0..1")
     if not isinstance(size, int | np.integer) or not 16 <= size <= 2048:
         raise InputError(f"size: expected an integer number of pixels in 16..2048, got {size!r}")
@@ -348,7 +350,8 @@ def render(
     out = np.empty((n_frames, int(size), int(size), 3), np.uint8)
     alpha = np.empty((n_frames, int(size), int(size)), np.float32)
     _render_batch(np.ascontiguousarray(v, dtype=np.float32), np.ascontiguousarray(t, dtype=np.int32),
-                  np.ascontiguousarray(_srgb_to_linear(c)), sw, views, focal, res, light, bg, interior, _LUT, out,
+                  np.ascontiguousarray(c if linear_colors else _srgb_to_linear(c)), sw, views, focal, res, light,
+                  bg, interior, _LUT, out,
                   alpha)
     return (out, alpha) if return_alpha else out
 

@@ -267,8 +267,9 @@ def face_frames(face: np.ndarray, *, size: int = 256, yaw: float = 0.0, pitch: f
         part = code[start : start + batch]
         g = None if gaze is None else (gaze if np.ndim(gaze) == 1 else np.asarray(gaze)[start : start + batch])
         verts = deform(part, head, gaze=g, look_at=None if gaze is not None else eye)
-        yield from render(verts, head.triangles, frame_colors(part, head), size=size, camera=cam,
-                          lighting=lighting or HEAD_LIGHTING, specular=head.specular, supersample=supersample)
+        yield from render(verts, head.triangles, frame_colors(part, head, linear=True), size=size, camera=cam,
+                          lighting=lighting or HEAD_LIGHTING, specular=head.specular, supersample=supersample,
+                          linear_colors=True)
 
 
 def head_camera(yaw: float = 0.0, pitch: float = 0.0, distance: float = 800.0):
