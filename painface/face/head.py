@@ -266,9 +266,11 @@ def _build(identity_json: str | None) -> Head:
     creases = np.zeros((len(AU_NAMES), n), np.float32)
     skin_tri = tri0[region == 0]
     a0 = _vertex_areas(skin_v, skin_tri)
+    smooth = _neighbour_mean(skin_tri, len(skin_v))
     for i in range(len(AU_NAMES)):
         a1 = _vertex_areas(skin_v + fields[i, : len(skin_v)], skin_tri)
-        creases[i, : len(skin_v)] = np.clip((a0 - a1) / np.maximum(a0, 1e-6) - 0.04, 0.0, 0.6) / 0.6
+        c = np.clip((a0 - a1) / np.maximum(a0, 1e-6) - 0.04, 0.0, 0.6) / 0.6
+        creases[i, : len(skin_v)] = smooth @ c  # soften: one round of one-ring averaging
     colors, spec = head_colors(ident, asset, verts, parts, np.concatenate(polars), np.concatenate(gaps), hair_all,
                                eye_centers)
     for a in (verts, tris, fields, pose_w, colors, spec, hair_all, creases):
@@ -276,6 +278,17 @@ def _build(identity_json: str | None) -> Head:
     return Head(vertices=verts, triangles=tris, parts=parts, fields=fields, pose_weight=pose_w, pivot=joints[2],
                 eye_centers=eye_centers, colors=colors, specular=spec, landmarks=lm, jaw_angle=float(np.degrees(theta)),
                 hair=hair_all, creases=creases)
+
+
+def _neighbour_mean(tri: np.ndarray, n: int):
+    """Sparse ``[n, n]`` operator: each vertex's value averaged with its one-ring neighbours'."""
+    import scipy.sparse as sp
+
+    e = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]])
+    e = np.concatenate([e, e[:, ::-1], np.repeat(np.arange(n)[:, None], 2, 1)])
+    a = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
+    a.data[:] = 1.0
+    return sp.diags(1.0 / np.asarray(a.sum(1)).ravel()) @ a
 
 
 def _vertex_areas(v: np.ndarray, tri: np.ndarray) -> np.ndarray:
@@ -287,7 +300,7 @@ def _vertex_areas(v: np.ndarray, tri: np.ndarray) -> np.ndarray:
     return out
 
 
-CREASE_DARKEN = 0.35
+CREASE_DARKEN = 0.45
 """Albedo lost where skin is fully folded (a crease value of 1)."""
 
 

@@ -90,8 +90,8 @@ class Lighting:
     rim: float = 0.0
 
 
-HEAD_LIGHTING = Lighting(key_dir=(-0.45, 0.5, 0.75), key=0.72, fill_dir=(0.75, 0.0, 0.66), fill=0.26,
-                         ambient=0.14, specular=0.14, shininess=20.0, wrap=0.3, rim=0.3,
+HEAD_LIGHTING = Lighting(key_dir=(-0.4, 0.5, 0.77), key=0.68, fill_dir=(0.75, 0.05, 0.66), fill=0.34,
+                         ambient=0.16, specular=0.14, shininess=20.0, wrap=0.3, rim=0.3,
                          background=(0.20, 0.22, 0.26), interior=(0.22, 0.07, 0.06))
 """The default lighting of the whole head: a soft three-point setup that keeps all 10 Monk tones legible."""
 
