@@ -1,0 +1,150 @@
+"""Training data for ViTPain: a synthetic face split held in memory, and augmentation for synthetic-to-real.
+
+:func:`load_split` reads one split of a ``painface synth faces`` folder (checked by
+:func:`painface.synth.dataset.read_metadata`) into uint8 tensors resized to the model's side: decoding
+13,000 small JPEGs once costs ~15 s, far less than a DataLoader re-decoding them every epoch on two
+cores. :func:`augment` works on a float batch in torch: a random similarity transform (scale 0.9-1.1,
+rotation +-10 deg, shift +-6 %; the aligner's crops of real photos differ from the template by about
+that), horizontal flip, per-image brightness/contrast/saturation/colour-gain jitter, grey in 1 of 5,
+blur in 1 of 4, sensor noise: what separates a clean render from a webcam photo. Heatmaps follow the
+image's geometry, never its colours.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from painface.errors import InputError
+
+PSPI_AUS = ("AU4", "AU6", "AU7", "AU9", "AU10", "AU43")
+
+
+@dataclass
+class Split:
+    """One split in memory. ``images`` uint8 ``[N, 3, S, S]``; ``heatmaps`` uint8 ``[N, 1, S, S]`` (255 =
+    10 mm); ``neutral`` int64 ``[N]`` (row of the paired neutral image); ``aus`` float ``[N, 6]`` (0-5);
+    ``pspi`` float ``[N]`` (0-16); ``identity`` int64 ``[N]``."""
+
+    images: torch.Tensor
+    heatmaps: torch.Tensor | None
+    neutral: torch.Tensor
+    aus: torch.Tensor
+    pspi: torch.Tensor
+    identity: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.pspi)
+
+
+def _read(path: Path, size: int, mode: str) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            im = im.convert(mode)
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            return np.asarray(im, np.uint8)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: cannot read image ({e})") from None
+
+
+def load_split(root: str | Path, split: str, size: int, heatmaps: bool = False) -> Split:
+    """Read ``split`` of the dataset at ``root`` resized to ``size`` (see :class:`Split`)."""
+    from painface.synth.dataset import read_metadata
+
+    root = Path(root)
+    df = read_metadata(root, split)
+    if len(df) == 0:
+        raise InputError(f"{root}: split {split!r} holds no images")
+    index = {f: k for k, f in enumerate(df.file)}
+    missing = [f for f in df.neutral_file if f not in index]
+    if missing:
+        raise InputError(f"{root}: neutral image {missing[0]} is not in split {split!r}")
+    imgs = np.stack([_read(root / f, size, "RGB") for f in df.file]).transpose(0, 3, 1, 2)
+    hm = None
+    if heatmaps:
+        hm = torch.from_numpy(np.stack([_read(root / f, size, "L") for f in df.heatmap_file])[:, None].copy())
+    return Split(images=torch.from_numpy(np.ascontiguousarray(imgs)), heatmaps=hm,
+                 neutral=torch.tensor([index[f] for f in df.neutral_file], dtype=torch.int64),
+                 aus=torch.tensor(df[list(PSPI_AUS)].to_numpy(np.float32)),
+                 pspi=torch.tensor(df.PSPI.to_numpy(np.float32)),
+                 identity=torch.tensor(df.identity.to_numpy(np.int64)))
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float 0..1."""
+    return x.float() / 255.0
+
+
+def _affine(n: int, g: torch.Generator) -> torch.Tensor:
+    """Random similarity transforms ``[n, 2, 3]`` for ``F.affine_grid`` (with random horizontal flips)."""
+    u = torch.rand(n, 5, generator=g)
+    scale = 0.9 + 0.2 * u[:, 0]
+    ang = (u[:, 1] - 0.5) * 2 * math.radians(10)
+    flip = torch.where(u[:, 4] < 0.5, -1.0, 1.0)
+    c, s = torch.cos(ang) / scale, torch.sin(ang) / scale
+    theta = torch.stack([torch.stack([c * flip, -s, (u[:, 2] - 0.5) * 0.24], 1),
+                         torch.stack([s * flip, c, (u[:, 3] - 0.5) * 0.24], 1)], 1)
+    return theta
+
+
+def augment(image: torch.Tensor, g: torch.Generator, extra: torch.Tensor | None = None,
+            strength: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Augment a float batch ``[B, 3, S, S]`` (0..1); ``extra`` ``[B, C, S, S]`` (heatmaps) gets the same
+    geometry. ``strength`` 0 returns the inputs unchanged. Returns (image, extra)."""
+    if strength <= 0:
+        return image, extra
+    b = len(image)
+    theta = _affine(b, g)
+    theta[:, :, :2] = torch.eye(2) + strength * (theta[:, :, :2] - torch.eye(2))
+    theta[:, :, 2] *= strength
+    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+    image = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if extra is not None:
+        extra = F.grid_sample(extra, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    u = torch.rand(b, 8, generator=g)
+    grey = image.mean(1, keepdim=True)
+    sat = (1 + strength * (u[:, 0] - 0.5) * 0.8).view(b, 1, 1, 1)
+    image = grey + sat * (image - grey)
+    gains = 1 + strength * (torch.rand(b, 3, 1, 1, generator=g) - 0.5) * 0.2
+    image = image * gains
+    bright = (strength * (u[:, 1] - 0.5) * 0.4).view(b, 1, 1, 1)
+    contrast = (1 + strength * (u[:, 2] - 0.5) * 0.6).view(b, 1, 1, 1)
+    mean = image.mean((1, 2, 3), keepdim=True)
+    image = (image - mean) * contrast + mean + bright
+    to_grey = (u[:, 3] < 0.2 * strength).view(b, 1, 1, 1)
+    image = torch.where(to_grey, image.mean(1, keepdim=True).expand_as(image), image)
+    blur = u[:, 4] < 0.25 * strength
+    if blur.any():
+        k = torch.tensor([1.0, 2.0, 1.0])
+        k = (k[:, None] * k[None]) / 16
+        w = k.expand(3, 1, 3, 3).contiguous()
+        image[blur] = F.conv2d(F.pad(image[blur], (1, 1, 1, 1), mode="replicate"), w, groups=3)
+    noise = (strength * u[:, 5] * 0.03).view(b, 1, 1, 1)
+    image = image + noise * torch.randn(image.shape, generator=g)
+    return image.clamp(0, 1), extra
+
+
+def batch(split: Split, idx: torch.Tensor, g: torch.Generator | None, *, neutral: bool = False,
+          heatmap: bool = False, strength: float = 1.0) -> dict[str, torch.Tensor]:
+    """The batch of rows ``idx``: ``image``, ``aus``, ``pspi`` and on request ``neutral`` and ``heatmap``
+    (float 0..1); augmented when ``g`` is given (the neutral image gets its own draw)."""
+    img = to_float(split.images[idx])
+    hm = to_float(split.heatmaps[idx]) if heatmap and split.heatmaps is not None else None
+    if heatmap and hm is None:
+        raise InputError("heatmaps were not loaded for this split")
+    if g is not None:
+        img, hm = augment(img, g, hm, strength)
+    out = {"image": img, "aus": split.aus[idx], "pspi": split.pspi[idx]}
+    if hm is not None:
+        out["heatmap"] = hm
+    if neutral:
+        ref = to_float(split.images[split.neutral[idx]])
+        out["neutral"] = augment(ref, g, None, strength)[0] if g is not None else ref
+    return out

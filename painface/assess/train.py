@@ -1,0 +1,284 @@
+"""``painface train-assess``: train ViTPain on a ``painface synth faces`` dataset, resumably, on a CPU.
+
+Loop: AdamW, linear warm-up then cosine decay, batches drawn with a generator seeded by
+``(seed, step)`` (so a resumed run draws the same batches and dropout as an uninterrupted one), an
+EMA of the weights. Loss: ``MSE(pspi/16) + MSE(aus/5) + 0.1 BCE(PSPI >= 1,2,3)`` (+ ``distill`` x the
+feature-distillation loss for variant ``b``: MSE between the student's final tokens, through a linear
+projector, and the frozen heatmap teacher's final tokens on the same geometry; features rather than
+attention maps or outputs because every patch token then carries the teacher's "where the skin moved").
+
+Every ``eval_every`` steps the EMA model is scored on a fixed subset of the **val** split (PSPI MAE);
+the best is ``RUN/best.safetensors``. ``RUN/state.safetensors`` (+ ``state.json``) holds everything to
+resume: weights, EMA, optimizer moments, step, best score. At the end, F1 thresholds are tuned on
+predictions for training images (no augmentation), stored in the checkpoint, and the **test** split is
+scored once: ``RUN/test.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from painface.assess import data as D
+from painface.assess import metrics as M
+from painface.assess.model import ViTConfig, ViTPain, count_parameters, load, save
+from painface.errors import InputError
+from painface.io import atomic_write_json
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What ``train-assess`` does (saved as ``RUN/config.json``)."""
+
+    data: str = ""
+    variant: str = "a"
+    teacher: str = ""
+    size: int = 96
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
+    steps: int = 1000
+    batch: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: int = 100
+    ema: float = 0.995
+    distill: float = 1.0
+    augment: float = 1.0
+    eval_every: int = 250
+    val_images: int = 600
+    save_every: int = 50
+    seed: int = 0
+
+
+def model_config(cfg: TrainConfig) -> ViTConfig:
+    return ViTConfig(variant=cfg.variant, size=cfg.size, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads)
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def loss_fn(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], teacher_tokens: torch.Tensor | None,
+            model: ViTPain, distill: float) -> torch.Tensor:
+    y = b["pspi"]
+    loss = F.mse_loss(out["pspi"] / 16, y / 16) + F.mse_loss(out["aus"] / 5, b["aus"] / 5)
+    targets = torch.stack([(y >= k).float() for k in M.LEVELS], 1)
+    loss = loss + 0.1 * F.binary_cross_entropy_with_logits(out["logits"], targets)
+    if teacher_tokens is not None and model.proj is not None:
+        loss = loss + distill * F.mse_loss(model.proj(out["tokens"]), teacher_tokens)
+    return loss
+
+
+def inputs_of(model: ViTPain, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(main input, neutral or None) of a batch for this model's variant."""
+    v = model.config.variant
+    return (b["heatmap"] if v == "teacher" else b["image"]), (b.get("neutral") if v == "c" else None)
+
+
+@torch.no_grad()
+def predict_split(model: ViTPain, split: D.Split, idx: np.ndarray | None = None, bs: int = 128) -> np.ndarray:
+    """Predicted PSPI ``[n]`` for rows ``idx`` of ``split`` (all by default), no augmentation."""
+    model.eval()
+    idx = np.arange(len(split)) if idx is None else np.asarray(idx)
+    v = model.config.variant
+    outs = []
+    for k in range(0, len(idx), bs):
+        t = torch.as_tensor(idx[k:k + bs])
+        b = D.batch(split, t, None, neutral=v == "c", heatmap=v == "teacher")
+        x, ref = inputs_of(model, b)
+        outs.append(model(x, ref)["pspi"].numpy())
+    return np.concatenate(outs) if outs else np.zeros(0)
+
+
+def _state_tensors(model, ema, opt) -> dict[str, torch.Tensor]:
+    t = {f"model.{k}": v for k, v in model.state_dict().items()}
+    t.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
+    for i, p in enumerate(model.parameters()):
+        st = opt.state.get(p, {})
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            if name in st:
+                t[f"opt.{i}.{name}"] = torch.as_tensor(st[name]).reshape(-1) if name == "step" else st[name]
+    return t
+
+
+def _restore(tensors: dict[str, torch.Tensor], model, ema, opt) -> None:
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    for i, p in enumerate(model.parameters()):
+        if f"opt.{i}.exp_avg" in tensors:
+            opt.state[p] = {"exp_avg": tensors[f"opt.{i}.exp_avg"].clone(),
+                            "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].clone(),
+                            "step": tensors[f"opt.{i}.step"].reshape(()).clone()}
+
+
+def _teacher(cfg: TrainConfig) -> ViTPain | None:
+    if cfg.variant != "b":
+        return None
+    if not cfg.teacher:
+        raise InputError("--variant b needs --teacher RUN/best.safetensors (a run of --variant teacher)")
+    t, _ = load(cfg.teacher)
+    if t.config.variant != "teacher":
+        raise InputError(f"{cfg.teacher}: a variant {t.config.variant!r} model, not a heatmap teacher")
+    if t.config.dim != cfg.dim or t.config.size != cfg.size:
+        raise InputError(f"{cfg.teacher}: teacher dim/size {t.config.dim}/{t.config.size} differ from "
+                         f"the student's {cfg.dim}/{cfg.size}")
+    for p in t.parameters():
+        p.requires_grad_(False)
+    return t
+
+
+def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, log=print) -> dict[str, Any]:
+    """Train (or resume) the run in ``out``; returns the test metrics (also ``out/test.json``)."""
+    from painface.model.checkpoint import read_tensors, save_tensors_atomic
+
+    out = Path(out)
+    mcfg = model_config(cfg)
+    mcfg.check()
+    if cfg.steps < 1 or cfg.batch < 1 or cfg.eval_every < 1 or cfg.save_every < 1:
+        raise InputError("--steps, --batch, --eval-every, --save-every must be >= 1")
+    cfg_path = out / "config.json"
+    if cfg_path.is_file():
+        old = json.loads(cfg_path.read_text())
+        if old != dataclasses.asdict(cfg):
+            diff = sorted(k for k in old if old.get(k) != dataclasses.asdict(cfg).get(k))
+            raise InputError(f"{out}: holds a run with other settings ({', '.join(diff)}); use a new --out")
+    teacher = _teacher(cfg)
+    need_hm = cfg.variant in ("teacher", "b")
+    t0 = time.time()
+    train_s = D.load_split(cfg.data, "train", cfg.size, heatmaps=need_hm)
+    val_s = D.load_split(cfg.data, "val", cfg.size, heatmaps=cfg.variant == "teacher")
+    log(f"loaded train {len(train_s)} / val {len(val_s)} images at {cfg.size} px in {time.time() - t0:.0f} s")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cfg_path, dataclasses.asdict(cfg))
+
+    torch.manual_seed(cfg.seed)
+    model = ViTPain(mcfg)
+    ema = ViTPain(mcfg)
+    ema.load_state_dict(model.state_dict())
+    ema.eval()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, best, elapsed = 0, float("inf"), 0.0
+    history: list[dict[str, float]] = []
+    if (out / "state.safetensors").is_file():
+        tensors, meta = read_tensors(out / "state.safetensors")
+        _restore(tensors, model, ema, opt)
+        info = json.loads(meta["painface"])
+        step, best, elapsed, history = info["step"], info["best"], info["elapsed"], info["history"]
+        log(f"resumed at step {step} (best val MAE {best:.3f})")
+    val_idx = np.sort(np.random.default_rng(cfg.seed).permutation(len(val_s))[:cfg.val_images])
+    info = {"params": count_parameters(model), "data": str(cfg.data), "train_images": len(train_s)}
+
+    def checkpoint() -> None:
+        meta = {"step": step, "best": best, "elapsed": elapsed, "history": history}
+        save_tensors_atomic(out / "state.safetensors", _state_tensors(model, ema, opt), {"painface": json.dumps(meta)})
+        atomic_write_json(out / "state.json", meta)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train-assess {cfg.variant}", disable=not progress)
+    tick = time.time()
+    while step < cfg.steps:
+        model.train()
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        idx = torch.randint(0, len(train_s), (cfg.batch,), generator=g)
+        b = D.batch(train_s, idx, g, neutral=cfg.variant == "c", heatmap=need_hm, strength=cfg.augment)
+        x, ref = inputs_of(model, b)
+        tt = None
+        if teacher is not None:
+            with torch.no_grad():
+                tt = teacher.encode(b["heatmap"])[0]
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, step)
+        loss = loss_fn(model(x, ref), b, tt, model, cfg.distill)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(cfg.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.state_dict().values(), model.state_dict().values(), strict=True):
+                if pe.is_floating_point():
+                    pe.mul_(d).add_(pm, alpha=1 - d)
+                else:
+                    pe.copy_(pm)
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            p = predict_split(ema, val_s, val_idx)
+            score = M.mae(val_s.pspi.numpy()[val_idx], p)
+            history.append({"step": step, "loss": float(loss.item()), "val_mae": score,
+                            "val_r": M.pearson(val_s.pspi.numpy()[val_idx], p)})
+            log(f"step {step}: loss {loss.item():.4f}, val PSPI MAE {score:.3f}, r {history[-1]['val_r']:.3f}")
+            if score < best:
+                best = score
+                save(out / "best", ema, {**info, "step": step, "val_mae": score})
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            elapsed += time.time() - tick
+            tick = time.time()
+            checkpoint()
+    bar.close()
+    return finish(cfg, out, train_s, elapsed, log)
+
+
+def finish(cfg: TrainConfig, out: Path, train_s: D.Split, elapsed: float, log=print) -> dict[str, Any]:
+    """Tune F1 thresholds on training images, store them in the best checkpoint, score the test split once."""
+    if (out / "test.json").is_file():
+        return json.loads((out / "test.json").read_text())
+    best, meta = load(out / "best")
+    idx = np.random.default_rng(cfg.seed + 1).permutation(len(train_s))[:2000]
+    thr = M.tune_thresholds(train_s.pspi.numpy()[idx], predict_split(best, train_s, idx))
+    info = {k: v for k, v in meta.items() if k not in ("format", "version", "config")}
+    info.update(thresholds={str(k): v for k, v in thr.items()}, train_seconds=elapsed,
+                command=f"painface train-assess --data {cfg.data} --out {out} --variant {cfg.variant}")
+    save(out / "best", best, info)
+    test_s = D.load_split(cfg.data, "test", cfg.size, heatmaps=cfg.variant == "teacher")
+    p = predict_split(best, test_s)
+    res = {"variant": cfg.variant, "test_images": len(test_s), "train_seconds": elapsed, "step": meta.get("step"),
+           **M.summary(test_s.pspi.numpy(), p, thr)}
+    np.savez(out / "test_predictions.npz", pspi=test_s.pspi.numpy(), pred=p, identity=test_s.identity.numpy())
+    atomic_write_json(out / "test.json", res)
+    log("test: " + ", ".join(f"{k} {v:.3f}" for k, v in res.items() if isinstance(v, float)))
+    return res
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    parser.add_argument("--data", required=True, help="a painface synth faces folder")
+    parser.add_argument("--out", required=True, help="run folder (rerun the same command to resume)")
+    parser.add_argument("--variant", choices=("a", "b", "c", "teacher"), default="a",
+                        help="a: RGB; b: + heatmap-teacher distillation (needs --teacher); c: + neutral image")
+    parser.add_argument("--teacher", default="", help="best.safetensors of a --variant teacher run (for b)")
+    for name in ("size", "dim", "depth", "heads", "steps", "batch", "warmup", "eval_every", "val_images",
+                 "save_every", "seed"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
+    for name in ("lr", "weight_decay", "ema", "distill", "augment"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads < 1:
+        raise InputError(f"--threads: expected >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    res = train(cfg, args.out, progress=not args.quiet)
+    print(json.dumps(res, indent=1))
+    return 0

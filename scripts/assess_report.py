@@ -1,0 +1,127 @@
+"""The tables of docs/assess.md: ViTPain variants, the analyze detector and the mean baseline on the
+synthetic test identities (95 % bootstrap CIs over identities), and real neutral/smiling photos.
+
+    python scripts/assess_report.py --data data/synth112 --runs runs/assess --variants a b c \
+        --real ../shared/realfaces/london-dev --out results/assess
+
+Test predictions of a variant come from ``RUN/test_predictions.npz`` (written once by train-assess);
+its F1 thresholds from its checkpoint (tuned on training images). The analyze detector (calibration
+"regression") reads the test images and 600 training images (its F1 thresholds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from painface.assess import metrics as M
+
+KEYS = ("MAE", "r", "ICC", "AUROC1", "AUROC2", "AUROC3", "F1_1", "F1_2", "F1_3")
+
+
+def with_ci(y, p, ident, thr, n) -> dict[str, tuple[float, float, float]]:
+    return M.bootstrap(ident, lambda i: M.summary(y[i], p[i], thr), n=n, seed=0)
+
+
+def fmt(ci: dict, k: str) -> str:
+    v, lo, hi = ci[k]
+    return "n/a" if np.isnan(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def detector_pspi(files: list[str], calibration: str) -> np.ndarray:
+    from painface.analyze import Detector
+
+    df = Detector(calibration=calibration).detect(files, progress=False)
+    df = df[df.face == 0].set_index("file").reindex(files)
+    return df.PSPI.to_numpy(np.float64)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--variants", nargs="+", default=["a", "b", "c"])
+    ap.add_argument("--real", default=None)
+    ap.add_argument("--out", default="results/assess")
+    ap.add_argument("--boot", type=int, default=1000)
+    ap.add_argument("--no-detector", action="store_true")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = pd.read_csv(Path(args.data) / "metadata.csv")
+    test, train = meta[meta.split == "test"].reset_index(drop=True), meta[meta.split == "train"]
+    y, ident = test.PSPI.to_numpy(), test.identity.to_numpy()
+    table: dict[str, dict] = {}
+    for v in args.variants:
+        run = Path(args.runs) / v
+        z = np.load(run / "test_predictions.npz")
+        thr = {int(k): t for k, t in json.loads((run / "best.json").read_text())["thresholds"].items()}
+        table[f"ViTPain ({v})"] = with_ci(z["pspi"], z["pred"], z["identity"], thr, args.boot)
+    mean = float(train.PSPI.mean())
+    thr_mean = {k: mean for k in M.LEVELS}  # a constant: every image is called positive iff mean >= k
+    table["mean PSPI of training images"] = with_ci(y, np.full_like(y, mean), ident, thr_mean, args.boot)
+    rows = {"test_images": len(test), "test_identities": int(test.identity.nunique()), "train_mean_pspi": mean}
+    if not args.no_detector:
+        files = [str(Path(args.data) / f) for f in test.file]
+        p = detector_pspi(files, "regression")
+        found = np.isfinite(p)
+        sub = train.sample(600, random_state=0)
+        pt = detector_pspi([str(Path(args.data) / f) for f in sub.file], "regression")
+        ok = np.isfinite(pt)
+        thr = M.tune_thresholds(sub.PSPI.to_numpy()[ok], pt[ok])
+        rows["detector_found"] = float(found.mean())
+        table["analyze detector (regression), faces found"] = with_ci(y[found], p[found], ident[found], thr, args.boot)
+    lines = ["| model | " + " | ".join(KEYS) + " |", "|---" * (len(KEYS) + 1) + "|"]
+    for name, ci in table.items():
+        lines.append(f"| {name} | " + " | ".join(fmt(ci, k) for k in KEYS) + " |")
+    text = "\n".join(lines)
+    print(json.dumps(rows))
+    print(text)
+    (out / "synthetic_test.md").write_text(text + "\n")
+    (out / "synthetic_test.json").write_text(json.dumps({"info": rows, "table": table}, indent=1))
+    if args.real:
+        real_table(Path(args.real), Path(args.runs), args.variants, out)
+
+
+def real_table(real: Path, runs: Path, variants: list[str], out: Path) -> None:
+    """Neutral vs smiling photos: PSPI >= 2 on neutral faces, mean PSPI and AU6 by expression."""
+    from painface.analyze import Detector
+    from painface.assess.predict import Assessor
+
+    files = sorted(str(f) for f in real.glob("*.jpg"))
+    expr = np.array(["neutral" if "neutral" in Path(f).name else "smiling" for f in files])
+    res = {}
+    for v in variants:
+        ckpt = runs / v / "best.safetensors"
+        if v == "c":  # the person's own neutral photo is the reference
+            dfs = []
+            for f in files:
+                ref = str(Path(f).with_name(Path(f).name.split("_")[0] + "_neutral.jpg"))
+                dfs.append(Assessor(ckpt, neutral=ref).assess([f]))
+            df = pd.concat(dfs, ignore_index=True)
+        else:
+            df = Assessor(ckpt).assess(files)
+        res[f"ViTPain ({v})"] = df[df.face == 0].set_index("file").reindex(files)
+    for cal in ("offset", "regression"):
+        df = Detector(calibration=cal).detect(files, progress=False)
+        res[f"analyze ({cal})"] = df[df.face == 0].set_index("file").reindex(files)
+    lines = ["| model | faces found | neutral: PSPI >= 2 | neutral: mean PSPI | smiling: mean PSPI | "
+             "neutral: mean AU6 | smiling: mean AU6 | smiling > neutral (pairs) |", "|---" * 8 + "|"]
+    for name, df in res.items():
+        p, a6 = df.PSPI.to_numpy(), df.AU6.to_numpy()
+        n, s = expr == "neutral", expr == "smiling"
+        pairs = np.mean(p[s] > p[n])
+        lines.append(f"| {name} | {np.isfinite(p).sum()}/{len(p)} | {int(np.nansum(p[n] >= 2))}/{n.sum()} | "
+                     f"{np.nanmean(p[n]):.2f} | {np.nanmean(p[s]):.2f} | {np.nanmean(a6[n]):.2f} | "
+                     f"{np.nanmean(a6[s]):.2f} | {pairs:.2f} |")
+    text = "\n".join(lines)
+    print(text)
+    (out / "real_photos.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""ViTPain: metrics against hand-computed values, model and checkpoints, training (overfit, resume), data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from painface.assess import metrics as M
+from painface.assess.model import ViTConfig, ViTPain, load, save
+from painface.assess.train import TrainConfig, predict_split, train
+from painface.errors import InputError
+from tests.assess_fixtures import write_fake_synth
+
+TINY = {"size": 32, "dim": 32, "depth": 1, "heads": 2}
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def test_metrics_hand_computed():
+    assert M.mae([0, 1, 2], [1, 1, 4]) == pytest.approx(1.0)
+    assert M.pearson([1, 2, 3], [2, 4, 7]) == pytest.approx(5 / np.sqrt(2 * 38 / 3), abs=1e-12)
+    assert np.isnan(M.pearson([1, 2, 3], [5, 5, 5]))
+    assert M.auroc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert M.auroc([0, 1], [0.5, 0.5]) == pytest.approx(0.5)
+    assert np.isnan(M.auroc([1, 1], [0.2, 0.3]))
+    assert M.f1([1, 1, 0, 0], [3, 1, 2, 0], 1.5) == pytest.approx(0.5)
+    assert M.icc31([1, 2, 3], [2, 2, 5]) == pytest.approx(0.75)
+    assert M.icc31([1, 2, 3, 4], [3, 4, 5, 6]) == pytest.approx(1.0)  # consistency: offsets do not count
+    assert M.tune_threshold([0, 0, 1, 1], [0, 1, 2, 3]) == pytest.approx(1.5)
+    s = M.summary([0, 0, 2, 4], [0.5, 0, 2, 3], {1: 1.0, 2: 1.0, 3: 2.5})
+    assert s["MAE"] == pytest.approx(0.375) and s["AUROC1"] == 1.0 and s["F1_3"] == pytest.approx(1.0)
+
+
+def test_metrics_errors_and_bootstrap():
+    with pytest.raises(InputError, match="2 labels but 3"):
+        M.mae([1, 2], [1, 2, 3])
+    with pytest.raises(InputError, match="finite"):
+        M.mae([1, np.nan], [1, 2])
+    groups = np.repeat([0, 1, 2, 3], 5)
+    y = np.arange(20.0)
+    ci = M.bootstrap(groups, lambda i: {"MAE": M.mae(y[i], y[i] + 1)}, n=50)
+    assert ci["MAE"] == pytest.approx((1.0, 1.0, 1.0))
+
+
+# ------------------------------------------------------------------------------------------ model
+def test_model_shapes_and_ranges():
+    torch.manual_seed(0)
+    m = ViTPain(ViTConfig(variant="c", **TINY)).eval()
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        out = m(x, torch.rand(3, 3, 32, 32))
+    assert out["aus"].shape == (3, 6) and out["pspi"].shape == (3,) and out["logits"].shape == (3, 3)
+    assert float(out["pspi"].min()) >= 0 and float(out["pspi"].max()) <= 16 and float(out["aus"].max()) <= 5
+    with pytest.raises(InputError, match="neutral reference"):
+        m(x)
+    with pytest.raises(InputError, match=r"expected \[B, 3, 32, 32\]"):
+        m(torch.rand(2, 3, 30, 30), torch.rand(2, 3, 30, 30))
+    with pytest.raises(InputError, match="variant"):
+        ViTPain(ViTConfig(variant="z"))
+
+
+def test_checkpoint_roundtrip_and_refusals(tmp_path):
+    torch.manual_seed(0)
+    m = ViTPain(ViTConfig(**TINY)).eval()
+    p = save(tmp_path / "m", m, {"note": "x"})
+    m2, meta = load(p)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(m(x)["pspi"], m2(x)["pspi"]) and meta["note"] == "x"
+    assert (tmp_path / "m.json").is_file()
+    from pathlib import Path
+
+    other = Path(__file__).resolve().parent.parent / "painface" / "assets" / "paindiffusion.safetensors"
+    with pytest.raises(InputError, match="not a ViTPain checkpoint"):
+        load(other)
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(InputError, match="not a readable safetensors"):
+        load(tmp_path / "bad.safetensors")
+    with pytest.raises(InputError, match="not found"):
+        load(tmp_path / "missing.safetensors")
+
+
+# ------------------------------------------------------------------------------------------ training
+def test_tiny_model_overfits(tmp_path):
+    ds = write_fake_synth(tmp_path / "ds")
+    cfg = TrainConfig(data=str(ds), **TINY, steps=150, batch=16, lr=3e-3, warmup=10, augment=0.0,
+                      eval_every=150, save_every=150, ema=0.9)
+    res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
+    from painface.assess import data as D
+
+    tr = D.load_split(ds, "train", 32)
+    model, meta = load(tmp_path / "run" / "best")
+    y, p = tr.pspi.numpy(), predict_split(model, tr)
+    assert M.mae(y, p) < 0.35 * M.mae(y, np.full_like(y, y.mean()))  # far below the mean predictor
+    assert set(meta["thresholds"]) == {"1", "2", "3"} and res["test_images"] == 5
+    assert (tmp_path / "run" / "test.json").is_file()
+
+
+def test_resume_reproduces_weights(tmp_path):
+    ds = write_fake_synth(tmp_path / "ds", identities=4, expressions=2)
+    cfg = TrainConfig(data=str(ds), **TINY, steps=12, batch=4, warmup=2, eval_every=8, save_every=4)
+    train(cfg, tmp_path / "full", progress=False, log=lambda *_: None)
+
+    def killer(msg: str) -> None:
+        if msg.startswith("step 8"):
+            raise KeyboardInterrupt  # killed after step 8's evaluation, before its state was saved
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", progress=False, log=killer)
+    train(cfg, tmp_path / "cut", progress=False, log=lambda *_: None)
+    a, b = load_file(tmp_path / "full" / "state.safetensors"), load_file(tmp_path / "cut" / "state.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    with pytest.raises(InputError, match="other settings"):
+        train(TrainConfig(**{**cfg.__dict__, "lr": 0.5}), tmp_path / "cut", progress=False)
+
+
+def test_bad_training_inputs(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no metadata.csv"):
+        train(TrainConfig(data=str(tmp_path / "empty"), **TINY), tmp_path / "r", progress=False)
+    ds = write_fake_synth(tmp_path / "ds", identities=3, expressions=1)
+    next((ds / "images").rglob("*.png")).unlink()
+    with pytest.raises(InputError, match="missing"):
+        train(TrainConfig(data=str(ds), **TINY), tmp_path / "r2", progress=False)
+    assert not (tmp_path / "r2").exists()  # nothing half-written
+    ds2 = write_fake_synth(tmp_path / "ds2", identities=3, expressions=1)
+    with pytest.raises(InputError, match="needs --teacher"):
+        train(TrainConfig(data=str(ds2), variant="b", **TINY), tmp_path / "r3", progress=False)
+    student = save(tmp_path / "student", ViTPain(ViTConfig(**TINY)), {})
+    with pytest.raises(InputError, match="not a heatmap teacher"):
+        train(TrainConfig(data=str(ds2), variant="b", teacher=str(student), **TINY), tmp_path / "r4", progress=False)
+
+
+def test_augment_keeps_range_and_geometry():
+    from painface.assess.data import augment
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(4, 3, 32, 32)
+    hm = torch.zeros(4, 1, 32, 32)
+    out, hm2 = augment(img, g, hm)
+    assert out.shape == img.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert float(hm2.abs().max()) == 0.0
+    same, _ = augment(img, g, None, strength=0.0)
+    assert torch.equal(same, img)

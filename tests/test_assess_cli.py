@@ -1,0 +1,67 @@
+"""``painface assess`` and ``painface train-assess`` from the command line; real photos when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from painface.assess.model import ViTConfig, ViTPain, save
+from painface.assess.predict import SHIPPED, Assessor
+from painface.cli import main
+from painface.errors import InputError
+
+REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "realfaces" / "london-dev"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return save(tmp_path_factory.mktemp("m") / "tiny", ViTPain(ViTConfig(size=32, dim=32, depth=1, heads=2)), {})
+
+
+def test_no_face_and_unreadable_rows(tmp_path, tiny):
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(tmp_path / "grey.png")
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "t.csv"
+    assert main(["assess", str(tmp_path), "--out", str(out), "--model", str(tiny), "--quiet"]) == 0
+    df = pd.read_csv(out)
+    assert len(df) == 3 and not df.face_detected.any()
+    assert df.set_index(df.file.map(lambda f: Path(f).name)).loc["broken.jpg", "error"].startswith(str(tmp_path))
+    from painface.analyze.detector import BASE_COLUMNS, MEASURE_COLUMNS
+
+    assert list(df.columns) == [*BASE_COLUMNS, *MEASURE_COLUMNS, "p_pspi1", "p_pspi2", "p_pspi3"]
+
+
+def test_cli_bad_options(tmp_path, tiny, capsys):
+    assert main(["assess", str(tmp_path), "--out", str(tmp_path / "x.txt"), "--model", str(tiny)]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["assess", str(tmp_path), "--out", str(tmp_path / "x.csv"), "--model", str(tmp_path / "no")]) == 2
+    assert main(["train-assess", "--data", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "no metadata.csv" in capsys.readouterr().err
+    other = SHIPPED.parent / "paindiffusion.safetensors"
+    assert main(["assess", str(tmp_path), "--out", str(tmp_path / "x.csv"), "--model", str(other)]) == 2
+    assert "not a ViTPain checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_variant_c_needs_neutral(tmp_path):
+    p = save(tmp_path / "c", ViTPain(ViTConfig(variant="c", size=32, dim=32, depth=1, heads=2)), {})
+    with pytest.raises(InputError, match="needs --neutral"):
+        Assessor(p)
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="real photos (../shared/realfaces/london-dev) absent")
+def test_real_photos_with_shipped_model(tmp_path):
+    if not SHIPPED.is_file():
+        pytest.skip("no shipped model yet")
+    files = [REAL / "006_neutral.jpg", REAL / "006_smiling.jpg"]
+    df = Assessor().assess(files)
+    assert df.face_detected.all() and len(df) == 2
+    assert ((df.PSPI >= 0) & (df.PSPI <= 16)).all() and df[["AU4", "AU43", "p_pspi1"]].notna().all().all()
+    assert df.AU12.isna().all()
