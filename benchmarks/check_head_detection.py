@@ -38,7 +38,7 @@ RAW = {"AU4": "browDownLeft", "AU6": "cheekSquintLeft", "AU7": "eyeSquintLeft", 
 GEOMETRY = {
     # AU: (landmark pairs whose mean distance, over the inter-ocular distance, shrinks as the AU acts)
     "AU4": ((107, 336), (55, 285)),          # inner brows come together
-    "AU6": ((50, 145), (280, 374)),          # the cheek rises toward the lower lid
+    "AU6": ((159, 145), (386, 374)),         # the raised cheek narrows the eye from below
     "AU7": ((159, 145), (386, 374)),         # the eye opening narrows
     "AU9": ((129, 133), (358, 362)),         # the nose wing rises toward the inner eye corner
     "AU10": ((0, 4), (13, 4)),               # the upper lip rises toward the nose tip
@@ -68,13 +68,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results/head_detection"))
     ap.add_argument("--skip-visibility", action="store_true", help="only the detection-rate part")
+    ap.add_argument("--skip-detection", action="store_true", help="only the visibility part")
+    ap.add_argument("--aus", default=",".join(RAW), help="AUs of the visibility part (comma-separated)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     det = Detector()
     pain = code_with(**PAIN)
     assert pspi(pain, FEATURE_NAMES)[0] >= 6
     rows = []
-    for ident in sample_identities(args.identities, args.seed):
+    for ident in sample_identities(0 if args.skip_detection else args.identities, args.seed):
         for yaw in (0.0, 45.0, -45.0):
             for expr, c in (("neutral", code_with()), ("pain", pain)):
                 img = next(face_frames(c, size=args.size, identity=ident, yaw=yaw))
@@ -85,16 +87,18 @@ def main() -> None:
                              "expression": expr, "detected": bool(r["face_detected"]),
                              "PSPI_true": float(pspi(c, FEATURE_NAMES)[0]),
                              "PSPI_read": float(r["PSPI"]) if r["face_detected"] else np.nan})
-    d = pd.DataFrame(rows)
-    d.to_csv(args.out / "detections.csv", index=False)
-    summary = {"detection_rate": float(d.detected.mean()), "n_images": len(d),
-               "by_view": d.groupby("view_yaw").detected.mean().to_dict(),
-               "by_expression": d.groupby("expression").detected.mean().to_dict(),
-               "by_skin_tone": d.groupby("skin_tone").detected.mean().to_dict()}
+    summary: dict = {}
+    if not args.skip_detection:
+        d = pd.DataFrame(rows)
+        d.to_csv(args.out / "detections.csv", index=False)
+        summary = {"detection_rate": float(d.detected.mean()), "n_images": len(d),
+                   "by_view": d.groupby("view_yaw").detected.mean().to_dict(),
+                   "by_expression": d.groupby("expression").detected.mean().to_dict(),
+                   "by_skin_tone": d.groupby("skin_tone").detected.mean().to_dict()}
     vis = []
     for ident in sample_identities(0 if args.skip_visibility else args.au_identities, args.seed + 1):
         for yaw in (0.0, 45.0):
-            for au in RAW:
+            for au in args.aus.split(","):
                 for level in range(6):
                     img = next(face_frames(code_with(**{au: float(level)}), size=args.size, identity=ident, yaw=yaw))
                     r = det.detect_image(img, progress=False, landmarks=True).iloc[0]
@@ -106,7 +110,8 @@ def main() -> None:
     v = pd.DataFrame(vis, columns=["seed", "view_yaw", "AU", "intensity", "detected", "reading", "blendshape",
                                    "geometry"])
     if not args.skip_visibility:
-        v.to_csv(args.out / "visibility.csv", index=False)
+        v.to_csv(args.out / f"visibility{'' if args.aus == ','.join(RAW) else '_' + args.aus.replace(',', '_')}.csv",
+                 index=False)
     spear = {}
     for (au, yaw), g in v.groupby(["AU", "view_yaw"]):
         m = g.groupby("intensity")[["reading", "blendshape", "geometry"]].mean()
@@ -117,7 +122,8 @@ def main() -> None:
             "mean_reading_by_intensity": [round(float(x), 3) for x in m["reading"]],
             "mean_blendshape_by_intensity": [round(float(x), 3) for x in m["blendshape"]]}
     summary["visibility"] = spear
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    name = "summary.json" if not (args.skip_detection or args.skip_visibility) else "summary_part.json"
+    (args.out / name).write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
 
 
