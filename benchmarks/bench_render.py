@@ -11,6 +11,7 @@ Usage: ``python benchmarks/bench_render.py [--frames 32] [--repeats 5] [--face h
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -25,14 +26,21 @@ from painface.face.render import HEAD_LIGHTING, render
 from painface.face.rig import build_rig, deform
 from painface.face.video import head_camera
 
+CPU: list[float] = []
+
 
 def median_seconds(fn, repeats: int) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs; the median CPU time (all threads of this process)
+    of the same runs is appended to :data:`CPU` (on a shared machine, frames per CPU-second is the
+    figure that does not depend on what else runs)."""
     fn()  # warm-up (compilation, caches)
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    CPU.append(float(np.median(cpu)))
     return float(np.median(times))
 
 
@@ -61,16 +69,18 @@ def main() -> None:
         def draw_head(s: int) -> np.ndarray:
             v = fh.deform(codes, head, look_at=eye)
             return render(v, head.triangles, fh.frame_colors(codes, head, linear=True), size=s, camera=cam,
-                          lighting=HEAD_LIGHTING, specular=head.specular, linear_colors=True)
+                          lighting=HEAD_LIGHTING, specular=head.specular, linear_colors=True, cull_back=True)
 
         jobs["head"] = (lambda: fh.deform(codes, head, look_at=eye), draw_head,
                         f"{head.n_vertices} vertices, {len(head.triangles)} triangles")
     print(f"machine: {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} cores "
           f"visible; batch {args.frames} frames; median of {args.repeats}")
-    print(f"{'face':>5} {'size':>5} {'threads':>7} {'ms/frame':>9} {'frames/s':>9} {'vs first':>9}")
+    print(f"{'face':>5} {'size':>5} {'threads':>7} {'ms/frame':>9} {'frames/s':>9} {'vs first':>9} "
+          f"{'frames/CPU-s':>12}")
     base = None
     for name, (rig_fn, draw, desc) in jobs.items():
         t_rig = median_seconds(rig_fn, args.repeats)
+        print(f"  (load average {os.getloadavg()[0]:.1f})")
         print(f"{name}: {desc}; rig alone {args.frames / t_rig:.0f} frames/s")
         for size in (256, 512):
             for threads in (1, 2):
@@ -81,7 +91,8 @@ def main() -> None:
                 fps = args.frames / t
                 base = base or fps
                 ms = 1000 * t / args.frames
-                print(f"{name:>5} {size:>5} {threads:>7} {ms:>9.2f} {fps:>9.1f} {fps / base:>8.2f}x")
+                per_cpu = args.frames / CPU[-1]
+                print(f"{name:>5} {size:>5} {threads:>7} {ms:>9.2f} {fps:>9.1f} {fps / base:>8.2f}x {per_cpu:>12.1f}")
 
 
 if __name__ == "__main__":

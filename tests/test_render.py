@@ -36,6 +36,11 @@ def test_triangle_orientation_and_interior_colour():
     v, t = square(50.0, 0.0)
     img = render(v, t[:, ::-1], np.full((4, 3), 0.5, np.float32), size=64, camera=CAM, lighting=FLAT)
     np.testing.assert_array_equal(img[0, 32, 32], [0, 255, 0])  # seen from behind: interior colour
+    culled, alpha = render(v, t[:, ::-1], np.full((4, 3), 0.5, np.float32), size=64, camera=CAM, lighting=FLAT,
+                           cull_back=True, return_alpha=True)
+    assert culled[0, 32, 32].tolist() != [0, 255, 0] and alpha[0, 32, 32] == 0.0  # culled: background
+    _, alpha = render(v, t, np.full((4, 3), 0.5, np.float32), size=64, camera=CAM, lighting=FLAT, return_alpha=True)
+    assert alpha[0, 32, 32] == 1.0 and alpha[0, 0, 0] == 0.0
 
 
 def test_nearer_surface_wins_whatever_the_order():

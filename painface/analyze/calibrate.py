@@ -94,7 +94,7 @@ def render_identity(identity: Any, codes: np.ndarray, cameras: list[Any], lighti
     gaze = np.array([[c.yaw - float(code[FEATURE_NAMES.index("head_yaw")]), c.pitch] for c, code in
                      zip(cameras, codes, strict=True)])
     return render(deform(codes, head, gaze=gaze), head.triangles, frame_colors(codes, head), size=size,
-                  camera=cameras, lighting=lighting, specular=head.specular)
+                  camera=cameras, lighting=lighting, specular=head.specular, cull_back=True)
 
 
 def expected_pose(code: np.ndarray, camera: Any) -> tuple[float, float, float]:

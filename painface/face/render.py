@@ -113,7 +113,7 @@ def random_lighting(rng: np.random.Generator, background: tuple[float, float, fl
 
 @njit(cache=True, fastmath=True)
 def _render_frame(verts, tris, albedo, spec_w, view, focal, res, light, bg, interior, lut, out,  # pragma: no cover
-                  alpha):
+                  alpha, cull):
     nv = verts.shape[0]
     nt = tris.shape[0]
     normals = np.zeros((nv, 3), np.float32)
@@ -122,10 +122,15 @@ def _render_frame(verts, tris, albedo, spec_w, view, focal, res, light, bg, inte
         ux, uy, uz = verts[b, 0] - verts[a, 0], verts[b, 1] - verts[a, 1], verts[b, 2] - verts[a, 2]
         vx, vy, vz = verts[c, 0] - verts[a, 0], verts[c, 1] - verts[a, 1], verts[c, 2] - verts[a, 2]
         nx, ny, nz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
-        for k in (a, b, c):
-            normals[k, 0] += nx
-            normals[k, 1] += ny
-            normals[k, 2] += nz
+        normals[a, 0] += nx
+        normals[a, 1] += ny
+        normals[a, 2] += nz
+        normals[b, 0] += nx
+        normals[b, 1] += ny
+        normals[b, 2] += nz
+        normals[c, 0] += nx
+        normals[c, 1] += ny
+        normals[c, 2] += nz
     sx = np.empty(nv, np.float32)
     sy = np.empty(nv, np.float32)
     sz = np.empty(nv, np.float32)
@@ -163,7 +168,7 @@ def _render_frame(verts, tris, albedo, spec_w, view, focal, res, light, bg, inte
             continue
         x0, y0, x1, y1, x2, y2 = sx[a], sy[a], sx[b], sy[b], sx[c], sy[c]
         area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-        if abs(area) < 1e-9:
+        if abs(area) < 1e-9 or (cull and area > 0.0):
             continue
         xmin = max(int(math.floor(min(x0, x1, x2))), 0)
         xmax = min(int(math.ceil(max(x0, x1, x2))), res - 1)
@@ -250,11 +255,12 @@ def _render_frame(verts, tris, albedo, spec_w, view, focal, res, light, bg, inte
 
 @njit(cache=True, parallel=True)
 def _render_batch(verts, tris, albedo, spec_w, views, focal, res, light, bg, interior, lut, out,  # pragma: no cover
-                  alpha):
+                  alpha, cull):
     per_frame_colors = albedo.shape[0] > 1
     for f in prange(verts.shape[0]):
         col = albedo[f] if per_frame_colors else albedo[0]
-        _render_frame(verts[f], tris, col, spec_w, views[f], focal, res, light, bg, interior, lut, out[f], alpha[f])
+        _render_frame(verts[f], tris, col, spec_w, views[f], focal, res, light, bg, interior, lut, out[f], alpha[f],
+                      cull)
 
 
 def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
@@ -293,13 +299,17 @@ def render(
     specular: np.ndarray | None = None,
     return_alpha: bool = False,
     linear_colors: bool = False,
+    cull_back: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Rasterize a batch of meshes that share one topology.
 
     vertices ``[F, V, 3]`` (or ``[V, 3]``) in mm; triangles ``[T, 3]`` int, counter-clockwise seen from
     the front; colors ``[V, 3]`` or ``[F, V, 3]`` sRGB albedo in 0..1; ``size`` pixels (square, 16..2048);
     ``camera`` one :class:`Camera` or one per frame; ``specular`` ``[V]`` per-vertex highlight strength
-    (default 1); ``linear_colors``: ``colors`` are already linear-light albedo (skips the sRGB decoding).
+    (default 1); ``linear_colors``: ``colors`` are already linear-light albedo (skips the sRGB decoding);
+    ``cull_back``: skip triangles seen from behind instead of drawing them in the interior colour (for
+    closed meshes such as the head, about half the triangles, at the price of seeing through an opening
+    such as the neck's from below).
     Returns uint8 ``[F, size, size, 3]`` (and, with ``return_alpha``, the covered fraction of
     each pixel, float32 ``[F, size, size]``, for compositing over a background image).
     """
@@ -352,7 +362,7 @@ def render(
     _render_batch(np.ascontiguousarray(v, dtype=np.float32), np.ascontiguousarray(t, dtype=np.int32),
                   np.ascontiguousarray(c if linear_colors else _srgb_to_linear(c)), sw, views, focal, res, light,
                   bg, interior, _LUT, out,
-                  alpha)
+                  alpha, bool(cull_back))
     return (out, alpha) if return_alpha else out
 
 

@@ -269,7 +269,7 @@ def face_frames(face: np.ndarray, *, size: int = 256, yaw: float = 0.0, pitch: f
         verts = deform(part, head, gaze=g, look_at=None if gaze is not None else eye)
         yield from render(verts, head.triangles, frame_colors(part, head, linear=True), size=size, camera=cam,
                           lighting=lighting or HEAD_LIGHTING, specular=head.specular, supersample=supersample,
-                          linear_colors=True)
+                          linear_colors=True, cull_back=True)
 
 
 def head_camera(yaw: float = 0.0, pitch: float = 0.0, distance: float = 800.0):

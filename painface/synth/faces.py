@@ -159,11 +159,11 @@ def render_identity(cfg: SynthFacesConfig, index: int, ident, split: str, root: 
                          rng.normal(0, 5, len(codes))], 1)
         verts = deform(codes, head, gaze=gaze)
         imgs, alpha = render(verts, head.triangles, frame_colors(codes, head), size=r_size, camera=cam,
-                             lighting=light, specular=head.specular, return_alpha=True)
+                             lighting=light, specular=head.specular, return_alpha=True, cull_back=True)
         rest = deform(still, head, gaze=gaze)
         disp = np.linalg.norm(verts - rest, axis=2) / HEATMAP_MAX_MM  # [F, V]
         grey = np.repeat(np.clip(disp, 0, 1)[..., None], 3, axis=2).astype(np.float32)
-        heat = render(verts, head.triangles, grey, size=r_size, camera=cam, lighting=flat)[..., 0]
+        heat = render(verts, head.triangles, grey, size=r_size, camera=cam, lighting=flat, cull_back=True)[..., 0]
         pts = align.project(align_points(head, verts), cam, r_size)  # [F, 5, 2]
         lm_px = align.project(verts[:, [head.landmarks[k] for k in lm_names]], cam, r_size)
         neutral_name = f"images/{sub}/{sub}_v{v}_e00.{cfg.image_format}"
