@@ -288,7 +288,10 @@ def make_faces(cfg: SynthFacesConfig, root: str | Path, *, workers: int | None =
         for job in jobs:
             bar.update(_run_shard(job))
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        import multiprocessing
+
+        # spawn, not fork: a parent that has already rendered holds an OpenMP runtime that fork breaks
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             for n in pool.map(_run_shard, jobs):
                 bar.update(n)
     bar.close()
