@@ -32,26 +32,34 @@ def fmt(ci: dict, k: str) -> str:
     return "n/a" if np.isnan(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def detector_pspi(files: list[str], calibration: str) -> np.ndarray:
+def detector_pspi(files: list[str], calibration: str, cache: Path) -> np.ndarray:
+    """The analyze detector's PSPI per file (NaN: no face), cached in ``cache`` (.npy)."""
+    if cache.is_file():
+        return np.load(cache)
     from painface.analyze import Detector
 
     df = Detector(calibration=calibration).detect(files, progress=False)
     df = df[df.face == 0].set_index("file").reindex(files)
-    return df.PSPI.to_numpy(np.float64)
+    p = df.PSPI.to_numpy(np.float64)
+    np.save(cache, p)
+    return p
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
     ap.add_argument("--runs", required=True)
-    ap.add_argument("--variants", nargs="+", default=["a", "b", "c"])
+    ap.add_argument("--variants", nargs="*", default=["a", "b", "c"])
     ap.add_argument("--real", default=None)
     ap.add_argument("--out", default="results/assess")
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--no-detector", action="store_true")
+    ap.add_argument("--figure", default=None, help="attention figure of this checkpoint -> docs/figures/...")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.figure:
+        attention_grid(Path(args.figure), Path(args.data), Path("docs/figures/assess_attention.png"))
     meta = pd.read_csv(Path(args.data) / "metadata.csv")
     test, train = meta[meta.split == "test"].reset_index(drop=True), meta[meta.split == "train"]
     y, ident = test.PSPI.to_numpy(), test.identity.to_numpy()
@@ -67,10 +75,10 @@ def main() -> None:
     rows = {"test_images": len(test), "test_identities": int(test.identity.nunique()), "train_mean_pspi": mean}
     if not args.no_detector:
         files = [str(Path(args.data) / f) for f in test.file]
-        p = detector_pspi(files, "regression")
+        p = detector_pspi(files, "regression", out / "detector_test.npy")
         found = np.isfinite(p)
         sub = train.sample(600, random_state=0)
-        pt = detector_pspi([str(Path(args.data) / f) for f in sub.file], "regression")
+        pt = detector_pspi([str(Path(args.data) / f) for f in sub.file], "regression", out / "detector_train600.npy")
         ok = np.isfinite(pt)
         thr = M.tune_thresholds(sub.PSPI.to_numpy()[ok], pt[ok])
         rows["detector_found"] = float(found.mean())
@@ -121,6 +129,43 @@ def real_table(real: Path, runs: Path, variants: list[str], out: Path) -> None:
     text = "\n".join(lines)
     print(text)
     (out / "real_photos.md").write_text(text + "\n")
+
+
+def attention_grid(ckpt: Path, data: Path, out: Path, n: int = 6) -> None:
+    """A figure of ``n`` synthetic test images (PSPI high to low) with the model's class-token attention."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    from PIL import Image
+
+    from painface.assess.model import load
+
+    model, _ = load(ckpt)
+    s = model.config.size
+    meta = pd.read_csv(data / "metadata.csv")
+    test = meta[(meta.split == "test") & (meta.view == 0)].sort_values("PSPI", ascending=False)
+    pick = test.iloc[np.linspace(0, len(test) - 1, n).astype(int)]
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.5))
+    for k, (_, r) in enumerate(pick.iterrows()):
+        img = np.asarray(Image.open(data / r.file).convert("RGB").resize((s, s), Image.BILINEAR))
+        x = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            _, attn = model.encode(x, attention=True)
+            pred = float(model(x, x if model.config.variant == "c" else None)["pspi"][0])
+        g = s // 16
+        a = attn[0].reshape(g, g).numpy()
+        axes[0, k].imshow(img)
+        axes[0, k].set_title(f"{r.kind}\nPSPI {r.PSPI:.1f} / pred {pred:.1f}", fontsize=7)
+        axes[1, k].imshow(img)
+        axes[1, k].imshow(np.kron(a / a.max(), np.ones((16, 16))), cmap="inferno", alpha=0.55)
+        axes[0, k].axis("off")
+        axes[1, k].axis("off")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def attention_figure(assessor, image_path: str, out: Path) -> Path | None:
     crops = assessor.crops(image_path)
     if not crops:
         return None
-    x = torch.from_numpy(crops[0]).permute(2, 0, 1)[None].float() / 255.0
+    x = torch.from_numpy(np.array(crops[0])).permute(2, 0, 1)[None].float() / 255.0
     with torch.no_grad():
         _, attn = assessor.model.encode(x, attention=True)
     g = assessor.size // 16

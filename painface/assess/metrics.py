@@ -37,6 +37,8 @@ def mae(y, s) -> float:
 def pearson(y, s) -> float:
     """Pearson r; NaN when either side is constant."""
     y, s = _pair(y, s)
+    if np.ptp(y) == 0 or np.ptp(s) == 0:
+        return float("nan")
     yc, sc = y - y.mean(), s - s.mean()
     den = np.sqrt((yc**2).sum() * (sc**2).sum())
     return float((yc * sc).sum() / den) if den > 0 else float("nan")

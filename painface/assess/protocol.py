@@ -75,7 +75,7 @@ class FinetuneConfig:
     lr: float = 3e-4
     eval_every: int = 100
     val_subjects: int = 2
-    augment: float = 1.0
+    augment: float = 0.3
     seed: int = 0
 
 

@@ -49,14 +49,14 @@ class TrainConfig:
     heads: int = 4
     steps: int = 1000
     batch: int = 32
-    lr: float = 1e-3
+    lr: float = 3e-4
     weight_decay: float = 0.05
     warmup: int = 100
     ema: float = 0.995
     distill: float = 1.0
-    augment: float = 1.0
-    eval_every: int = 250
-    val_images: int = 600
+    augment: float = 0.3
+    eval_every: int = 50
+    val_images: int = 300
     save_every: int = 50
     seed: int = 0
 
