@@ -65,3 +65,29 @@ def test_real_photos_with_shipped_model(tmp_path):
     assert df.face_detected.all() and len(df) == 2
     assert ((df.PSPI >= 0) & (df.PSPI <= 16)).all() and df[["AU4", "AU43", "p_pspi1"]].notna().all().all()
     assert df.AU12.isna().all()
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="real photos (../shared/realfaces/london-dev) absent")
+def test_video_rows_match_analyze(tmp_path):
+    """A 3-frame video of a real face: assess and analyze give the same rows (file, frame, face)."""
+    if not SHIPPED.is_file():
+        pytest.skip("no shipped model yet")
+    import av
+
+    from painface.analyze import Detector
+
+    img = np.asarray(Image.open(REAL / "019_smiling.jpg").convert("RGB").resize((256, 256)))
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 256, 256, "yuv420p"
+        for _ in range(3):
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    ours = Assessor().assess([path])
+    theirs = Detector().detect([path], progress=False)
+    keys = ["file", "frame", "face", "face_detected"]
+    assert ours[keys].equals(theirs[keys]) and len(ours) == 3 and ours.face_detected.all()
+    assert np.allclose(ours.PSPI, ours.PSPI.iloc[0], atol=0.5)  # the same face in every frame
