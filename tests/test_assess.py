@@ -144,3 +144,17 @@ def test_augment_keeps_range_and_geometry():
     assert float(hm2.abs().max()) == 0.0
     same, _ = augment(img, g, None, strength=0.0)
     assert torch.equal(same, img)
+
+
+def test_init_from_checkpoint(tmp_path):
+    ds = write_fake_synth(tmp_path / "ds", identities=3, expressions=1)
+    torch.manual_seed(1)
+    start = save(tmp_path / "start", ViTPain(ViTConfig(**TINY)), {})
+    cfg = TrainConfig(data=str(ds), init=str(start), **TINY, steps=1, batch=2, lr=1e-12, warmup=1, eval_every=1,
+                      save_every=1, ema=0.0)
+    train(cfg, tmp_path / "r", progress=False, log=lambda *_: None)
+    a, b = load(start)[0].state_dict(), load(tmp_path / "r" / "best")[0].state_dict()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a if "running" not in k and "num_batches" not in k)
+    bad = save(tmp_path / "bad", ViTPain(ViTConfig(size=32, dim=64, depth=1, heads=2)), {})
+    with pytest.raises(InputError, match="differs"):
+        train(TrainConfig(**{**cfg.__dict__, "init": str(bad)}), tmp_path / "r2", progress=False)

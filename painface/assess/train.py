@@ -43,6 +43,7 @@ class TrainConfig:
     data: str = ""
     variant: str = "a"
     teacher: str = ""
+    init: str = ""
     size: int = 96
     dim: int = 128
     depth: int = 4
@@ -152,7 +153,7 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, log=print
         raise InputError("--steps, --batch, --eval-every, --save-every must be >= 1")
     cfg_path = out / "config.json"
     if cfg_path.is_file():
-        old = json.loads(cfg_path.read_text())
+        old = {**dataclasses.asdict(TrainConfig()), **json.loads(cfg_path.read_text())}  # older runs: defaults
         if old != dataclasses.asdict(cfg):
             diff = sorted(k for k in old if old.get(k) != dataclasses.asdict(cfg).get(k))
             raise InputError(f"{out}: holds a run with other settings ({', '.join(diff)}); use a new --out")
@@ -173,6 +174,14 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, log=print
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best, elapsed = 0, float("inf"), 0.0
     history: list[dict[str, float]] = []
+    if cfg.init:
+        init, _ = load(cfg.init)
+        if dataclasses.replace(init.config, variant=cfg.variant) != mcfg:
+            raise InputError(f"--init {cfg.init}: its network {init.config} differs from this run's {mcfg}")
+        own = model.state_dict()  # variant c's head reads 2 x dim: tensors of other shapes keep their init
+        model.load_state_dict({k: v for k, v in init.state_dict().items() if k in own and v.shape == own[k].shape},
+                              strict=False)
+        ema.load_state_dict(model.state_dict())
     if (out / "state.safetensors").is_file():
         tensors, meta = read_tensors(out / "state.safetensors")
         _restore(tensors, model, ema, opt)
@@ -264,6 +273,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=("a", "b", "c", "teacher"), default="a",
                         help="a: RGB; b: + heatmap-teacher distillation (needs --teacher); c: + neutral image")
     parser.add_argument("--teacher", default="", help="best.safetensors of a --variant teacher run (for b)")
+    parser.add_argument("--init", default="", help="start from the weights of this checkpoint (same network)")
     for name in ("size", "dim", "depth", "heads", "steps", "batch", "warmup", "eval_every", "val_images",
                  "save_every", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
