@@ -73,12 +73,14 @@ def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
-def temp_beside(path: Path, suffix: str = ".part") -> Path:
+def temp_beside(path: Path, suffix: str = ".part", clean: bool = True) -> Path:
     """Create (empty) and return a hidden temporary file beside ``path`` for an atomic write, after
-    removing stale temporaries of the same target; its mode is 0666 less the umask."""
+    removing stale temporaries of the same target (unless ``clean`` is False: the caller cleans them
+    in bulk); its mode is 0666 less the umask."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    clean_stale(path)
+    if clean:
+        clean_stale(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=suffix, dir=folder)
     try:
         os.fchmod(fd, 0o666 & ~_umask())
@@ -87,16 +89,23 @@ def temp_beside(path: Path, suffix: str = ".part") -> Path:
     return Path(tmp)
 
 
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Write a file atomically: ``write(fileobj)`` fills a temporary file that is then renamed to ``path``."""
+def atomic_write_bytes(path: Path, write: Any, *, durable: bool = True, clean: bool = True) -> None:
+    """Write a file atomically: ``write(fileobj)`` fills a temporary file that is then renamed to ``path``.
+
+    ``durable=False`` skips the fsync before the rename: still atomic against a killed process (the page
+    cache survives it), not against a power cut; for bulk outputs whose completion a later durable
+    file records (the images of a dataset shard, committed by the shard's table). ``clean=False`` skips
+    the per-file search for stale temporaries (see :func:`clean_stale`; for callers that clean a whole
+    folder once)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_beside(path)
+    tmp = temp_beside(path, clean=clean)
     try:
         with open(tmp, "wb") as fh:
             write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

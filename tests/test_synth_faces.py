@@ -91,7 +91,10 @@ def test_resume_after_a_lost_shard_gives_the_same_dataset(dataset, tmp_path):
     (copy / "metadata.csv").unlink()
     gone = pd.read_csv(dataset / "metadata.csv").query("identity == 2").file.iloc[0]
     (copy / gone).unlink()
+    stray = (copy / gone).parent / f".{(copy / gone).name}.pid999999999.abcdefgh.part"  # a dead writer's
+    stray.write_bytes(b"half")
     make_faces(CFG, copy, workers=1, progress=False)
+    assert not stray.exists()
     a, b = pd.read_csv(dataset / "metadata.csv"), pd.read_csv(copy / "metadata.csv")
     pd.testing.assert_frame_equal(a, b)
     assert (copy / gone).read_bytes() == (dataset / gone).read_bytes()

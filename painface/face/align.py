@@ -62,14 +62,14 @@ def crop_matrix(points5: np.ndarray, size: int) -> np.ndarray:
     return similarity(points5, TEMPLATE * size)
 
 
-def warp(image: np.ndarray | Image.Image, matrix: np.ndarray, size: int, fill: tuple[int, int, int] = (0, 0, 0),
+def warp(image: np.ndarray | Image.Image, matrix: np.ndarray, size: int, fill: tuple[int, ...] = (0, 0, 0),
          resample: int = Image.BILINEAR) -> np.ndarray:
     """Apply the 2x3 image -> crop ``matrix``: uint8 ``[size, size, channels]``."""
     img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
     m = np.vstack([np.asarray(matrix, np.float64), [0.0, 0.0, 1.0]])
     inv = np.linalg.inv(m)  # PIL wants crop -> image
     out = img.transform((int(size), int(size)), Image.AFFINE, data=tuple(inv[:2].ravel()), resample=resample,
-                        fillcolor=fill if img.mode == "RGB" else fill[0])
+                        fillcolor=fill if img.mode in ("RGB", "RGBA") else fill[0])
     return np.asarray(out)
 
 

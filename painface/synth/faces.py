@@ -128,6 +128,18 @@ def _encode(img: np.ndarray, fmt: str, quality: int) -> bytes:
     return buf.getvalue()
 
 
+def _clean_folder(folder: Path) -> None:
+    """Remove hidden temporaries (``.NAME.pid<PID>.*``) left in ``folder`` by processes that have ended."""
+    import re
+
+    from painface.io import _pid_alive
+
+    for p in folder.glob(".*.pid*.*"):
+        m = re.search(r"\.pid(\d+)\.", p.name)
+        if m is not None and not _pid_alive(int(m.group(1))):
+            p.unlink(missing_ok=True)
+
+
 def render_identity(cfg: SynthFacesConfig, index: int, ident, split: str, root: Path
                     ) -> tuple[list[dict], list[dict]]:
     """Render and write every image of one identity; returns its metadata and landmark rows."""
@@ -148,8 +160,9 @@ def render_identity(cfg: SynthFacesConfig, index: int, ident, split: str, root: 
     lm_names = sorted(head.landmarks)
     rows, lm_rows = [], []
     sub = f"{index:06d}"
-    (root / "images" / sub).mkdir(parents=True, exist_ok=True)
-    (root / "heatmaps" / sub).mkdir(parents=True, exist_ok=True)
+    for folder in (root / "images" / sub, root / "heatmaps" / sub):
+        folder.mkdir(parents=True, exist_ok=True)
+        _clean_folder(folder)
     for v in range(cfg.views):
         rng = np.random.default_rng([cfg.seed, index, v])
         cam = _camera(rng, VIEW_YAWS[v], r_size, size)
@@ -169,16 +182,17 @@ def render_identity(cfg: SynthFacesConfig, index: int, ident, split: str, root: 
         neutral_name = f"images/{sub}/{sub}_v{v}_e00.{cfg.image_format}"
         for e, ex in enumerate(exprs):
             m = align.crop_matrix(pts[e], size)
-            a8 = np.round(alpha[e] * 255).astype(np.uint8)
-            crop = composite(align.warp(imgs[e], m, size), align.warp(a8, m, size).astype(np.float32) / 255, bg)
+            rgba = np.dstack([imgs[e], np.round(alpha[e] * 255).astype(np.uint8)])
+            w = align.warp(rgba, m, size, fill=(0, 0, 0, 0))  # colour (over black) and coverage in one warp
+            crop = composite(w[..., :3], w[..., 3].astype(np.float32) / 255, bg)
             crop, deg = degrade(crop, rng, blur=cfg.blur, noise=cfg.noise, jpeg=cfg.jpeg_artifacts)
             hm = align.warp(heat[e], m, size, fill=(0, 0, 0)) if e > 0 else np.zeros((size, size), np.uint8)
             name = f"images/{sub}/{sub}_v{v}_e{e:02d}.{cfg.image_format}"
             hname = f"heatmaps/{sub}/{sub}_v{v}_e{e:02d}.png"
             data = _encode(crop, cfg.image_format, cfg.jpeg_quality)
-            atomic_write_bytes(root / name, lambda fh, d=data: fh.write(d))
+            atomic_write_bytes(root / name, lambda fh, d=data: fh.write(d), durable=False, clean=False)
             hdata = _encode(np.ascontiguousarray(hm), "png", 0)
-            atomic_write_bytes(root / hname, lambda fh, d=hdata: fh.write(d))
+            atomic_write_bytes(root / hname, lambda fh, d=hdata: fh.write(d), durable=False, clean=False)
             code = ex.code
             row = {"file": name, "file_name": name, "identity": index, "identity_seed": ident.seed, "split": split,
                    "expression": e, "kind": ex.kind, "pain": ex.pain, "pattern": ex.pattern,
