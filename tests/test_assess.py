@@ -154,7 +154,8 @@ def test_init_from_checkpoint(tmp_path):
                       save_every=1, ema=0.0)
     train(cfg, tmp_path / "r", progress=False, log=lambda *_: None)
     a, b = load(start)[0].state_dict(), load(tmp_path / "r" / "best")[0].state_dict()
-    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a if "running" not in k and "num_batches" not in k)
+    weights = [k for k in a if "running" not in k and "num_batches" not in k]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in weights)
     bad = save(tmp_path / "bad", ViTPain(ViTConfig(size=32, dim=64, depth=1, heads=2)), {})
     with pytest.raises(InputError, match="differs"):
         train(TrainConfig(**{**cfg.__dict__, "init": str(bad)}), tmp_path / "r2", progress=False)
