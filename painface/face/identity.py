@@ -203,24 +203,32 @@ def _ancestry_for(rng: np.random.Generator, tone: int) -> tuple[float, float, fl
     return tuple(float(x) for x in w)  # type: ignore[return-value]
 
 
+def identity_plan(n: int, seed: int = 0, start: int = 0, stop: int | None = None
+                  ) -> list[tuple[int, str, str, int]]:
+    """The draws behind :func:`sample_identities` without building the identities: ``(identity seed,
+    sex, age group, skin tone)`` for indexes ``start..stop`` of ``n`` (cheap; the identities themselves
+    are made by :func:`make_identity`)."""
+    if not isinstance(n, int | np.integer) or n < 0:
+        raise InputError(f"n: expected a non-negative integer, got {n!r}")
+    rng = np.random.default_rng(int(seed))
+    strata = [(a, s, t) for a in AGE_GROUPS for s in SEXES for t in range(1, 11)]
+    out: list[tuple[int, str, str, int]] = []
+    while len(out) < n:
+        for k in rng.permutation(len(strata)):
+            if len(out) == n:
+                break
+            a, s, t = strata[int(k)]
+            out.append((int(rng.integers(2**31)), s, a, t))
+    return out[start:stop]
+
+
 def sample_identities(n: int, seed: int = 0) -> list[Identity]:
     """``n`` identities balanced over age group x sex x skin tone (3 x 2 x 10 = 60 strata).
 
     Strata are visited round-robin in a seeded random order (a fresh order every 60), so every stratum
     count differs by at most one; each identity's own seed is drawn from ``seed``.
     """
-    if not isinstance(n, int | np.integer) or n < 0:
-        raise InputError(f"n: expected a non-negative integer, got {n!r}")
-    rng = np.random.default_rng(int(seed))
-    strata = [(a, s, t) for a in AGE_GROUPS for s in SEXES for t in range(1, 11)]
-    out: list[Identity] = []
-    while len(out) < n:
-        for k in rng.permutation(len(strata)):
-            if len(out) == n:
-                break
-            a, s, t = strata[int(k)]
-            out.append(make_identity(int(rng.integers(2**31)), sex=s, age_group=a, skin_tone=t))
-    return out
+    return [make_identity(i, sex=s, age_group=a, skin_tone=t) for i, s, a, t in identity_plan(n, seed)]
 
 
 # ---------------------------------------------------------------------------------------------- shape

@@ -230,17 +230,18 @@ def _run_shard(args: tuple) -> int:
     cfg_d, k, root = args
     import numba
 
-    from painface.face.identity import sample_identities
+    from painface.face.identity import identity_plan, make_identity
 
     numba.set_num_threads(1)
     cfg = SynthFacesConfig(**{**cfg_d, "split": tuple(cfg_d["split"])})
     root = Path(root)
     lo, hi = k * cfg.shard_size, min(cfg.identities, (k + 1) * cfg.shard_size)
-    idents = sample_identities(cfg.identities, cfg.seed)
+    plan = identity_plan(cfg.identities, cfg.seed, lo, hi)  # only this shard's identities are built
     splits = identity_splits(cfg.identities, cfg.seed, cfg.split)
     rows, lms = [], []
-    for i in range(lo, hi):
-        r, lm = render_identity(cfg, i, idents[i], str(splits[i]), root)
+    for i, (seed, sex, age_group, tone) in zip(range(lo, hi), plan, strict=True):
+        ident = make_identity(seed, sex=sex, age_group=age_group, skin_tone=tone)
+        r, lm = render_identity(cfg, i, ident, str(splits[i]), root)
         rows += r
         lms += lm
     lm_csv = pd.DataFrame(lms).to_csv(index=False).encode()
