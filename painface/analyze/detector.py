@@ -133,8 +133,12 @@ class Detector:
 
     # ---------------------------------------------------------------------------------- many inputs
     def iter_rows(self, inputs: Any, *, landmarks: bool = False, every: int = 1, max_frames: int | None = None,
-                  progress: bool = True) -> Iterator[dict[str, Any]]:
-        """Rows (dicts) for every face of every frame of ``inputs``; a bad source gives an error row."""
+                  progress: bool = True, annotate: Any = None) -> Iterator[dict[str, Any]]:
+        """Rows (dicts) for every face of every frame of ``inputs``; a bad source gives an error row.
+
+        ``annotate(image, found, rows)``, if given, may update each frame's rows in place before they are
+        yielded (``image``: the RGB frame the faces were read in; ``found``: :meth:`read_faces`' result,
+        one entry per face row): how another model (painface.assess) fills the same table."""
         sources = I.expand(inputs)
         many = len(sources) > 1
         outer = tqdm(sources, desc="analyze", unit="file", disable=not (progress and many), leave=False)
@@ -149,7 +153,10 @@ class Detector:
                     small, scale = I.limit_size(image)
                     found = self.read_faces(small, previous if src.kind == "video" else None)
                     previous = [r.landmarks for _, r in found] or None
-                    yield from self._rows(src.name, index, time, small, scale, found, landmarks)
+                    rows = self._rows(src.name, index, time, small, scale, found, landmarks)
+                    if annotate is not None and found:
+                        annotate(small, found, rows)
+                    yield from rows
                     n += 1
                     if bar is not None:
                         bar.update(every)

@@ -82,31 +82,18 @@ class Assessor:
         return {"aus": out["aus"].numpy(), "pspi": out["pspi"].numpy(), "p": torch.sigmoid(out["logits"]).numpy()}
 
     def iter_rows(self, inputs: Any, *, every: int = 1, max_frames: int | None = None) -> Iterator[dict[str, Any]]:
-        """Rows of the table (dicts) for every face of every frame of ``inputs``."""
-        from painface.analyze import inputs as I
+        """Rows of the table (dicts) for every face of every frame of ``inputs``: the detector's rows with
+        the AU, PSPI and PSPI >= 1/2/3 columns filled by this model."""
 
-        det = self.detector
-        for src in I.expand(inputs):
-            previous = None
-            n = 0
-            try:
-                for index, time, image in I.frames(src, every, max_frames):
-                    small, scale = I.limit_size(image)
-                    found = det.read_faces(small, previous if src.kind == "video" else None)
-                    previous = [r.landmarks for _, r in found] or None
-                    rows = det._rows(src.name, index, time, small, scale, found, False)
-                    if found:
-                        crops = np.stack([aligned_crop(small, r.landmarks, self.size) for _, r in found])
-                        pred = self.predict_crops(crops)
-                        for k, row in enumerate(rows):
-                            row.update({au: float(v) for au, v in zip(AU_OUT, pred["aus"][k], strict=True)})
-                            row["PSPI"] = float(pred["pspi"][k])
-                            row.update({c: float(v) for c, v in zip(EXTRA_COLUMNS, pred["p"][k], strict=True)})
-                    yield from rows
-                    n += 1
-            except I.FrameError as e:
-                yield {"file": src.name, "frame": n, "time": np.nan, "face": 0, "face_detected": False,
-                       "error": str(e)}
+        def fill(image: Any, found: list, rows: list[dict[str, Any]]) -> None:
+            crops = np.stack([aligned_crop(image, r.landmarks, self.size) for _, r in found])
+            pred = self.predict_crops(crops)
+            for k, row in enumerate(rows):
+                row.update({au: float(v) for au, v in zip(AU_OUT, pred["aus"][k], strict=True)})
+                row["PSPI"] = float(pred["pspi"][k])
+                row.update({c: float(v) for c, v in zip(EXTRA_COLUMNS, pred["p"][k], strict=True)})
+
+        yield from self.detector.iter_rows(inputs, every=every, max_frames=max_frames, progress=False, annotate=fill)
 
     def assess(self, inputs: Any, *, every: int = 1, max_frames: int | None = None) -> pd.DataFrame:
         """The table (module docstring) for images, arrays, PIL images, folders and videos."""
