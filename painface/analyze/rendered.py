@@ -37,7 +37,7 @@ class RenderedPspi:
             raise InputError(f"rendered PSPI: stride >= 1 and size 64..1024 expected, got {stride}, {size}")
         self.stride, self.size, self.seed = int(stride), int(size), int(seed)
         self.detector = Detector(calibration=calibration, threads=threads)
-        self._rigs: dict[int, tuple[Any, np.ndarray]] = {}
+        self._people: dict[int, Any] = {}
         self._cache: dict[tuple[int, str], np.ndarray] = {}
         self.frames_rendered = 0
         self.frames_detected = 0
@@ -45,12 +45,13 @@ class RenderedPspi:
         self.tag = ""
         """Label stored with the next sequences' samples (e.g. the method being scored)."""
 
-    def _rig(self, p: int) -> tuple[Any, np.ndarray]:
-        if p not in self._rigs:
+    def _person(self, p: int) -> Any:
+        """The identity that draws window ``p`` (seeded, so every method's sequence of a window shares it)."""
+        if p not in self._people:
             from painface.face.identity import make_identity
 
-            self._rigs[p] = (make_identity(self.seed * 100_003 + p), None)
-        return self._rigs[p]
+            self._people[p] = make_identity(self.seed * 100_003 + p)
+        return self._people[p]
 
     def sequence(self, face: np.ndarray, p: int) -> np.ndarray:
         """PSPI ``[L]`` of one code sequence ``[L, D]`` drawn on identity ``p``."""
@@ -64,8 +65,7 @@ class RenderedPspi:
             return self._cache[key]
         n = face.shape[0]
         idx = np.unique(np.r_[np.arange(0, n, self.stride), n - 1])
-        ident, _ = self._rig(p)
-        images = list(face_frames(face[idx], size=self.size, identity=ident))  # the whole head
+        images = list(face_frames(face[idx], size=self.size, identity=self._person(p)))  # the whole head
         got = np.full(len(idx), np.nan)
         for k, img in enumerate(images):
             found = self.detector.read_faces(Image.fromarray(img))

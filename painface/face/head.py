@@ -91,7 +91,8 @@ class Head:
     ``pivot [3]`` the head joint; ``eye_centers [2, 3]`` (left, right); ``colors [V, 3]`` sRGB albedo;
     ``specular [V]`` highlight strength; ``polar [V]`` eyeball polar angle (degrees, NaN off the eyes);
     ``landmarks`` named vertex indices; ``jaw_angle`` degrees at full jawOpen; ``hair [V]`` hair cover
-    0..1; ``creases [17, V]`` how much each AU at intensity 5 darkens each vertex (skin it folds)."""
+    0..1; ``creases [17, V]`` how much each AU at intensity 5 darkens each vertex (skin it folds);
+    ``colors_linear [V, 3]`` the albedo in linear light."""
 
     vertices: np.ndarray
     triangles: np.ndarray
@@ -106,6 +107,7 @@ class Head:
     jaw_angle: float
     hair: np.ndarray
     creases: np.ndarray
+    colors_linear: np.ndarray
 
     @property
     def n_vertices(self) -> int:
@@ -273,11 +275,12 @@ def _build(identity_json: str | None) -> Head:
         creases[i, : len(skin_v)] = smooth @ c  # soften: one round of one-ring averaging
     colors, spec = head_colors(ident, asset, verts, parts, np.concatenate(polars), np.concatenate(gaps), hair_all,
                                eye_centers)
-    for a in (verts, tris, fields, pose_w, colors, spec, hair_all, creases):
+    lin = np.where(colors <= 0.04045, colors / 12.92, ((colors + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    for a in (verts, tris, fields, pose_w, colors, spec, hair_all, creases, lin):
         a.setflags(write=False)
     return Head(vertices=verts, triangles=tris, parts=parts, fields=fields, pose_weight=pose_w, pivot=joints[2],
                 eye_centers=eye_centers, colors=colors, specular=spec, landmarks=lm, jaw_angle=float(np.degrees(theta)),
-                hair=hair_all, creases=creases)
+                hair=hair_all, creases=creases, colors_linear=lin)
 
 
 def _neighbour_mean(tri: np.ndarray, n: int):
@@ -315,11 +318,7 @@ def frame_colors(face: np.ndarray, head: Head, *, linear: bool = False) -> np.nd
     keep = 1.0 - CREASE_DARKEN * np.clip(aus @ head.creases, 0.0, 1.0)  # [F, V] float32, sRGB factor
     if not linear:
         return head.colors[None] * keep[..., None]
-    if "_linear" not in head.__dict__:
-        c = head.colors
-        object.__setattr__(head, "_linear", np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4
-                                                     ).astype(np.float32))
-    return head.__dict__["_linear"][None] * (keep * keep * np.sqrt(keep))[..., None]  # ~keep^2.5 in linear
+    return head.colors_linear[None] * (keep * keep * np.sqrt(keep))[..., None]  # ~keep^2.5 in linear light
 
 
 @lru_cache(maxsize=64)
@@ -372,7 +371,7 @@ def _rotate(p: np.ndarray, rot: np.ndarray) -> np.ndarray:
                      x * r[:, 2, 0, None] + y * r[:, 2, 1, None] + z * r[:, 2, 2, None]], axis=-1)
 
 
-def _gaze_angles(head: Head, look_at: np.ndarray, rot: np.ndarray, centers_world: np.ndarray) -> np.ndarray:
+def _gaze_angles(look_at: np.ndarray, rot: np.ndarray, centers_world: np.ndarray) -> np.ndarray:
     """Yaw/pitch (degrees) per frame and eye that point each eye at ``look_at`` (world), in head axes."""
     d = np.asarray(look_at, np.float64)[None, None, :] - centers_world  # [F, 2, 3]
     d_head = np.einsum("fji,fej->fei", rot, d)  # R^T d
@@ -399,7 +398,7 @@ def deform(face: np.ndarray, head: Head | None = None, *, gaze: np.ndarray | Non
     # eyes: rigid rotation about their centres (in head axes), before the head turns
     if look_at is not None:
         centers_world = np.einsum("fij,ej->fei", rot, head.eye_centers - head.pivot) + head.pivot
-        ang = _gaze_angles(head, np.asarray(look_at, np.float64), rot, centers_world)
+        ang = _gaze_angles(np.asarray(look_at, np.float64), rot, centers_world)
     elif gaze is not None:
         g = np.asarray(gaze, np.float64)
         if not np.all(np.isfinite(g)) or g.shape not in ((2,), (n_f, 2), (n_f, 2, 2)):
