@@ -68,6 +68,27 @@ def clean_stale(path: Path) -> list[Path]:
     return removed
 
 
+def clean_stale_in(folder: Path) -> list[Path]:
+    """:func:`clean_stale` for every target in ``folder`` at once: remove the hidden temporaries
+    (``.NAME.pid<PID>.*``) whose writing process no longer runs. For writers of many files that skip the
+    per-file search (``atomic_write_bytes(..., clean=False)``). Returns the removed paths; never raises."""
+    removed: list[Path] = []
+    try:
+        candidates = list(Path(folder).glob(".*.pid*.*"))
+    except OSError:
+        return removed
+    for p in candidates:
+        m = re.search(r"\.pid(\d+)\.[A-Za-z0-9_]{8}(?:\.part|\.tmp\.\w+)$", p.name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
 def glob_escape(name: str) -> str:
     """``name`` with glob metacharacters escaped."""
     return re.sub(r"([*?\[])", r"[\1]", name)

@@ -39,7 +39,7 @@ import pandas as pd
 from painface.errors import InputError
 from painface.face import align
 from painface.face.code import AU_NAMES, FEATURE_NAMES, POSE_NAMES
-from painface.io import atomic_write_bytes, atomic_write_json
+from painface.io import atomic_write_bytes, atomic_write_json, clean_stale_in
 
 HEATMAP_MAX_MM = 10.0
 VIEW_YAWS = (0.0, -35.0, 35.0, -60.0, 60.0, -20.0, 20.0)
@@ -128,18 +128,6 @@ def _encode(img: np.ndarray, fmt: str, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def _clean_folder(folder: Path) -> None:
-    """Remove hidden temporaries (``.NAME.pid<PID>.*``) left in ``folder`` by processes that have ended."""
-    import re
-
-    from painface.io import _pid_alive
-
-    for p in folder.glob(".*.pid*.*"):
-        m = re.search(r"\.pid(\d+)\.", p.name)
-        if m is not None and not _pid_alive(int(m.group(1))):
-            p.unlink(missing_ok=True)
-
-
 def render_identity(cfg: SynthFacesConfig, index: int, ident, split: str, root: Path
                     ) -> tuple[list[dict], list[dict]]:
     """Render and write every image of one identity; returns its metadata and landmark rows."""
@@ -162,7 +150,7 @@ def render_identity(cfg: SynthFacesConfig, index: int, ident, split: str, root: 
     sub = f"{index:06d}"
     for folder in (root / "images" / sub, root / "heatmaps" / sub):
         folder.mkdir(parents=True, exist_ok=True)
-        _clean_folder(folder)
+        clean_stale_in(folder)
     for v in range(cfg.views):
         rng = np.random.default_rng([cfg.seed, index, v])
         cam = _camera(rng, VIEW_YAWS[v], r_size, size)
