@@ -40,7 +40,7 @@ from painface.data.corpus import open_corpus
 from painface.data.windows import FeatureNormalizer, WindowDataset
 from painface.errors import InputError
 from painface.io import atomic_write_json, clean_stale, config_from_dict, read_json_config
-from painface.model.checkpoint import read_tensors, save_model, save_tensors_atomic
+from painface.model.checkpoint import load_model, read_tensors, save_model, save_tensors_atomic
 from painface.model.conditions import Conditions, drop_mask
 from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas
 from painface.model.sampling import SamplerConfig
@@ -68,6 +68,7 @@ class TrainConfig:
     val_every: int = 500
     val_windows: int = 128
     seed: int = 0
+    init: str | None = None
     unet: dict = field(default_factory=dict)
     edm: dict = field(default_factory=dict)
 
@@ -150,7 +151,15 @@ class Trainer:
         self.out, self.cfg, self.progress = Path(out), cfg, progress and self.rank == 0
         corpus = open_corpus(data)
         self.corpus_meta = {k: corpus.meta.get(k) for k in ("fps", "feature_names", "stimulus_units", "generator")}
-        self.normalizer = FeatureNormalizer.fit(corpus, "train", progress=self.progress)
+        init = None
+        if cfg.init is not None:  # warm start: the network, its normalizer and its EDM settings come from init
+            init = load_model(cfg.init)
+            if tuple(init[1]["normalizer"]["feature_names"]) != tuple(corpus.feature_names):
+                raise InputError(f"init {cfg.init}: its features differ from the corpus's")
+            cfg.unet, cfg.edm = {**init[1]["unet"], **cfg.unet}, {**init[1].get("edm", {}), **cfg.edm}
+            self.normalizer = FeatureNormalizer.from_dict(init[1]["normalizer"])
+        else:
+            self.normalizer = FeatureNormalizer.fit(corpus, "train", progress=self.progress)
         self.edm = EDMConfig.from_dict(cfg.edm) if cfg.edm else EDMConfig()
         unet_d = {**UNetConfig().to_dict(), **cfg.unet, "feature_dim": len(corpus.feature_names)}
         self.unet_cfg = UNetConfig.from_dict(unet_d)
@@ -167,6 +176,7 @@ class Trainer:
         expr = self.train_set.subject_expressiveness
         self.corpus_meta["expressiveness"] = {"min": round(float(expr.min()), 4), "max": round(float(expr.max()), 4),
                                               "subjects": int(expr.size)}
+        self.corpus_meta["subjects"] = {sp: corpus.ids(sp) for sp in ("train", "val", "test") if corpus.ids(sp)}
         self.val_set = (
             WindowDataset(
                 corpus, "val", length=cfg.window, random_share=0.0, seed=cfg.seed + 1, normalizer=self.normalizer
@@ -176,6 +186,10 @@ class Trainer:
         )
         torch.manual_seed(cfg.seed)
         self.denoiser = Denoiser(TemporalUNet(self.unet_cfg), self.edm.sigma_data, self.edm.sigma_floor).to(self.device)
+        if init is not None:
+            if init[0].net.config.to_dict() != self.unet_cfg.to_dict():
+                raise InputError(f"init {cfg.init}: its network config differs from this run's")
+            self.denoiser.load_state_dict(init[0].state_dict())
         self.ema = AveragedModel(self.denoiser, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
         self.loss_module: nn.Module = LossModule(self.denoiser, self.edm.velocity)
         if self.ddp:
@@ -351,6 +365,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, help="JSON of TrainConfig keys (unet/edm as nested objects)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="warm start from this model checkpoint (its network, normalizer and EDM settings)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -362,6 +378,10 @@ def run(args: argparse.Namespace) -> int:
         d["steps"] = args.steps
     if args.batch_size is not None:
         d["batch_size"] = args.batch_size
+    if args.init is not None:
+        if not Path(args.init).with_suffix(".safetensors").is_file():
+            raise InputError(f"--init {args.init}: checkpoint not found")
+        d["init"] = str(args.init)
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f"--threads {args.threads}: expected >= 1")

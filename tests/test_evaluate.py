@@ -16,6 +16,7 @@ from painface.model.checkpoint import save_model
 from painface.model.edm import Denoiser
 from painface.model.sampling import SamplerConfig
 from painface.model.unet import UNetConfig
+from painface.evaluate import metrics as M
 from painface.subjects.population import simulate_corpus
 from painface.subjects.protocols import HeatProtocol
 from tests.model_helpers import randomized
@@ -24,7 +25,7 @@ from tests.model_helpers import randomized
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("evalcorpus")
-    return simulate_corpus(out, n_subjects=4, seed=0, protocol=HeatProtocol(repetitions=1), workers=1,
+    return simulate_corpus(out, n_subjects=4, seed=0, protocol=HeatProtocol(repetitions=1), mixed=None, workers=1,
                            progress=False)
 
 
@@ -43,7 +44,7 @@ def checkpoint(tmp_path_factory, corpus_dir):
 
 def _cfg(corpus_dir, checkpoint, out, **kw):
     base = dict(data=str(corpus_dir), checkpoint=str(checkpoint), fsq=str(corpus_dir / "absent_fsq.safetensors"),
-                out=str(out), tries=3, windows=4, length=96, lead=24, batch=3, progress=False)
+                out=str(out), tries=3, windows=4, length=96, lead=24, batch=3, progress=False, split="val")
     return EvalConfig(**{**base, **kw})
 
 
@@ -75,6 +76,17 @@ def test_metrics_json_structure_and_files(result):
         assert (out / f"fig6_{mode}.png").read_bytes()[:4] == b"\x89PNG"
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["tries"] == 3 and len(cfg["windows"]) == 4 and cfg["pspi"]["kind"] == "exact (FACS)"
+    assert cfg["corpus"]["split"] == "val" and cfg["stimulus_lookup"]["lag_s"] >= 0
+    # the raw arrays: the metrics recompute from them
+    with np.load(out / "generations.npz") as g:
+        assert g["stimulus"].shape == (4, 96) and g["ground_truth"].shape == (4, 96, 20)
+        assert g["cold/paindiffusion/face"].shape == (4, 3, 96, 20) and sorted(g["window_level"]) == [1, 2, 3, 4]
+        gen_pspi, gt_pspi = g["seeded/paindiffusion/pspi"], g["ground_truth_pspi"]
+        per_try = [M.pearson(gen_pspi[:, k], gt_pspi).mean() for k in range(3)]
+        assert np.mean(per_try) == pytest.approx(on_disk["seeded"]["paindiffusion"]["corr"]["mean"], abs=1e-6)
+    paired = json.loads((out / "paired.json").read_text())
+    diff = paired["cold"]["stimulus_lookup"]["corr"]
+    assert diff["lo"] <= diff["mean"] <= diff["hi"] and diff["n"] == 4
 
 
 def test_values_are_sane(result):
@@ -89,6 +101,9 @@ def test_values_are_sane(result):
         assert mf["corr"]["mean"] == 0  # a constant PSPI: r = 0 by the documented rule
         nn = res[mode]["nearest_neighbor"]
         assert nn["divrs"]["mean"] == 0 and nn["sim"]["std"] == 0  # deterministic, like the paper's ±0
+        assert gt["pspi_w1"]["mean"] == 0 and gt["peak_w1"]["mean"] == 0
+        lk = res[mode]["stimulus_lookup"]
+        assert lk["divrs"]["mean"] == 0 and lk["speed"]["mean"] < gt["speed"]["mean"]  # an average is smooth
         for name in ("random", "nearest_neighbor", "mean_face", "paindiffusion"):
             assert res[mode][name]["sim"]["mean"] > 0 and res[mode][name]["dist"]["mean"] > 0
             assert -1 <= res[mode][name]["corr"]["mean"] <= res[mode][name]["corr_max"]["mean"] <= 1
@@ -106,16 +121,18 @@ def test_runs_are_deterministic(tmp_path, corpus_dir, checkpoint, result):
 
 def test_window_selection(corpus_dir):
     corpus = open_corpus(corpus_dir)
-    cfg = EvalConfig(windows=4, length=96, lead=24)
+    cfg = EvalConfig(windows=4, length=96, lead=24, split="val")
     ws = select_windows(corpus, cfg, min_start=16)
     assert sorted(w.level for w in ws) == [1, 2, 3, 4]  # the one val subject: one onset per level
     for w in ws:
         sub = corpus.subject(w.subject)
         assert w.start == w.onset - 24 and sub.stimulus[w.onset] > sub.stimulus[w.onset - 1]
         assert sub.info["split"] == "val"
-    full = select_windows(corpus, EvalConfig(full=True, length=96, lead=24), min_start=16)
+    full = select_windows(corpus, EvalConfig(full=True, length=96, lead=24, split="val"), min_start=16)
     assert len(full) == 4  # repetitions=1: 4 onsets in all
-    assert len(select_windows(corpus, EvalConfig(windows=2, length=96, lead=24), min_start=16)) == 2
+    assert len(select_windows(corpus, EvalConfig(windows=2, length=96, lead=24, split="val"), min_start=16)) == 2
+    with pytest.raises(InputError, match="no 'test' subjects"):  # the default split: reports touch test only
+        select_windows(corpus, EvalConfig(windows=4, length=96, lead=24), min_start=16)
 
 
 def test_command_and_clear_errors(tmp_path, corpus_dir, checkpoint, capsys):
@@ -127,7 +144,7 @@ def test_command_and_clear_errors(tmp_path, corpus_dir, checkpoint, capsys):
     corpus = open_corpus(corpus_dir)
     meta = dict(corpus.meta, subjects=[dict(s, split="train") for s in corpus.subjects])
     trainonly = Corpus(meta, {sid: corpus.subject(sid) for sid in corpus.ids()}).save(tmp_path / "trainonly")
-    with pytest.raises(InputError, match="no validation subjects"):
+    with pytest.raises(InputError, match="no 'val' subjects"):
         evaluate(_cfg(trainonly, checkpoint, tmp_path / "o2"))
     with pytest.raises(InputError, match="tries"):
         evaluate(_cfg(corpus_dir, checkpoint, tmp_path / "o3", tries=0))

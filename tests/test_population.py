@@ -7,7 +7,7 @@ from painface.data.corpus import open_corpus
 from painface.errors import InputError
 from painface.face.code import FEATURE_NAMES
 from painface.subjects.population import simulate_corpus, split_plan
-from painface.subjects.protocols import HeatProtocol
+from painface.subjects.protocols import BLOCK_KINDS, HeatProtocol
 
 SHORT = HeatProtocol(repetitions=2)  # 8 trials: a ~3 min session keeps the tests fast
 
@@ -15,8 +15,10 @@ SHORT = HeatProtocol(repetitions=2)  # 8 trials: a ~3 min session keeps the test
 def test_split_is_the_papers_61_26_balanced_by_sex():
     plan = split_plan(87, seed=0)
     val = [sex for split, sex in plan if split == "val"]
-    assert len(val) == 26 and sum(split == "train" for split, _ in plan) == 61
-    assert val.count("female") == 13 and val.count("male") == 13
+    test = [sex for split, sex in plan if split == "test"]
+    assert len(val) + len(test) == 26 and sum(split == "train" for split, _ in plan) == 61
+    assert (len(val), len(test)) == (14, 12)  # pairs (woman, man) alternate between val and test
+    assert val.count("female") == val.count("male") == 7 and test.count("female") == test.count("male") == 6
     assert plan == split_plan(87, seed=0) and plan != split_plan(87, seed=1)
     with pytest.raises(InputError):
         split_plan(0, 0)
@@ -35,7 +37,11 @@ def test_corpus_layout_meta_and_arrays(tmp_path):
             assert key in entry
         sub = corpus.subject(entry["id"])
         assert sub.face.dtype == np.float32 and sub.face.shape == (entry["frames"], 20)
-        assert entry["expressiveness"] == pytest.approx(float(sub.pspi.mean()), abs=1e-4)
+        heat = sub.extras["block"] == BLOCK_KINDS.index("biovid")  # expressiveness: the heat session's mean
+        assert entry["expressiveness"] == pytest.approx(float(sub.pspi[heat].mean()), abs=1e-4)
+        assert heat[: entry["heat_frames"]].all() and not heat[entry["heat_frames"]:].any()
+        kinds = {BLOCK_KINDS[c] for c in np.unique(sub.extras["block"][entry["heat_frames"]:])}
+        assert kinds == {"rest", "plateau", "staircase", "elbow", "walk"}
         np.testing.assert_allclose(
             sub.stimulus, (sub.extras["temperature"] - 32.0) / (entry["tolerance_c"] - 32.0), atol=1e-5
         )

@@ -24,7 +24,7 @@ from painface.io import atomic_write_bytes, atomic_write_json  # noqa: F401 - re
 
 FORMAT_NAME = "painface-corpus"
 FORMAT_VERSION = 1
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")
 STIMULUS_UNITS = ("normalized", "celsius")
 REQUIRED_SUBJECT_KEYS = ("id", "split", "expressiveness", "emotion", "pattern")
 REQUIRED_ARRAYS = ("face", "feature_names", "stimulus", "pspi")
@@ -182,7 +182,7 @@ class Corpus:
         return list(self.meta["subjects"])
 
     def ids(self, split: str | None = None) -> list[str]:
-        """Subject ids, optionally only those of ``split`` ("train" or "val")."""
+        """Subject ids, optionally only those of ``split`` ("train", "val" or "test")."""
         if split is not None and split not in SPLITS:
             raise InputError(f"split: {split!r}, expected one of {SPLITS}")
         return [str(s["id"]) for s in self.meta["subjects"] if split is None or s["split"] == split]

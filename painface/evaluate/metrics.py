@@ -193,6 +193,66 @@ def sequence_metrics(
     }
 
 
+# --- distribution and movement: what a conditional-mean predictor cannot match ----------------------
+PSPI_AUS: tuple[str, ...] = ("AU4", "AU6", "AU7", "AU9", "AU10", "AU43")
+"""The AUs of the PSPI formula, whose movement :func:`au_speed` measures."""
+
+
+def pspi_w1(generated: Any, ground_truth: Any) -> float:
+    """Wasserstein-1 distance (PSPI units) between the pooled PSPI values of all generated frames and of all
+    ground-truth frames: how alike the two *distributions* of pain display are (how often the face is at
+    rest, how high it goes), whatever their timing. A lookup's averaged face, never at rest and never at
+    full display, is far from a person's here even when it correlates well."""
+    from scipy.stats import wasserstein_distance
+
+    x, y = _signals(generated, ground_truth, "pspi_w1")
+    return float(wasserstein_distance(x.ravel(), y.ravel()))
+
+
+def peak_pspi(pspi_signals: Any, onset: int, span: int) -> np.ndarray:
+    """``[N]`` the highest PSPI of each sequence ``[N, L]`` in frames ``onset .. onset + span`` (the response
+    to the stimulus that starts at ``onset``)."""
+    x = np.asarray(pspi_signals, dtype=np.float64)
+    if x.ndim != 2 or not 0 <= onset < x.shape[1] or span < 1:
+        raise InputError(f"peak_pspi: need [sequences, frames] and 0 <= onset < frames, span >= 1; got shape "
+                         f"{x.shape}, onset {onset}, span {span}")
+    return x[:, onset:onset + span].max(axis=1)
+
+
+def peak_w1(generated: Any, ground_truth: Any, onset: int, span: int) -> float:
+    """Wasserstein-1 distance between the per-trial response peaks (:func:`peak_pspi`) of the generated and
+    the ground-truth sequences: people respond strongly to some trials and not at all to others; a
+    predictor that returns the same average response every time does not."""
+    from scipy.stats import wasserstein_distance
+
+    x, y = _signals(generated, ground_truth, "peak_w1")
+    return float(wasserstein_distance(peak_pspi(x, onset, span), peak_pspi(y, onset, span)))
+
+
+def au_speed(face: Any, feature_names: Sequence[str], fps: float) -> np.ndarray:
+    """``[N]`` mean AU speed of each sequence ``[N, L, D]``: mean over frames and over the PSPI AUs
+    (:data:`PSPI_AUS`) of ``|dAU/dt|``, in AU intensity units per second."""
+    x = _faces(face, "au_speed")
+    cols = [list(feature_names).index(a) for a in PSPI_AUS if a in feature_names]
+    if not cols or fps <= 0 or x.shape[1] < 2:
+        raise InputError(f"au_speed: needs the PSPI AUs among the features, fps > 0 and >= 2 frames; got "
+                         f"{len(cols)} AUs, fps {fps}, {x.shape[1]} frames")
+    return np.abs(np.diff(x[..., cols], axis=1)).mean(axis=(1, 2)) * fps
+
+
+def paired_ci(a: Any, b: Any, *, seed: int = 0, draws: int = 2000, level: float = 0.95) -> dict[str, float]:
+    """Mean of ``a - b`` over paired units (e.g. windows, each method's metric averaged over tries) with a
+    percentile bootstrap confidence interval over the units: ``{"mean", "lo", "hi", "n"}``."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    if d.ndim != 1 or d.size < 2 or not np.all(np.isfinite(d)):
+        raise InputError(f"paired_ci: expected two equal 1-D finite arrays of >= 2 values, got {np.shape(a)}, "
+                         f"{np.shape(b)}")
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(0, d.size, size=(draws, d.size))].mean(axis=1)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return {"mean": float(d.mean()), "lo": float(lo), "hi": float(hi), "n": int(d.size)}
+
+
 # --- PSPI for FLAME-space corpora -----------------------------------------------------------------
 @dataclass
 class PspiRegressor:

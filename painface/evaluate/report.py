@@ -15,6 +15,7 @@ ROWS = (
     ("Random training sample", "random"),
     ("Nearest neighbor", "nearest_neighbor"),
     ("Mean face", "mean_face"),
+    ("Stimulus lookup", "stimulus_lookup"),
     ("*Model-based methods*", None),
     ("FSQ-VAE autoregressive", "fsq_ar"),
     ("PainDiffusion", "paindiffusion"),
@@ -26,7 +27,11 @@ COLUMNS = (  # (header, metric, multiplier)
     ("Dist ↓", "dist", 1.0),
     ("Divrs ↑", "divrs", 1.0),
     ("Var ↑", "var", 1.0),
+    ("PSPI W1 ↓", "pspi_w1", 1.0),
+    ("Peak W1 ↓", "peak_w1", 1.0),
+    ("AU speed (AU/s)", "speed", 1.0),
 )
+MODALITY = ("PSPI", "PSPI", "PSPI", "face code", "face code", "face code", "PSPI", "PSPI", "PSPI AUs")
 
 
 def _cell(entry: dict[str, float], mult: float) -> str:
@@ -43,14 +48,15 @@ def table_text(results: dict[str, dict[str, Any]]) -> str:
         lines += [f"### {mode} ({'recorded context frames' if mode == 'seeded' else 'cold start, neutral face'})",
                   "", "| Method | " + " | ".join(c[0] for c in COLUMNS) + " |",
                   "|---|" + "---:|" * len(COLUMNS)]
-        lines.append("| *Modality* | *PSPI* | *PSPI* | *PSPI* | *face code* | *face code* | *face code* |")
+        lines.append("| *Modality* | " + " | ".join(f"*{m}*" for m in MODALITY) + " |")
         for label, key in ROWS:
             if key is None:
                 lines.append(f"| {label} |" + " |" * len(COLUMNS))
             elif key in methods and "missing" in methods[key]:
                 lines.append(f"| {label} | {methods[key]['missing']} |" + " |" * (len(COLUMNS) - 1))
             elif key in methods:
-                lines.append(f"| {label} | " + " | ".join(_cell(methods[key][m], x) for _, m, x in COLUMNS) + " |")
+                lines.append(f"| {label} | " + " | ".join(_cell(methods[key][m], x) if m in methods[key] else "-"
+                                                         for _, m, x in COLUMNS) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -60,13 +66,16 @@ def write_table(path: Path, results: dict[str, dict[str, Any]], info: dict[str, 
     cfg = info["config"]
     head = [
         "# Baselines comparison (layout of papers/001 Table I)", "",
-        f"{len(info['windows'])} windows of {cfg['length']} frames on {info['corpus']['val_subjects']} validation "
+        f"{len(info['windows'])} windows of {cfg['length']} frames on the "
+        f"{info['corpus'].get(info['corpus'].get('split', 'val') + '_subjects', '?')} {info['corpus'].get('split', 'val')} "
         f"subjects ({'full protocol' if cfg['full'] else 'default subset'}), {cfg['tries']} tries each, seed "
         f"{cfg['seed']}. Mean ± std over tries (Divrs: over windows). PSPI: {info['pspi'].get('kind')}"
         + (f", R² on validation {info['pspi']['r2_val']:.3f}" if "r2_val" in info["pspi"] else "") + ".",
         "Sim: DTW-aligned RMS PSPI difference; Corr: mean Pearson r over windows; Corr max: the maximum over "
         "windows (what the authors' code reported); Dist, Divrs, Var: in units of the training subjects' "
-        "per-feature variance. See docs/evaluation.md.", "",
+        "per-feature variance. PSPI W1: distance between the distributions of generated and recorded PSPI; "
+        "Peak W1: between the per-trial response peaks; AU speed: mean |dAU/dt| over the PSPI AUs (compare "
+        "with the ground truth's). See docs/evaluation.md.", "",
     ]
     text = "\n".join(head) + table_text(results) + "\n"
     atomic_write_bytes(path, lambda fh: fh.write(text.encode()))

@@ -1,14 +1,22 @@
-"""``painface evaluate``: Table I of papers/001 on the validation subjects (docs/evaluation.md).
+"""``painface evaluate``: Table I of papers/001 on held-out subjects (docs/evaluation.md).
 
 Windows of 640 frames (10x the training horizon) start ``lead`` frames before a stimulus onset (a rise of
-the heat stimulus) of a validation subject. Every method generates ``tries`` sequences per window, in two
+the heat stimulus) of a held-out subject: the ``test`` split by default (report), ``--split val`` to choose
+settings (guidance, steps) without touching the test subjects. Every method generates ``tries`` sequences per window, in two
 modes: ``seeded`` (the recorded frames just before the window are the context, as the authors did) and
 ``cold`` (a neutral resting face, as a robot starts). Metrics (painface.evaluate.metrics) are averaged
 over windows per try, then reported as mean and std over tries. The default budget is a fixed subset of
 windows (``--windows``, spread over subjects and the 4 stimulus levels); ``--full`` takes every onset.
 
-Writes into ``--out``: ``metrics.json`` ({mode: {method: {metric: {"mean", "std"}}}}), ``table.md``,
-``fig6_seeded.png`` / ``fig6_cold.png``, ``config.json`` (settings, windows, timings, PSPI source).
+Beside the paper's metrics, three a conditional-mean predictor cannot game (docs/evaluation.md): the
+distance between the distributions of generated and recorded PSPI (``pspi_w1``), between the per-trial
+response peaks (``peak_w1``), and the mean AU speed (``speed``, to compare with the ground truth's).
+
+Writes into ``--out``: ``metrics.json`` ({mode: {method: {metric: {"mean", "std"}}}}), ``paired.json``
+(PainDiffusion minus each other method on Sim and Corr, per window, with bootstrap 95 % intervals),
+``table.md``, ``fig6_seeded.png`` / ``fig6_cold.png``, ``config.json`` (settings, windows, timings, PSPI
+source) and ``generations.npz`` (every scored array: generated and ground-truth face codes and PSPI,
+stimulus, window ids) so anyone can recompute the metrics.
 """
 
 from __future__ import annotations
@@ -31,8 +39,9 @@ from painface.evaluate import metrics as M
 from painface.evaluate.baselines import TrainingPool, simple_baselines
 
 MODES = ("seeded", "cold")
-METHODS = ("ground_truth", "random", "nearest_neighbor", "mean_face", "fsq_ar", "paindiffusion")
-METRICS = ("sim", "corr", "corr_max", "dist", "divrs", "var")
+METHODS = ("ground_truth", "random", "nearest_neighbor", "mean_face", "stimulus_lookup", "fsq_ar", "paindiffusion")
+METRICS = ("sim", "corr", "corr_max", "dist", "divrs", "var", "pspi_w1", "peak_w1", "speed")
+PEAK_SPAN_S = 10.0  # the response to a window's stimulus: its peak within this long after the onset
 LEVELS = (1, 2, 3, 4)
 
 
@@ -61,6 +70,7 @@ class EvalConfig:
     progress: bool = True
     pspi_from: str = "exact"
     render_stride: int = 16
+    split: str = "test"
 
 
 @dataclass
@@ -108,11 +118,12 @@ def onset_levels(sub: Any, onsets: np.ndarray) -> np.ndarray:
 
 
 def select_windows(corpus: Corpus, cfg: EvalConfig, min_start: int) -> list[Window]:
-    """Every onset window of the validation subjects (``full``), else a subset of ``cfg.windows``: subjects
-    evenly spaced over the validation list, from each the first onset of each level 1-4 in turn."""
-    ids = corpus.ids("val")
+    """Every BioVid onset window (level 1-4) of the ``cfg.split`` subjects (``full``), else a subset of
+    ``cfg.windows``: subjects evenly spaced over the split's list, from each the first onset of each level 1-4
+    in turn."""
+    ids = corpus.ids(cfg.split)
     if not ids:
-        raise InputError("corpus: no validation subjects (split 'val'); evaluate runs on held-out subjects")
+        raise InputError(f"corpus: no {cfg.split!r} subjects; evaluate runs on held-out subjects")
     per_subject: list[list[Window]] = []
     for sid in ids:
         sub = corpus.subject(sid)
@@ -121,7 +132,7 @@ def select_windows(corpus: Corpus, cfg: EvalConfig, min_start: int) -> list[Wind
         found = []
         for o, lv in zip(onsets.tolist(), levels.tolist(), strict=True):
             start = min(max(o - cfg.lead, min_start), sub.frames - cfg.length)
-            if start >= min_start:
+            if start >= min_start and lv in LEVELS:
                 found.append(Window(sid, int(start), int(o), int(lv)))
         per_subject.append(found)
     if cfg.full:
@@ -208,18 +219,34 @@ def generate_all(model: Any, data: WindowData, mode: str, tries: int, seed: int,
 
 
 def score(gen: np.ndarray, data: WindowData, gt_pspi: np.ndarray, pspi_fn: Any, scale: np.ndarray,
-          dtw_window: int | None) -> dict[str, dict[str, float]]:
+          dtw_window: int | None, *, names: tuple[str, ...] = (), fps: float = 25.0, onset: int = 0,
+          per_window: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
     """Metrics of ``gen`` ``[P, K, L, D]``: per try, the mean over windows (corr_max: the maximum), then
-    mean and std over tries; divrs: mean and std over windows."""
-    per_try: dict[str, list[float]] = {m: [] for m in ("sim", "corr", "corr_max", "dist", "var")}
+    mean and std over tries; divrs: mean and std over windows. pspi_w1, peak_w1 (response peaks within
+    :data:`PEAK_SPAN_S` of ``onset``) and speed (mean AU speed, AU/s; needs ``names``) per try too.
+    ``per_window`` (a dict) receives sim and corr per window, averaged over tries."""
+    per_try: dict[str, list[float]] = {m: [] for m in ("sim", "corr", "corr_max", "dist", "var", "pspi_w1",
+                                                        "peak_w1", "speed")}
+    windows: dict[str, list[np.ndarray]] = {"sim": [], "corr": []}
+    span = max(1, int(round(PEAK_SPAN_S * fps)))
     for k in range(gen.shape[1]):
-        seq = M.sequence_metrics(pspi_fn(gen[:, k]), gt_pspi, gen[:, k], data.face, scale, dtw_window)
+        g_pspi = pspi_fn(gen[:, k])
+        seq = M.sequence_metrics(g_pspi, gt_pspi, gen[:, k], data.face, scale, dtw_window)
         for m in ("sim", "corr", "dist", "var"):
             per_try[m].append(float(seq[m].mean()))
+        windows["sim"].append(seq["sim"])
+        windows["corr"].append(seq["corr"])
         per_try["corr_max"].append(float(seq["corr"].max()))
+        per_try["pspi_w1"].append(M.pspi_w1(g_pspi, gt_pspi))
+        per_try["peak_w1"].append(M.peak_w1(g_pspi, gt_pspi, min(onset, gt_pspi.shape[1] - 1), span))
+        per_try["speed"].append(float(M.au_speed(gen[:, k], names, fps).mean()) if names else float("nan"))
+    if not names:
+        per_try.pop("speed")
     res = {m: M.summarize(v) for m, v in per_try.items()}
     res["divrs"] = M.summarize(M.divrs(gen, scale)) if gen.shape[1] > 1 else {"mean": 0.0, "std": 0.0}
-    return {m: res[m] for m in METRICS}
+    if per_window is not None:
+        per_window.update({m: np.mean(v, axis=0) for m, v in windows.items()})
+    return {m: res[m] for m in METRICS if m in res}
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -240,8 +267,11 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         if tuple(model.feature_names) != corpus.feature_names:
             raise InputError(f"{name}: the checkpoint's features ({len(model.feature_names)}) differ from the "
                              f"corpus's ({len(corpus.feature_names)}); evaluate on the corpus it was trained for")
-    if not corpus.ids("val"):
-        raise InputError("corpus: no validation subjects (split 'val'); evaluate runs on held-out subjects")
+    if cfg.split not in ("val", "test"):
+        raise InputError(f"--split: {cfg.split!r}; expected 'val' (choose settings) or 'test' (report)")
+    if not corpus.ids(cfg.split):
+        raise InputError(f"corpus: no {cfg.split!r} subjects; evaluate runs on held-out subjects (a corpus made "
+                         "before the test split existed has only 'val': use --split val)")
     pool = TrainingPool.from_corpus(corpus)
     regressor = None if corpus.feature_space == "facs" else M.fit_pspi_regressor(corpus, cfg.pspi_alpha, stride=5)
 
@@ -270,9 +300,11 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     bar = tqdm(total=len(MODES) * len(methods) * calls, desc="evaluate", unit="batch", disable=not cfg.progress)
     results: dict[str, dict[str, Any]] = {}
     gens: dict[str, dict[str, np.ndarray]] = {}
+    faces: dict[str, np.ndarray] = {}
+    per_window: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     timing: dict[str, dict[str, float]] = {}
     for mode in MODES:
-        results[mode], gens[mode], timing[mode] = {}, {}, {}
+        results[mode], gens[mode], timing[mode], per_window[mode] = {}, {}, {}, {}
         for name in METHODS:
             if name not in methods:
                 results[mode][name] = {"missing": missing.get(name, "not evaluated")}
@@ -283,14 +315,22 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             t = time.perf_counter()
             gen = generate_all(methods[name], data, mode, cfg.tries, cfg.seed, cfg.batch, bar)
             timing[mode][name] = round(time.perf_counter() - t, 2)
-            results[mode][name] = score(gen, data, gt_pspi, pspi_fn, scale, cfg.dtw_window)
+            per_window[mode][name] = {}
+            results[mode][name] = score(gen, data, gt_pspi, pspi_fn, scale, cfg.dtw_window,
+                                        names=corpus.feature_names if corpus.feature_space == "facs" else (),
+                                        fps=corpus.fps, onset=cfg.lead, per_window=per_window[mode][name])
             gens[mode][name] = pspi_fn(gen)
+            faces[f"{mode}/{name}"] = gen
     bar.close()
     atomic_write_json(out / "metrics.json", results)
+    atomic_write_json(out / "paired.json", paired_differences(per_window))
+    write_generations(out / "generations.npz", data, gt_pspi, gens, faces)
     info = {
         "config": asdict(cfg),
         "corpus": {"path": str(cfg.data or out / "corpus"), "feature_space": corpus.feature_space,
-                   "val_subjects": len(corpus.ids("val")), "train_subjects": len(corpus.ids("train"))},
+                   "split": cfg.split, "val_subjects": len(corpus.ids("val")),
+                   "test_subjects": len(corpus.ids("test")), "train_subjects": len(corpus.ids("train"))},
+        "stimulus_lookup": methods["stimulus_lookup"].describe() if "stimulus_lookup" in methods else None,
         "windows": [asdict(w) for w in data.windows],
         "context_frames": ctx,
         "pspi": {"kind": "exact (FACS)"} if regressor is None else regressor.describe(),
@@ -312,12 +352,49 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     return results
 
 
+def paired_differences(per_window: dict[str, dict[str, dict[str, np.ndarray]]]) -> dict[str, Any]:
+    """PainDiffusion minus every other method (ground truth excepted) on Sim and Corr, paired over windows
+    (each method's value per window averaged over its tries), with bootstrap 95 % intervals over windows."""
+    out: dict[str, Any] = {}
+    for mode, methods in per_window.items():
+        if "paindiffusion" not in methods or len(methods["paindiffusion"]["sim"]) < 2:
+            continue
+        pd = methods["paindiffusion"]
+        out[mode] = {name: {m: M.paired_ci(pd[m], w[m]) for m in ("sim", "corr")}
+                     for name, w in methods.items() if name not in ("paindiffusion", "ground_truth")}
+    return out
+
+
+def write_generations(path: Path, data: WindowData, gt_pspi: np.ndarray, gens: dict[str, dict[str, np.ndarray]],
+                      faces: dict[str, np.ndarray]) -> None:
+    """generations.npz: ``stimulus`` [P, L], ``ground_truth`` [P, L, D], ``ground_truth_pspi`` [P, L],
+    ``window_subject`` / ``window_start`` / ``window_onset`` / ``window_level`` [P], and for every
+    ``MODE/METHOD``: ``MODE/METHOD/face`` [P, K, L, D] and ``MODE/METHOD/pspi`` [P, K, L] (float32)."""
+    from painface.io import atomic_write_bytes
+
+    arrays: dict[str, np.ndarray] = {
+        "stimulus": data.stimulus.astype(np.float32), "ground_truth": data.face.astype(np.float32),
+        "ground_truth_pspi": np.asarray(gt_pspi, np.float32),
+        "window_subject": np.array([w.subject for w in data.windows]),
+        "window_start": np.array([w.start for w in data.windows], np.int64),
+        "window_onset": np.array([w.onset for w in data.windows], np.int64),
+        "window_level": np.array([w.level for w in data.windows], np.int64),
+    }
+    for key, gen in faces.items():
+        mode, name = key.split("/")
+        arrays[f"{key}/face"] = np.asarray(gen, np.float32)
+        arrays[f"{key}/pspi"] = np.asarray(gens[mode][name], np.float32)
+    atomic_write_bytes(Path(path), lambda fh: np.savez_compressed(fh, **arrays))
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, default=None, help="PainDiffusion checkpoint (default: the shipped one)")
     p.add_argument("--fsq", type=Path, default=None, help="FSQ-AR checkpoint (default: the shipped one)")
     p.add_argument("--data", type=Path, default=None, help="corpus folder (default: the virtual corpus, built in OUT)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--full", action="store_true", help="every stimulus onset of every validation subject")
+    p.add_argument("--full", action="store_true", help="every stimulus onset of every subject of the split")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="held-out subjects to evaluate on: test (report; default) or val (choose settings)")
     p.add_argument("--windows", type=int, default=12, help="windows of the default subset (default 12)")
     p.add_argument("--tries", type=int, default=5, help="generations per window (default 5)")
     p.add_argument("--batch", type=int, default=8, help="windows per generate call (default 8)")
@@ -335,10 +412,12 @@ def run(args: argparse.Namespace) -> int:
                      checkpoint=None if args.checkpoint is None else str(args.checkpoint),
                      fsq=None if args.fsq is None else str(args.fsq), out=str(args.out), full=args.full,
                      tries=args.tries, seed=args.seed, windows=args.windows, batch=args.batch,
-                     progress=not args.quiet, pspi_from=args.pspi_from, render_stride=args.render_stride)
+                     progress=not args.quiet, pspi_from=args.pspi_from, render_stride=args.render_stride,
+                     split=args.split)
     results = evaluate(cfg)
     from painface.evaluate.report import table_text
 
     print(table_text(results))
-    print(f"wrote {args.out}/metrics.json, table.md, fig6_seeded.png, fig6_cold.png, config.json")
+    print(f"wrote {args.out}/metrics.json, paired.json, table.md, fig6_seeded.png, fig6_cold.png, config.json, "
+          "generations.npz")
     return 0

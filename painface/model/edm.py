@@ -179,12 +179,17 @@ def training_loss(denoiser: Denoiser, x0: Tensor, cond: Conditions, config: EDMC
 
 
 def guided_denoiser(denoiser: Denoiser, cond: Conditions,
-                    strengths: Sequence[float] = DEFAULT_GUIDANCE) -> ModelFn:
+                    strengths: Sequence[float] = DEFAULT_GUIDANCE,
+                    interval: Sequence[float] | None = None) -> ModelFn:
     """Classifier-free guidance over the three conditions as a :data:`ModelFn`:
 
     D = (1 + sum_c l_c) D(C) - sum_c l_c D(C without c), strengths ``l`` in (emotion, expressiveness,
     stimulus) order. All passes run as one batch ``[V * B]``, variant-major (rows ``v*B .. v*B+B-1`` are
     variant v of every sequence), so sequences never mix. Zero strengths add no pass.
+
+    ``interval`` (sigma_lo, sigma_hi): guidance acts only on frames whose sigma lies in ``(lo, hi]``
+    (Kynkaanniemi et al. 2024, "Applying guidance in a limited interval"); other frames get the plain
+    conditional estimate, and a call where no frame is in the interval runs the conditional pass alone.
     """
     if len(strengths) != len(CONDITION_NAMES):
         raise InputError(f"guidance strengths: expected {len(CONDITION_NAMES)} values ({', '.join(CONDITION_NAMES)}), "
@@ -200,8 +205,19 @@ def guided_denoiser(denoiser: Denoiser, cond: Conditions,
     variants = len(active) + 1
     cond_all = cond.repeat(variants)
 
+    if interval is not None:
+        lo, hi = (float(v) for v in interval)
+        if not 0 <= lo < hi:
+            raise InputError(f"guidance interval: {list(interval)}; expected 0 <= sigma_lo < sigma_hi")
+
     def model(x: Tensor, sigma: Tensor) -> Tensor:
         sigma = _per_frame(sigma, x)
+        inside = None
+        if interval is not None:
+            inside = (sigma > lo) & (sigma <= hi)
+            if not inside.any():
+                return denoiser(x, sigma, cond, torch.zeros(b, len(CONDITION_NAMES), dtype=torch.bool,
+                                                            device=x.device))
         drop = masks.reshape(variants * b, -1).to(x.device)
         d = denoiser(x.repeat(variants, 1, 1), sigma.repeat(variants, 1), cond_all, drop)
         d = d.reshape(variants, *x.shape)

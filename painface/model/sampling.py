@@ -152,9 +152,16 @@ class SamplerConfig:
     sigma_max: float = 80.0
     rho: float = 7.0
     sigma_context: float = 0.02
+    guidance_interval: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         self.guidance = tuple(float(g) for g in self.guidance)  # type: ignore[assignment]
+        if self.guidance_interval is not None:
+            lo, hi = (float(v) for v in self.guidance_interval)
+            if not 0 <= lo < hi:
+                raise InputError(f"SamplerConfig.guidance_interval: {list(self.guidance_interval)}; expected "
+                                 "0 <= sigma_lo < sigma_hi")
+            self.guidance_interval = (lo, hi)
         if self.schedule not in SCHEDULES:
             raise InputError(f"SamplerConfig.schedule: {self.schedule!r}; expected one of {list(SCHEDULES)}")
         if not 0 < self.horizon < self.window:
@@ -170,6 +177,8 @@ class SamplerConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["guidance"] = list(self.guidance)
+        if self.guidance_interval is not None:
+            d["guidance_interval"] = list(self.guidance_interval)
         return d
 
     @classmethod
@@ -264,7 +273,8 @@ class RollingSampler:
         eps = torch.randn(2, b, cfg.window, d, generator=self.generator).to(dev)  # initial / context noise
         x = torch.cat([self.context, cfg.sigma_max * eps[0, :, c:]], dim=1)
         with _eval_mode(self.denoiser):
-            model = hold_clean_frames(guided_denoiser(self.denoiser, cond, cfg.guidance), cfg.sigma_context, eps[1])
+            model = hold_clean_frames(guided_denoiser(self.denoiser, cond, cfg.guidance, cfg.guidance_interval),
+                                      cfg.sigma_context, eps[1])
             x = sample_dpmpp_2m(model, x, self.sigmas)
         self.context = x[:, -c:].clone()
         self.context_stimulus = cond.stimulus[:, -c:].clone()

@@ -1,4 +1,5 @@
-"""``painface simulate``: write a corpus of virtual subjects under the BioVid heat protocol."""
+"""``painface simulate``: write a corpus of virtual subjects under the BioVid heat protocol followed by
+sustained and movement-driven stimuli (long plateaus, staircases, elbow exercises, random walks)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         default=None,
         help="JSON file of simulation parameters (keys of SimConfig; see docs/assumptions.md)",
     )
+    p.add_argument("--biovid-only", action="store_true",
+                   help="only the BioVid heat session (no long plateaus, staircases, elbow or random-walk blocks)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -43,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         cfg=cfg,
         protocol=protocol,
+        mixed=None if args.biovid_only else "default",
         workers=args.workers,
         progress=not args.quiet,
     )

@@ -30,26 +30,35 @@ from painface.data.corpus import (
 )
 from painface.errors import InputError
 from painface.face.code import FEATURE_NAMES
-from painface.subjects.protocols import HeatProtocol, biovid_heat
+from painface.subjects.protocols import (
+    BLOCK_KINDS,
+    HeatProtocol,
+    MixedProtocol,
+    Stimulus,
+    biovid_heat,
+    mixed_blocks,
+    normalized_to_celsius,
+)
 from painface.subjects.simulate import simulate_face
 from painface.subjects.traits import SimConfig, sample_traits
 
 GENERATOR = "painface.subjects"
-GENERATOR_VERSION = 1
-PAPER_SPLIT = (61, 26)  # PainDiffusion: 61 training / 26 validation subjects of BioVid's 87
+GENERATOR_VERSION = 2  # 2: sustained stimuli (MixedProtocol), adaptation and display bursts, a test split
+PAPER_SPLIT = (61, 26)  # PainDiffusion: 61 training / 26 held-out subjects of BioVid's 87
 
 
 def split_plan(n_subjects: int, seed: int) -> list[tuple[str, str | None]]:
-    """(split, fixed sex or None) per subject: validation share as in the paper (26 of 87), its
-    subjects chosen by the seed and balanced by sex, as the paper's validation set was."""
+    """(split, fixed sex or None) per subject: the paper's held-out share (26 of 87), chosen by the seed and
+    balanced by sex as the paper's validation set was, divided into ``val`` (choosing settings: guidance,
+    checkpoints, ablations) and ``test`` (reporting, touched once), each half women, half men."""
     if n_subjects < 1:
         raise InputError(f"subjects: need at least 1, got {n_subjects}")
-    n_val = int(round(n_subjects * PAPER_SPLIT[1] / sum(PAPER_SPLIT))) if n_subjects > 1 else 0
+    n_held = int(round(n_subjects * PAPER_SPLIT[1] / sum(PAPER_SPLIT))) if n_subjects > 1 else 0
     rng = np.random.default_rng([seed, 2**31 - 1])
-    val = rng.permutation(n_subjects)[:n_val]
+    held = rng.permutation(n_subjects)[:n_held]
     plan: list[tuple[str, str | None]] = [("train", None)] * n_subjects
-    for rank, i in enumerate(sorted(val)):
-        plan[i] = ("val", "female" if rank % 2 == 0 else "male")
+    for rank, i in enumerate(sorted(held)):  # ranks 0,1 -> val (f, m); 2,3 -> test (f, m); ...
+        plan[i] = ("val" if rank % 4 < 2 else "test", "female" if rank % 2 == 0 else "male")
     return plan
 
 
@@ -57,7 +66,8 @@ def subject_id(i: int) -> str:
     return f"vs{i + 1:03d}"
 
 
-def recipe_hash(seed: int, index: int, split: tuple[str, str | None], cfg: SimConfig, protocol: HeatProtocol) -> str:
+def recipe_hash(seed: int, index: int, split: tuple[str, str | None], cfg: SimConfig, protocol: HeatProtocol,
+                mixed: MixedProtocol | None = None) -> str:
     """A short hash of everything that determines subject ``index``'s arrays."""
     recipe = {
         "generator": GENERATOR,
@@ -68,39 +78,69 @@ def recipe_hash(seed: int, index: int, split: tuple[str, str | None], cfg: SimCo
         "split": split,
         "config": cfg.to_dict(),
         "protocol": dataclasses.asdict(protocol),
+        "mixed": None if mixed is None else dataclasses.asdict(mixed),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def session(traits: Any, rng: np.random.Generator, protocol: HeatProtocol,
+            mixed: MixedProtocol | None = None) -> tuple[Stimulus, np.ndarray]:
+    """The subject's stimulus: a BioVid heat session, then (with ``mixed``) the sustained and movement blocks
+    of :class:`MixedProtocol` (level 0, trial -1 there). Returns (stimulus, block code per frame)."""
+    stim = biovid_heat(traits.threshold_c, traits.tolerance_c, rng, protocol)
+    block = np.full(stim.frames, BLOCK_KINDS.index("biovid"), np.int8)
+    if mixed is None or mixed.fps != protocol.fps:
+        if mixed is not None:
+            raise InputError(f"mixed protocol fps {mixed.fps} differs from the heat protocol's {protocol.fps}")
+        return stim, block
+    extra, code = mixed_blocks(rng, mixed)
+    temp = normalized_to_celsius(extra, protocol.baseline_c, traits.tolerance_c)
+    assert stim.temperature is not None and stim.level is not None and stim.trial is not None
+    return Stimulus(
+        fps=stim.fps,
+        normalized=np.concatenate([stim.normalized, extra]),
+        temperature=np.concatenate([stim.temperature, temp]),
+        level=np.concatenate([stim.level, np.zeros(extra.size, np.int8)]),
+        trial=np.concatenate([stim.trial, np.full(extra.size, -1, np.int16)]),
+        onsets=stim.onsets,
+        trial_levels=stim.trial_levels,
+    ), np.concatenate([block, code])
+
+
 def make_subject(
-    seed: int, index: int, split: tuple[str, str | None], cfg: SimConfig, protocol: HeatProtocol
+    seed: int, index: int, split: tuple[str, str | None], cfg: SimConfig, protocol: HeatProtocol,
+    mixed: MixedProtocol | None = None,
 ) -> SubjectData:
-    """Generate subject ``index`` (traits, heat session, face) in memory."""
+    """Generate subject ``index`` (traits, session, face) in memory. ``expressiveness`` is the mean PSPI over
+    the BioVid heat session alone, so it means the same whatever else the session holds."""
     rng = np.random.default_rng([seed, index])
     traits = sample_traits(rng, cfg, sex=split[1])
-    stim = biovid_heat(traits.threshold_c, traits.tolerance_c, rng, protocol)
+    stim, block = session(traits, rng, protocol, mixed)
     face, ps = simulate_face(traits, stim, cfg, rng, protocol.baseline_c)
+    heat = block == BLOCK_KINDS.index("biovid")
     info = {
         "id": subject_id(index),
         "split": split[0],
-        "expressiveness": round(float(ps.mean()), 4),
+        "expressiveness": round(float(ps[heat].mean()), 4),
         "emotion": traits.emotion,
         "pattern": traits.pattern,
         "frames": int(face.shape[0]),
+        "heat_frames": int(heat.sum()),
         "baseline_c": protocol.baseline_c,
         "levels_c": [round(float(t), 3) for t in np.linspace(traits.threshold_c, traits.tolerance_c, protocol.levels)],
         **traits.to_dict(),
     }
-    extras = {"temperature": stim.temperature, "level": stim.level, "trial": stim.trial}
+    extras = {"temperature": stim.temperature, "level": stim.level, "trial": stim.trial, "block": block}
     return SubjectData(info=info, face=face, stimulus=stim.normalized, pspi=ps, extras=extras)
 
 
-def _build_one(job: tuple[Path, int, int, tuple[str, str | None], dict, dict]) -> dict[str, Any]:
+def _build_one(job: tuple[Path, int, int, tuple[str, str | None], dict, dict, dict | None]) -> dict[str, Any]:
     """Make (or reuse) one subject file; return its meta.json entry."""
-    out, seed, index, split, cfg_d, proto_d = job
+    out, seed, index, split, cfg_d, proto_d, mixed_d = job
     cfg, protocol = SimConfig.from_dict(cfg_d), HeatProtocol(**proto_d)
+    mixed = None if mixed_d is None else MixedProtocol(**{**mixed_d, "elbow_speeds": tuple(mixed_d["elbow_speeds"])})
     path = out / "subjects" / f"{subject_id(index)}.npz"
-    want = recipe_hash(seed, index, split, cfg, protocol)
+    want = recipe_hash(seed, index, split, cfg, protocol, mixed)
     if path.is_file():
         try:
             old = read_npz(path)
@@ -108,7 +148,7 @@ def _build_one(job: tuple[Path, int, int, tuple[str, str | None], dict, dict]) -
                 return json.loads(str(old["info_json"]))
         except CorpusError:
             pass  # unreadable (e.g. from an older, killed writer): regenerate below
-    sub = make_subject(seed, index, split, cfg, protocol)
+    sub = make_subject(seed, index, split, cfg, protocol, mixed)
     write_subject(path, sub, FEATURE_NAMES, recipe_hash=want, info_json=json.dumps(sub.info))
     return sub.info
 
@@ -120,10 +160,12 @@ def simulate_corpus(
     seed: int = 0,
     cfg: SimConfig | None = None,
     protocol: HeatProtocol | None = None,
+    mixed: MixedProtocol | None | str = "default",
     workers: int | None = None,
     progress: bool = True,
 ) -> Path:
-    """Write a corpus of ``n_subjects`` virtual subjects to ``out``; returns the folder.
+    """Write a corpus of ``n_subjects`` virtual subjects to ``out``; returns the folder. Each session is the
+    BioVid heat protocol followed by ``mixed`` (default: :class:`MixedProtocol`'s defaults; None: BioVid only).
 
     Existing subject files made by the same recipe are kept (a rerun completes a killed run);
     meta.json is removed first and written last, so a folder with meta.json is complete.
@@ -132,6 +174,12 @@ def simulate_corpus(
     cfg.validate()
     protocol = protocol or HeatProtocol()
     protocol.validate()
+    if isinstance(mixed, str):
+        if mixed != "default":
+            raise InputError(f"mixed: {mixed!r}; expected a MixedProtocol, None or 'default'")
+        mixed = MixedProtocol(fps=protocol.fps)
+    if mixed is not None:
+        mixed.validate()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
@@ -144,7 +192,8 @@ def simulate_corpus(
         stale.unlink(missing_ok=True)
 
     plan = split_plan(n_subjects, seed)
-    jobs = [(out, seed, i, plan[i], cfg.to_dict(), dataclasses.asdict(protocol)) for i in range(n_subjects)]
+    mixed_d = None if mixed is None else dataclasses.asdict(mixed)
+    jobs = [(out, seed, i, plan[i], cfg.to_dict(), dataclasses.asdict(protocol), mixed_d) for i in range(n_subjects)]
     workers = max(1, min(workers or (os.cpu_count() or 1), n_subjects))
     bar = tqdm(total=n_subjects, desc="simulate", unit="subject", disable=not progress)
     entries: list[dict[str, Any]] = []
@@ -172,8 +221,9 @@ def simulate_corpus(
             "n_subjects": n_subjects,
             "config": cfg.to_dict(),
         },
-        protocol={"name": "biovid_heat", **dataclasses.asdict(protocol)},
-        split={"train": sum(e["split"] == "train" for e in entries), "val": sum(e["split"] == "val" for e in entries)},
+        protocol={"name": "biovid_heat" if mixed is None else "biovid_heat+mixed", **dataclasses.asdict(protocol),
+                  "mixed": mixed_d},
+        split={sp: sum(e["split"] == sp for e in entries) for sp in ("train", "val", "test")},
         subjects=entries,
     )
     atomic_write_json(out / "meta.json", meta)

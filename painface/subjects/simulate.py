@@ -4,16 +4,22 @@ The generative model, step by step (parameters in :class:`~painface.subjects.tra
 sources in docs/assumptions.md):
 
 1. Perceived pain from the temperature relative to the person's threshold T1 and tolerance T4:
-   ``I = clip((T - T1 + offset) / (T4 - T1 + offset), 0, 1.25) ** exponent``, delayed by the person's
-   latency.
+   ``I = clip((T - T1 + offset) / (T4 - T1 + offset), 0, 1.25) ** exponent``; under a sustained stimulus
+   it adapts: ``I * (1 - adaptation * z)`` with ``z`` a first-order low-pass of ``I`` (time constant
+   ``adaptation_tau_s``, ~20 s), so a 4 s BioVid plateau loses ~5 % and a minute-long one up to the
+   person's ``adaptation`` share; then delayed by the person's latency.
 2. Facial drive: the part of ``I`` above the person's display threshold ``theta``:
    ``d = max(0, I - theta) / (1 - theta)``. Low heat (T1) stays below it.
-3. Episodes: each contiguous stretch of ``d > 0`` is one pain episode. It shows on the face with
-   probability ``occurrence * sqrt(peak d)``; if it does, with a gain ``gain * lognormal(trial sd) *
-   (1 - habituation * t / session length)``, and each AU of the person's response profile (pattern x
-   emotion) joins with probability ``au_join_prob`` (the strongest always does).
-4. Dynamics: an asymmetric first-order filter (fast rise, slow decay) of ``d``; every AU follows it
-   after its region's onset delay (eyes, then nose and upper lip, then brows).
+3. Episodes and bursts: each contiguous stretch of ``d > 0`` is one pain episode. Its first display burst
+   starts with it and lasts a lognormal ``first_burst_s`` (median 5 s: a BioVid stimulus is one burst);
+   while the episode goes on, later bursts (median ``burst_s``) start at random with rate
+   ``burst_rate_per_s * d``; between bursts the face shows only ``tonic_floor`` of the drive. So a long
+   stimulus gives an intermittent display, not a held grimace, and the face returns to rest when the
+   stimulus ends. Each burst shows with probability ``occurrence * sqrt(peak d)``; if it does, with a gain
+   ``gain * lognormal(trial sd) * (1 - habituation * t / session length)``, and each AU of the person's
+   response profile (pattern x emotion) joins with probability ``au_join_prob`` (the strongest always does).
+4. Dynamics: an asymmetric first-order filter (fast rise, slow decay) of the displayed drive; every AU
+   follows it after its region's onset delay (eyes, then nose and upper lip, then brows).
 5. Resting face: the dominant emotion's prototype x strength, waxing and waning slowly; small
    spontaneous AU fluctuations; blinks (AU45) as a Poisson process whose rate rises with pain; head
    pose as slow random motion plus a pain-related drop (pitch) and turn toward the stimulated arm.
@@ -40,6 +46,40 @@ def perceived_pain(
     span = traits.tolerance_c - traits.threshold_c + cfg.pain_offset_c
     x = np.clip((temp - traits.threshold_c + cfg.pain_offset_c) / span, 0.0, MAX_PERCEIVED)
     return x**cfg.pain_exponent
+
+
+def lowpass(x: np.ndarray, fps: float, tau_s: float) -> np.ndarray:
+    """First-order low-pass (unit DC gain, starting at 0) of ``x`` ``[frames]`` with time constant ``tau_s``."""
+    a = np.exp(-1.0 / (fps * tau_s))
+    return lfilter([1.0 - a], [1.0, -a], np.asarray(x, dtype=np.float64))
+
+
+def adapted_pain(felt: np.ndarray, fps: float, adaptation: float, tau_s: float) -> np.ndarray:
+    """Perceived pain under adaptation: ``felt * (1 - adaptation * lowpass(felt, tau_s))``."""
+    return felt * (1.0 - adaptation * lowpass(felt, fps, tau_s))
+
+
+def display_bursts(rng: np.random.Generator, drive: np.ndarray, fps: float, cfg: SimConfig) -> np.ndarray:
+    """``[bursts, 2]`` (start, end) frames of facial display bursts within the episodes of ``drive`` (see the
+    module docstring, step 3): a first burst at each episode's start, later ones at rate
+    ``burst_rate_per_s * drive`` while the episode lasts; every burst ends by its episode's end."""
+    starts, ends = episodes(drive)
+    out: list[tuple[int, int]] = []
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        t = min(e, s + max(1, int(round(cfg.first_burst_s * np.exp(rng.normal(0, cfg.burst_log_sd)) * fps))))
+        out.append((s, t))
+        if t >= e or cfg.burst_rate_per_s <= 0:
+            continue
+        u = rng.random(e - t)
+        p = cfg.burst_rate_per_s * np.minimum(drive[t:e], 1.0) / fps
+        while t < e:
+            hits = np.flatnonzero(u[t - (e - u.size):] < p[t - (e - u.size):])
+            if hits.size == 0:
+                break
+            b = t + int(hits[0])
+            t = min(e, b + max(1, int(round(cfg.burst_s * np.exp(rng.normal(0, cfg.burst_log_sd)) * fps))))
+            out.append((b, t))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 2)
 
 
 def delay(x: np.ndarray, frames: int) -> np.ndarray:
@@ -106,19 +146,22 @@ def simulate_face(
     :data:`~painface.face.code.FEATURE_NAMES` order, PSPI ``[frames]`` float32)."""
     fps, n = stim.fps, stim.frames
     n_au = len(AU_NAMES)
-    felt = delay(perceived_pain(stim, traits, cfg, baseline_c), int(round(traits.latency_s * fps)))
+    felt = adapted_pain(perceived_pain(stim, traits, cfg, baseline_c), fps, traits.adaptation, cfg.adaptation_tau_s)
+    felt = delay(felt, int(round(traits.latency_s * fps)))
     drive = np.maximum(0.0, felt - traits.face_threshold) / (1.0 - traits.face_threshold)
 
-    # Per-episode amplitude of every AU.
+    # Display bursts within the episodes, and the amplitude of every AU in each burst.
     profile = response_profile(traits)
     weights = np.zeros(n_au)
     for au, w in profile.items():
         weights[AU_NAMES.index(au)] = w
     strongest = int(np.argmax(weights))
-    starts, ends = episodes(drive)
-    amp = np.zeros((starts.size + 1, n_au))  # row 0: before any episode
-    head_amp = np.zeros(starts.size + 1)
-    for k, (s, e) in enumerate(zip(starts, ends, strict=True), start=1):
+    bursts = display_bursts(rng, drive, fps, cfg)
+    gate = np.where(drive > 0, cfg.tonic_floor, 0.0)
+    amp = np.zeros((bursts.shape[0] + 1, n_au))  # row 0: before any burst
+    head_amp = np.zeros(bursts.shape[0] + 1)
+    for k, (s, e) in enumerate(bursts.tolist(), start=1):
+        gate[s:e] = 1.0
         peak = float(drive[s:e].max())
         shows = rng.random() < traits.occurrence * np.sqrt(min(1.0, peak))
         g = traits.gain * np.exp(rng.normal(0.0, cfg.trial_gain_log_sd)) * (1.0 - traits.habituation * s / n)
@@ -129,12 +172,12 @@ def simulate_face(
             head_amp[k] = min(1.5, g)
         else:
             head_amp[k] = 0.2 * min(1.5, g)
-    # Each frame belongs to the latest episode that started at or before it (tails included).
+    # Each frame belongs to the latest burst that started at or before it (tails included).
     ep_index = np.zeros(n, dtype=np.int64)
-    ep_index[starts] = np.arange(1, starts.size + 1)
+    ep_index[bursts[:, 0]] = np.arange(1, bursts.shape[0] + 1)
     ep_index = np.maximum.accumulate(ep_index)
 
-    env = asymmetric_lowpass(drive, fps, cfg.rise_tau_s, cfg.decay_tau_s)
+    env = asymmetric_lowpass(drive * gate, fps, cfg.rise_tau_s, cfg.decay_tau_s)
     pain_aus = np.zeros((n, n_au))
     for j, au in enumerate(AU_NAMES):
         if weights[j] == 0:

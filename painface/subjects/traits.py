@@ -22,6 +22,10 @@ PATTERNS: tuple[str, ...] = ("p1_eyes_brows_nose", "p2_mouth_eyes", "p3_raised_b
 """The four heat-pain response patterns of Kunz & Lautenbacher (2014) and the facially stoic."""
 
 KL = "Kunz & Lautenbacher 2014 (Pain 155:1740), BRIEF §3"
+TONIC = ("direction: tonic heat pain adapts at moderate intensities over tens of seconds (Kleinboehl et al. 1999, "
+         "Pain 81:35)")
+BURSTS = ("direction: facial pain displays during ongoing pain are brief and intermittent, not held (LeResche & "
+          "Dworkin 1988, Pain 35:71; Prkachin 1992, Pain 51:297)")
 BIOVID = "Walter et al. 2013, BioVid protocol, BRIEF §2"
 ASSUME = "assumption"
 
@@ -152,6 +156,20 @@ class SimConfig:
     trial_gain_log_sd: float = P(0.35, "SD of log response gain from trial to trial")
     habituation_min: float = P(0.1, "smallest fractional loss of gain over the session")
     habituation_max: float = P(0.4, "largest fractional loss of gain over the session")
+    # sustained stimuli (tonic pain)
+    adaptation_min: float = P(0.15, "smallest share of perceived pain lost to adaptation under a sustained stimulus",
+                              TONIC + "; value assumption")
+    adaptation_max: float = P(0.45, "largest share of perceived pain lost to adaptation under a sustained stimulus")
+    adaptation_tau_s: float = P(20.0, "time constant of adaptation to a sustained stimulus (s)",
+                                TONIC + "; value assumption")
+    first_burst_s: float = P(5.0, "median duration of the first facial display of an episode (s); BioVid's 4 s "
+                             "plateau plus ramps fits in it", BURSTS + "; value assumption")
+    burst_s: float = P(2.5, "median duration of each later display burst while the stimulus goes on (s)",
+                       BURSTS + "; value assumption")
+    burst_log_sd: float = P(0.4, "SD of log burst duration")
+    burst_rate_per_s: float = P(0.15, "rate of new display bursts at full facial drive after the first (1/s)",
+                                BURSTS + "; value assumption")
+    tonic_floor: float = P(0.15, "share of the facial drive displayed between bursts (0 = the face rests fully)")
     # timing (s)
     latency_mean_s: float = P(
         1.0,
@@ -201,6 +219,9 @@ class SimConfig:
         need(0 <= self.occurrence_min <= self.occurrence_max <= 1, "occurrence range must lie in 0..1")
         need(0 <= self.au_join_prob <= 1, "au_join_prob must lie in 0..1")
         need(0 <= self.habituation_min <= self.habituation_max < 1, "habituation range must lie in [0, 1)")
+        need(0 <= self.adaptation_min <= self.adaptation_max < 1, "adaptation range must lie in [0, 1)")
+        need(0 <= self.tonic_floor <= 1, "tonic_floor must lie in 0..1")
+        need(self.burst_rate_per_s >= 0 and self.burst_log_sd >= 0, "burst_rate_per_s and burst_log_sd must be >= 0")
         need(
             min(
                 self.rise_tau_s,
@@ -209,6 +230,9 @@ class SimConfig:
                 self.au_noise_tau_s,
                 self.rest_display_tau_s,
                 self.blink_duration_s,
+                self.adaptation_tau_s,
+                self.first_burst_s,
+                self.burst_s,
             )
             > 0,
             "time constants must be > 0",
@@ -240,6 +264,7 @@ class SubjectTraits:
     face_threshold: float
     occurrence: float
     habituation: float
+    adaptation: float
     latency_s: float
     head_drop_deg: float
     head_turn_deg: float
@@ -281,6 +306,7 @@ def sample_traits(rng: np.random.Generator, cfg: SimConfig, *, sex: str | None =
         face_threshold=float(rng.uniform(cfg.face_threshold_min, cfg.face_threshold_max)),
         occurrence=float(rng.uniform(cfg.occurrence_min, cfg.occurrence_max)),
         habituation=float(rng.uniform(cfg.habituation_min, cfg.habituation_max)),
+        adaptation=float(rng.uniform(cfg.adaptation_min, cfg.adaptation_max)),
         latency_s=float(max(cfg.latency_min_s, rng.normal(cfg.latency_mean_s, cfg.latency_sd_s))),
         head_drop_deg=float(rng.uniform(cfg.head_drop_min_deg, cfg.head_drop_max_deg)),
         head_turn_deg=float(rng.uniform(0.0, cfg.head_turn_max_deg)),
