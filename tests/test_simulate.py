@@ -3,6 +3,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from painface.errors import InputError
+
 from painface.face.code import AU_NAMES, FEATURE_NAMES, POSE_NAMES
 from painface.subjects.protocols import HeatProtocol, Stimulus, biovid_heat
 from painface.subjects.simulate import asymmetric_lowpass, blinks, episodes, simulate_face
@@ -24,6 +26,7 @@ def person(**kw) -> SubjectTraits:
         face_threshold=0.2,
         occurrence=1.0,
         habituation=0.0,
+        adaptation=0.0,
         latency_s=1.0,
         head_drop_deg=5.0,
         head_turn_deg=2.0,
@@ -161,6 +164,45 @@ def test_women_are_more_expressive_on_average_and_stoic_share_holds():
     assert women - men == pytest.approx(np.log(1.15 / 0.87), abs=0.06)
     assert np.mean([t.pattern == "stoic" for t in traits]) == pytest.approx(0.2, abs=0.025)
     assert all(40.0 <= t.threshold_c < t.tolerance_c <= 50.5 for t in traits)
+
+
+def test_sustained_stimulus_adapts_and_shows_in_bursts_then_rests():
+    """A 60 s plateau at tolerance: perceived pain adapts (by the person's share, over tens of seconds), the face
+    shows pain intermittently (bursts with near-rest between them, not a held grimace), and rests once the
+    stimulus ends."""
+    stim = step_stimulus(1.0, seconds=90.0, on_s=5.0, off_s=65.0)
+    fps = stim.fps
+    from painface.subjects.simulate import adapted_pain, perceived_pain
+
+    felt = perceived_pain(stim, person(), CFG)
+    adapted = adapted_pain(felt, fps, 0.4, CFG.adaptation_tau_s)
+    assert adapted[int(8 * fps)] > 0.9 * felt[int(8 * fps)]  # 3 s in: barely adapted
+    assert adapted[int(64 * fps)] == pytest.approx(felt[int(64 * fps)] * (1 - 0.4 * (1 - np.exp(-59 / 20))), rel=0.02)
+    late = []
+    for seed in range(12):
+        _, p = simulate_face(person(adaptation=0.3), stim, CFG, np.random.default_rng(seed))
+        win = p[int(25 * fps):int(65 * fps)]
+        late.append(win)
+        assert p[int(75 * fps):].mean() < 0.5  # back to rest 10 s after the stimulus ends
+    late = np.stack(late)
+    peak = late.max()
+    # intermittent: within 20-60 s of the plateau many frames sit near rest while others show a clear display
+    assert peak > 4 and np.mean(late < 0.25 * peak) > 0.3 and np.mean(late > 0.5 * peak) > 0.02
+
+
+def test_mixed_protocol_blocks():
+    from painface.subjects.protocols import BLOCK_KINDS, MixedProtocol, mixed_blocks
+
+    x, code = mixed_blocks(np.random.default_rng(0), MixedProtocol())
+    assert x.shape == code.shape and x.min() >= 0 and x.max() <= 1.0 + 1e-6
+    seconds = {k: np.sum(code == i) / 25.0 for i, k in enumerate(BLOCK_KINDS)}
+    assert seconds["plateau"] >= 3 * 10 and seconds["walk"] == pytest.approx(60, abs=0.1)
+    assert seconds["elbow"] > 0 and seconds["staircase"] > 4 * 8 and seconds["biovid"] == 0
+    stair = x[code == BLOCK_KINDS.index("staircase")]
+    steps = np.unique(np.round(stair[np.abs(np.diff(stair, append=stair[-1])) < 1e-6], 4))
+    assert len(steps[steps > 0.01]) == 4  # four rising steps
+    with pytest.raises(InputError, match="plateau_min_s"):
+        mixed_blocks(np.random.default_rng(0), MixedProtocol(plateau_min_s=0))
 
 
 def test_helpers():

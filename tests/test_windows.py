@@ -233,7 +233,7 @@ def test_normalizer_bad_input(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"split": "test"}, "split: 'test'"),
+        ({"split": "holdout"}, "split: 'holdout'"),
         ({"mode": "eval"}, "mode: 'eval'"),
         ({"length": 2500}, "subject 'vs000': 2000 frames, shorter than the window of 2500"),
         ({"length": 0}, "length"),
