@@ -91,7 +91,8 @@ class Generation:
     # --- the numbers -------------------------------------------------------------------------------
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        return self.codes if dtype is None else self.codes.astype(dtype)
+        arr = self.codes if dtype is None else self.codes.astype(dtype)
+        return arr.copy() if copy and arr is self.codes else arr
 
     @property
     def shape(self) -> tuple[int, int, int]:
