@@ -50,7 +50,7 @@ def main() -> None:
     args = ap.parse_args()
     model = PainDiffusion.load(args.checkpoint)
     stim = biovid_heat(43.0, 47.5, np.random.default_rng(args.seed), HeatProtocol()).normalized[: args.frames]
-    face = model.generate(stim, 1.0, "Neutral", seed=args.seed)[0]
+    face = model.generate(stim, 1.0, "Neutral", seed=args.seed).codes[0]
     names = model.feature_names
     mean_rng, var_rng = training_ranges(args.data)
     tail = face[-CHUNK:]

@@ -58,7 +58,7 @@ def main() -> None:
             out = model.decode(den(noisy, sigma, cond))
             print(f"| {sigma:g} | {movement(model.decode(noisy)):.1f} | {movement(out):.1f} |")
     stimulus = demo_stimulus(FPS, 40.0)
-    gen = model.generate(stimulus, 1.0, "Neutral", samples=args.samples, seed=0)
+    gen = model.generate(stimulus, 1.0, "Neutral", samples=args.samples, seed=0).codes
     rest = stimulus < 0.05
     print(f"generated, demo stimulus, {args.samples} samples: movement {movement(gen):.1f} AU/s, "
           f"PSPI where the stimulus is < 0.05: {pspi(gen, FEATURE_NAMES)[..., rest].mean():.2f} "

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     emotions = np.stack([np.eye(len(EMOTIONS), dtype=np.float32)[emotion_index(p.emotion)] for p in PATIENTS])
     faces = model.generate(
         np.repeat(stim[None], len(PATIENTS), 0), [p.expressiveness for p in PATIENTS], emotions, seed=args.seed
-    )
+    ).codes
     t_gen = time.perf_counter() - t0
     identities = [make_identity(p.identity_seed, sex=p.sex, skin_tone=p.skin_tone) for p in PATIENTS]
     pspis = [pspi(f, FEATURE_NAMES) for f in faces]

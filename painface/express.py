@@ -1,15 +1,15 @@
 """Express pain: a trained PainDiffusion checkpoint as one object, and ``painface generate``.
 
 :class:`PainDiffusion` loads a checkpoint (the shipped one by default), takes stimuli in normalized units
-and conditions in user units (expressiveness in PSPI, emotion by name or blend), and returns face codes in
-face-code units (AU intensities 0-5 and head pose in degrees), batched over samples and patients.
+(or °C with a :class:`~painface.subjects.protocols.HeatCalibration`) and conditions in user units
+(expressiveness in PSPI, emotion by name or blend), and returns a :class:`~painface.generation.Generation`:
+face codes in face-code units (AU intensities 0-5 and head pose in degrees), batched over samples and
+patients, with the conditions that made them.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import warnings
 from collections.abc import Sequence
@@ -21,15 +21,19 @@ import torch
 
 from painface.data.windows import FeatureNormalizer
 from painface.errors import InputError
-from painface.face.code import EMOTIONS, FEATURE_NAMES, clip_aus, feature_space, neutral_face, pspi
+from painface.face.code import EMOTIONS, FEATURE_NAMES, clip_aus, feature_space, neutral_face
+from painface.generation import Generation
 from painface.io import atomic_write_bytes
 from painface.model.checkpoint import load_model
 from painface.model.conditions import emotion_vector
 from painface.model.sampling import SamplerConfig, generate
 from painface.subjects.protocols import (
     ElbowProtocol,
+    HeatCalibration,
     HeatProtocol,
+    Stimulus,
     biovid_heat,
+    check_normalized,
     check_stimulus,
     csv_stimulus,
     elbow_exercise,
@@ -50,8 +54,10 @@ class ExtrapolationWarning(UserWarning):
 class PainDiffusion:
     """A trained PainDiffusion model in face-code units. ``PainDiffusion.load()`` takes the shipped one."""
 
-    def __init__(self, denoiser: Any, info: dict[str, Any], device: str | torch.device = "cpu"):
+    def __init__(self, denoiser: Any, info: dict[str, Any], device: str | torch.device = "cpu",
+                 source: str | None = None):
         self.denoiser, self.info, self.device = denoiser, info, torch.device(device)
+        self.source = source  # the checkpoint file, recorded in every Generation
         self.normalizer = FeatureNormalizer.from_dict(info["normalizer"])
         self.scale = float(info.get("data_scale", denoiser.sigma_data))
         if not (np.isfinite(self.scale) and 1e-6 < self.scale < 1e6):
@@ -69,7 +75,7 @@ class PainDiffusion:
         denoiser, info = load_model(path, device)
         if "normalizer" not in info:
             raise InputError(f"{path}: the checkpoint has no feature normalizer (not made by painface train?)")
-        return cls(denoiser, info, device)
+        return cls(denoiser, info, device, source=str(path))
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -110,27 +116,28 @@ class PainDiffusion:
 
     def generate(
         self,
-        stimulus: np.ndarray,
+        stimulus: np.ndarray | Stimulus,
         expressiveness: float | Sequence[float] = 1.0,
         emotion: Any = "Neutral",
         *,
         samples: int = 1,
         seed: int = 0,
         context: np.ndarray | None = None,
+        celsius: bool = False,
+        calibration: HeatCalibration | None = None,
         **sampler: Any,
-    ) -> np.ndarray:
-        """Face codes ``[B, L, D]`` for a stimulus ``[L]`` (or ``[P, L]`` for P patients) in normalized
-        units. ``samples`` repeats every patient; B = P x samples (patient-major). ``context``: face-code
-        frames ``[B, window - horizon, D]`` to continue from; default: cold start from a neutral face.
-        ``sampler``: SamplerConfig overrides (steps, schedule, uncertainty, guidance, horizon, ...)."""
-        stim = np.asarray(stimulus, dtype=np.float32)
-        if stim.ndim == 1:
-            stim = check_stimulus(stim)[None]
-        elif stim.ndim == 2:
-            for row in stim:
-                check_stimulus(row)
-        else:
-            raise InputError(f"stimulus: expected [frames] or [patients, frames], got shape {stim.shape}")
+    ) -> Generation:
+        """Face codes for a stimulus ``[frames]`` (or ``[patients, frames]``) at :attr:`fps`, as a
+        :class:`~painface.generation.Generation` (``np.asarray(result)``: ``[B, frames, D]``).
+
+        ``stimulus`` is in normalized units, 0..1.5 (0 = baseline, 1 = the patient's pain tolerance;
+        docs/stimulus.md), or a :class:`~painface.subjects.protocols.Stimulus` at the model's fps;
+        ``celsius=True``: in °C, converted with ``calibration`` (the patient's :class:`HeatCalibration`;
+        default: baseline 32 °C, threshold 43 °C, tolerance 47.5 °C). A calibration also gives the result
+        its °C. ``samples`` repeats every patient; B = patients x samples (patient-major). ``context``:
+        face-code frames ``[B, window - horizon, D]`` to continue from; default: cold start from a neutral
+        face. ``sampler``: SamplerConfig overrides (steps, schedule, uncertainty, guidance, horizon, ...)."""
+        stim, calibration = self._stimulus(stimulus, celsius, calibration)
         if samples < 1:
             raise InputError(f"samples: must be >= 1, got {samples}")
         if sampler.get("guidance") is not None:
@@ -155,68 +162,62 @@ class PainDiffusion:
                 else np.asarray(self.normalizer.mean)
             )
         x = generate(self.denoiser, stim[rep], expr[rep].copy(), emo[rep].copy(), config=cfg, generator=gen, **kwargs)
-        return self.decode(x)
+        return Generation(self.decode(x), self.feature_names, self.fps, stim, expr.copy(), emo.copy(), samples=samples,
+                          seed=int(seed), sampler=cfg.to_dict(), calibration=calibration, checkpoint=self.source)
+
+    def _stimulus(self, stimulus: Any, celsius: bool, calibration: HeatCalibration | None
+                  ) -> tuple[np.ndarray, HeatCalibration | None]:
+        """(normalized stimulus ``[patients, frames]``, calibration) of :meth:`generate`'s arguments."""
+        if calibration is not None and not isinstance(calibration, HeatCalibration):
+            raise InputError(f"calibration: expected a HeatCalibration, got {type(calibration).__name__}")
+        if isinstance(stimulus, Stimulus):
+            if abs(stimulus.fps - self.fps) > 1e-6:
+                raise InputError(f"stimulus: sampled at {stimulus.fps:g} fps; this model runs at {self.fps:g} fps")
+            stimulus = stimulus.normalized
+        stim = np.asarray(stimulus)
+        if stim.ndim not in (1, 2):
+            raise InputError(f"stimulus: expected [frames] or [patients, frames], got shape {stim.shape}")
+        for row in np.atleast_2d(stim):
+            check_stimulus(row)  # numbers, finite
+        stim = np.atleast_2d(stim)
+        if celsius:
+            calibration = calibration or HeatCalibration()
+            return calibration.to_normalized(stim, source="stimulus (°C)"), calibration
+        return check_normalized(stim, celsius_hint="pass celsius=True (and the patient's calibration="
+                                "HeatCalibration(...)) to convert °C"), calibration
 
 
-def make_stimulus(kind: str, seconds: float, fps: float, seed: int) -> np.ndarray:
-    """The stimulus for ``painface generate``: "biovid", "elbow" or a CSV path; normalized, cut to ``seconds``."""
+def make_stimulus(kind: str, seconds: float, fps: float, seed: int, calibration: HeatCalibration | None = None,
+                  celsius: bool = False) -> np.ndarray:
+    """The stimulus for ``painface generate``: "biovid" (from ``calibration``'s threshold and tolerance),
+    "elbow" or a CSV path (normalized, or °C with ``celsius``); normalized, cut to ``seconds``."""
     if not (np.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
         raise InputError(f"--seconds {seconds}: expected a length in seconds, > 0 and <= {MAX_SECONDS:g}")
     rng = np.random.default_rng(seed)
     frames = int(round(seconds * fps))
+    cal = calibration or HeatCalibration()
     if kind == "biovid":
-        stim = biovid_heat(43.0, 47.5, rng, HeatProtocol(fps=fps)).normalized
+        proto = HeatProtocol(fps=fps, baseline_c=cal.baseline_c)
+        stim = biovid_heat(cal.threshold_c, cal.tolerance_c, rng, proto).normalized
     elif kind == "elbow":
         stim = elbow_exercise(rng, ElbowProtocol(fps=fps, cycles=max(1, int(seconds // 8) + 1)))[1].normalized
     else:
-        from painface.stream_checks import STIMULUS_RANGE
-
         try:
-            stim = csv_stimulus(kind, fps=fps, max_seconds=MAX_SECONDS * 10).normalized
+            values = csv_stimulus(kind, fps=fps, max_seconds=MAX_SECONDS * 10).normalized  # the values as written
         except InputError as e:
             raise InputError(f"--stimulus {e}") from None
-        lo, hi = STIMULUS_RANGE
-        if stim.min() < lo or stim.max() > hi:
-            raise InputError(f"--stimulus {kind}: values {stim.min():.3g}..{stim.max():.3g}; expected normalized "
-                             f"stimulus in [{lo:g}, {hi:g}] (0 = baseline, 1 = tolerance), as the live server")
+        stim = (cal.to_normalized(values, source=f"--stimulus {kind} (°C)") if celsius else
+                check_normalized(values, source=f"--stimulus {kind}",
+                                 celsius_hint="pass --celsius (with the patient's --tolerance-c) to convert °C"))
     if stim.shape[0] < frames:
         stim = np.concatenate([stim, np.full(frames - stim.shape[0], stim[-1], np.float32)])
     return stim[:frames]
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    if path.suffix != ".npz":
-        raise InputError(f"--out {path}: expected a .npz file name")
-    try:
-        atomic_write_bytes(path, lambda fh: np.savez_compressed(fh, **arrays))
-    except OSError as e:
-        raise InputError(f"--out {path}: cannot write: {e}") from None
-
-
-def write_csv(
-    path: Path, face: np.ndarray, names: Sequence[str], stimulus: np.ndarray, ps: np.ndarray | None, fps: float
-) -> None:
-    """One row per (sample, frame): sample, frame, time_s, stimulus, pspi, features."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["sample", "frame", "time_s", "stimulus", "pspi", *names])
-    for k in range(face.shape[0]):
-        for t in range(face.shape[1]):
-            w.writerow(
-                [
-                    k,
-                    t,
-                    f"{t / fps:.3f}",
-                    f"{stimulus[t]:.4f}",
-                    "" if ps is None else f"{ps[k, t]:.3f}",
-                    *(f"{v:.4f}" for v in face[k, t]),
-                ]
-            )
-    atomic_write_bytes(path, lambda fh: fh.write(buf.getvalue().encode()))
-
-
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stimulus", default="biovid", help="biovid, elbow, or a CSV of (time_s, normalized value)")
+    p.add_argument("--stimulus", default="biovid",
+                   help="biovid, elbow, or a CSV of (time_s, value): normalized 0..1.5 (0 = baseline, 1 = the "
+                        "patient's pain tolerance), or °C with --celsius")
     p.add_argument("--seconds", type=float, default=60.0, help="length to generate (default 60)")
     p.add_argument("--expressiveness", type=float, default=1.0,
                    help="the patient's mean PSPI (default 1.0; the shipped checkpoint's training subjects span "
@@ -227,13 +228,21 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", default=None, help="strengths E,X,S for emotion, expressiveness, stimulus")
     p.add_argument("--schedule", choices=["full", "pyramid"], default=None, help="scheduling matrix")
     p.add_argument("--steps", type=int, default=None, help="solver steps (default from the checkpoint)")
+    p.add_argument("--celsius", action="store_true",
+                   help="the CSV stimulus is in °C: converted with --baseline-c and --tolerance-c")
+    p.add_argument("--baseline-c", type=float, default=None, help="resting thermode temperature, °C (default 32)")
+    p.add_argument("--threshold-c", type=float, default=None,
+                   help="the patient's pain threshold T1, °C (default 43): the lowest biovid level")
+    p.add_argument("--tolerance-c", type=float, default=None,
+                   help="the patient's pain tolerance T4, °C (default 47.5): normalized stimulus 1")
     p.add_argument("--checkpoint", type=Path, default=None, help="model.safetensors (default: the shipped one)")
     p.add_argument("--out", type=Path, required=True, help="output .npz")
-    p.add_argument("--csv", action="store_true", help="also write OUT with .csv")
+    p.add_argument("--csv", action="store_true", help="also write OUT with .csv: the table of docs/python.md")
 
 
-def check_args(args: argparse.Namespace) -> tuple[float, float, float] | None:
-    """Every option of ``painface generate`` checked before the model loads; returns the guidance."""
+def check_args(args: argparse.Namespace) -> tuple[tuple[float, float, float] | None, HeatCalibration | None]:
+    """Every option of ``painface generate`` checked before the model loads; returns the guidance and the
+    heat calibration (None for the elbow and a normalized CSV)."""
     from painface.io import check_output
     from painface.stream_checks import GUIDANCE_MAX, check_settings
 
@@ -258,40 +267,42 @@ def check_args(args: argparse.Namespace) -> tuple[float, float, float] | None:
             raise InputError(f"--guidance {args.guidance!r}: expected three numbers E,X,S in [0, {GUIDANCE_MAX:g}]")
     if args.stimulus not in ("biovid", "elbow") and not Path(args.stimulus).is_file():
         raise InputError(f"--stimulus {args.stimulus}: expected biovid, elbow or an existing CSV file")
+    calibration = heat_calibration(args)
     check_output(args.out, "--out", (".npz",))
     if args.csv:
         check_output(args.out.with_suffix(".csv"), "--csv (OUT with .csv)")
-    return guidance
+    return guidance, calibration
+
+
+def heat_calibration(args: argparse.Namespace) -> HeatCalibration | None:
+    """The patient's calibration from --baseline-c/--threshold-c/--tolerance-c (defaults for those not
+    given), for the biovid protocol and a CSV in °C; the options are refused where no °C is involved."""
+    given = {k: v for k, v in (("baseline_c", args.baseline_c), ("threshold_c", args.threshold_c),
+                               ("tolerance_c", args.tolerance_c)) if v is not None}
+    options = " ".join(f"--{k.replace('_', '-')}" for k in given)
+    if args.celsius and args.stimulus in ("biovid", "elbow"):
+        raise InputError(f"--celsius: for a CSV stimulus in °C; --stimulus {args.stimulus} is generated in "
+                         "normalized units (biovid from --threshold-c and --tolerance-c)")
+    if args.stimulus == "elbow" and given or args.stimulus not in ("biovid", "elbow") and given and not args.celsius:
+        raise InputError(f"{options}: °C options for --stimulus biovid or a CSV in °C (--celsius); "
+                         f"--stimulus {args.stimulus} is in normalized units")
+    if args.stimulus != "biovid" and not args.celsius:
+        return None
+    try:
+        return HeatCalibration(**given)
+    except InputError as e:
+        raise InputError(f"{options or '--celsius'}: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    guidance = check_args(args)
+    guidance, calibration = check_args(args)
     model = PainDiffusion.load(args.checkpoint)
-    stim = make_stimulus(args.stimulus, args.seconds, model.fps, args.seed)
-    face = model.generate(
-        stim,
-        args.expressiveness,
-        args.emotion,
-        samples=args.samples,
-        seed=args.seed,
-        guidance=guidance,
-        schedule=args.schedule,
-        steps=args.steps,
-    )
-    names = model.feature_names
-    ps = pspi(face, names) if feature_space(names) == "facs" else None
-    arrays = {
-        "face": face[0] if args.samples == 1 else face,
-        "feature_names": np.asarray(names, dtype=str),
-        "stimulus": stim,
-        "fps": np.asarray(model.fps),
-        "expressiveness": np.asarray(args.expressiveness),
-        "emotion": np.asarray(args.emotion),
-    }
-    if ps is not None:
-        arrays["pspi"] = ps[0] if args.samples == 1 else ps
-    write_npz(args.out, arrays)
+    stim = make_stimulus(args.stimulus, args.seconds, model.fps, args.seed, calibration, args.celsius)
+    result = model.generate(stim, args.expressiveness, args.emotion, samples=args.samples, seed=args.seed,
+                            calibration=calibration, guidance=guidance, schedule=args.schedule, steps=args.steps)
+    result.save(args.out)
     if args.csv:
-        write_csv(args.out.with_suffix(".csv"), face, names, stim, ps, model.fps)
-    print(f"wrote {args.out}: {args.samples} x {face.shape[1]} frames ({face.shape[1] / model.fps:.1f} s)")
+        text = result.to_frame().to_csv(index=False, float_format="%.4f").encode()
+        atomic_write_bytes(args.out.with_suffix(".csv"), lambda fh: fh.write(text))
+    print(f"wrote {args.out}: {args.samples} x {result.frames} frames ({result.frames / model.fps:.1f} s)")
     return 0

@@ -9,13 +9,10 @@ import numpy as np
 
 from painface.errors import InputError
 from painface.model.conditions import CONDITION_NAMES, EXPRESSIVENESS_RANGE, emotion_vector
+from painface.subjects.protocols import STIMULUS_RANGE  # accepted samples, normalized units
 
 GUIDANCE_MAX = 10.0
 """Largest guidance strength accepted per condition."""
-
-STIMULUS_RANGE = (0.0, 1.5)
-"""Accepted stimulus samples (normalized units; 1 = the patient's tolerance, a little above allowed)."""
-
 
 
 def check_samples(samples: Any, source: str = "stimulus samples") -> np.ndarray:

@@ -36,6 +36,7 @@ def files(tmp_path_factory):
     (root / "cut.npz").write_bytes(codes.read_bytes()[: codes.stat().st_size // 2])
     (root / "binary.csv").write_bytes(bytes(range(256)) * 8)
     (root / "wide.csv").write_text("time_s,value\n0,-5\n1,100\n")
+    (root / "hot.csv").write_text("time_s,value\n0,32\n1,40\n")  # °C, read as normalized
     (root / "bad_types.json").write_text(json.dumps({"lr": "fast", "window": -3}))
     (root / "nan.json").write_text('{"lr": NaN}')
     (root / "corrupt.safetensors").write_bytes(ckpt.read_bytes()[:3000])
@@ -87,7 +88,17 @@ CASES = [
     ("generate --checkpoint {ckpt} --seconds 1 --samples 100000000 --out {out}/g.npz", "--samples"),
     ("generate --checkpoint {ckpt} --seconds 1 --samples 0 --out {out}/g.npz", "--samples"),
     ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/binary.csv --out {out}/g.npz", "--stimulus"),
-    ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/wide.csv --out {out}/g.npz", "[0, 1.5]"),
+    ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/wide.csv --out {out}/g.npz", "outside 0..1.5"),
+    ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/hot.csv --out {out}/g.npz",
+     "40 looks like °C: pass --celsius"),
+    ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/hot.csv --celsius --tolerance-c 30 --out {out}/g.npz",
+     "--tolerance-c: heat calibration: expected baseline_c < threshold_c < tolerance_c"),
+    ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/wide.csv --celsius --out {out}/g.npz",
+     "-5..100 °C; expected 32..55.25 °C"),
+    ("generate --checkpoint {ckpt} --seconds 1 --celsius --out {out}/g.npz", "--celsius: for a CSV"),
+    ("generate --checkpoint {ckpt} --seconds 1 --stimulus elbow --threshold-c 44 --out {out}/g.npz", "--threshold-c"),
+    ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/wide.csv --tolerance-c 48 --out {out}/g.npz",
+     "°C options for --stimulus biovid or a CSV in °C"),
     ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/none.csv --out {out}/g.npz", "--stimulus"),
     ("generate --checkpoint {ckpt} --seconds 1 --guidance 1e9,1,1 --out {out}/g.npz", "--guidance"),
     ("generate --checkpoint {ckpt} --seconds 1 --guidance=-1,1,1 --out {out}/g.npz", "--guidance"),

@@ -51,7 +51,7 @@ def test_shipped_checkpoint_moves_like_the_data_not_like_noise(model: PainDiffus
     4-frames-per-token checkpoint this one replaced moved 50 AU/s (docs/model.md, "Frame stacking")."""
     stim = np.zeros(256, np.float32)
     stim[64:192] = 0.8
-    faces = model.generate(stim, 1.0, "Neutral", samples=2, seed=0)
+    faces = model.generate(stim, 1.0, "Neutral", samples=2, seed=0).codes
     every = np.ones(stim.size, bool)
     moving = sequence_measures(faces, FEATURE_NAMES, 25.0, every)["movement"]
     assert np.all(moving < 20.0), moving

@@ -106,7 +106,7 @@ def test_generate_command_writes_the_corpus_subject_format(corpus, tmp_path):
         assert list(z["feature_names"])[:2] == ["AU1", "AU2"]
         assert z["face"][..., :17].min() >= 0 and z["face"][..., :17].max() <= 5
     rows = (tmp_path / "g.csv").read_text().splitlines()
-    assert len(rows) == 1 + 300 and rows[0].startswith("sample,frame,time_s,stimulus,pspi,AU1")
+    assert len(rows) == 1 + 300 and rows[0].startswith("patient,sample,frame,time,stimulus,temperature,")
     model = PainDiffusion.load(ckpt)
     one = model.generate(np.zeros(48, np.float32), 1.0, "Neutral", samples=1, seed=7, steps=3)
     again = model.generate(np.zeros(48, np.float32), 1.0, "Neutral", samples=1, seed=7, steps=3)

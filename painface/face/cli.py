@@ -13,11 +13,15 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from painface.errors import InputError
 from painface.face.code import check_face, feature_space
+
+if TYPE_CHECKING:
+    from painface.face.identity import Identity
 
 
 @dataclass
@@ -97,9 +101,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flame", type=Path, default=None, help="FLAME model (.pkl or .npz) for FLAME-space codes")
 
 
+def render_codes(code: np.ndarray, names: tuple[str, ...], fps: float, out: str | Path, *,
+                 stimulus: np.ndarray | None = None, pspi: np.ndarray | None = None, size: int = 256,
+                 yaw: float = 0.0, layout: str = "plot", identity: Identity | None = None, face: str = "head",
+                 flame: str | Path | None = None, label: str = "", source: str = "codes") -> Path:
+    """Render one face-code sequence ``code`` ``[frames, D]`` (FACS; FLAME with a ``flame`` model file) at
+    ``fps`` to ``out`` (.mp4/.gif): what ``painface render`` and ``Generation.render`` do. ``stimulus`` and
+    ``pspi`` ``[frames]`` feed the plot of ``layout="plot"``; ``face``: "head" or "mask"."""
+    from painface.face.video import render_video
+
+    if not isinstance(size, int) or not 16 <= size <= 2048:
+        raise InputError(f"--size: expected 16..2048 pixels, got {size}")
+    if feature_space(names) == "flame":
+        from painface.face.flame import load_flame, render_flame_video
+
+        if flame is None:
+            raise InputError(f"{source}: FLAME-space codes need a FLAME model file: pass --flame MODEL")
+        return render_flame_video(load_flame(flame), code, out, fps, size=size, yaw=yaw,
+                                  stimulus=stimulus if layout == "plot" else None, pspi=pspi)
+    return render_video(code, out, fps, stimulus=stimulus, pspi=pspi, size=size, yaw=yaw, layout=layout,
+                        identity=identity, model=face, label=label)
+
+
 def run(args: argparse.Namespace) -> int:
     from painface.face.identity import make_identity
-    from painface.face.video import render_video
     from painface.io import check_npz, check_output
 
     check_npz(args.codes, "codes")  # input checks first: nothing is rendered for an output that cannot be written
@@ -107,20 +132,9 @@ def run(args: argparse.Namespace) -> int:
     if args.flame is not None and not Path(args.flame).is_file():
         raise InputError(f"--flame {args.flame}: no such file; expected a FLAME model (.pkl or .npz)")
     codes = load_codes(args.codes, args.sample, args.fps)
-    if not isinstance(args.size, int) or not 16 <= args.size <= 2048:
-        raise InputError(f"--size: expected 16..2048 pixels, got {args.size}")
-    if feature_space(codes.names) == "flame":
-        from painface.face.flame import load_flame, render_flame_video
-
-        if args.flame is None:
-            raise InputError(f"{args.codes}: FLAME-space codes need a FLAME model file: pass --flame MODEL")
-        model = load_flame(args.flame)
-        out = render_flame_video(model, codes.face, args.out, codes.fps, size=args.size, yaw=args.yaw,
-                                 stimulus=codes.stimulus if args.layout == "plot" else None, pspi=codes.pspi)
-    else:
-        ident = make_identity(args.identity) if args.identity is not None else None
-        out = render_video(codes.face, args.out, codes.fps, stimulus=codes.stimulus, pspi=codes.pspi,
-                           size=args.size, yaw=args.yaw, layout=args.layout, identity=ident, model=args.face,
-                           label=args.codes.stem)
+    ident = make_identity(args.identity) if args.identity is not None else None
+    out = render_codes(codes.face, codes.names, codes.fps, args.out, stimulus=codes.stimulus, pspi=codes.pspi,
+                       size=args.size, yaw=args.yaw, layout=args.layout, identity=ident, face=args.face,
+                       flame=args.flame, label=args.codes.stem, source=str(args.codes))
     print(f"wrote {out} ({codes.face.shape[0]} frames at {codes.fps:g} fps)")
     return 0

@@ -4,7 +4,9 @@ Every protocol yields a :class:`Stimulus` sampled at the frame rate. The model s
 **normalized units**: 0 = baseline (32 °C skin temperature, or the pain-free joint angle) and 1 = the
 person's pain tolerance (their T4 in BioVid, or the end of the painful range of motion). The
 converters :func:`celsius_to_normalized` and :func:`normalized_to_celsius` map between °C and
-normalized units for a person's baseline and tolerance.
+normalized units for a person's baseline and tolerance; :class:`HeatCalibration` holds one person's
+baseline, threshold and tolerance, and :func:`check_normalized` refuses values outside
+:data:`STIMULUS_RANGE` with an error that names the unit.
 """
 
 from __future__ import annotations
@@ -75,6 +77,77 @@ def check_stimulus(values: np.ndarray, *, source: str = "stimulus", frames: int 
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{source}: NaN or inf at frame {int(np.argmax(~np.isfinite(arr)))}")
     return arr.astype(np.float32)
+
+
+STIMULUS_RANGE = (0.0, 1.5)
+"""Normalized stimulus values PainDiffusion accepts (generation, the live server): 0 = baseline up to half
+the baseline-to-tolerance span above the tolerance (training data reach 1)."""
+
+
+def check_normalized(values: np.ndarray, *, source: str = "stimulus", celsius_hint: str = "") -> np.ndarray:
+    """A finite stimulus in :data:`STIMULUS_RANGE` as float32, or an :class:`InputError` that names the
+    unit; when the values look like °C (a maximum of 20-60), the error adds ``celsius_hint`` (how the
+    caller's user passes °C, e.g. ``"pass --celsius"``)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{source}: NaN or inf at index {int(np.argmax(~np.isfinite(arr.ravel())))}")
+    lo, hi = STIMULUS_RANGE
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        msg = (f"{source}: values {arr.min():.4g}..{arr.max():.4g} lie outside {lo:g}..{hi:g}, the range of the "
+               "normalized stimulus (0 = baseline skin temperature, 1 = the patient's pain tolerance; "
+               "docs/stimulus.md)")
+        if celsius_hint and 20.0 <= arr.max() <= 60.0:
+            msg += f"; {arr.max():.4g} looks like °C: {celsius_hint}"
+        raise InputError(msg)
+    return arr.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class HeatCalibration:
+    """One person's heat calibration in °C, as BioVid measured it before recording (Walter et al. 2013):
+    the thermode's resting ``baseline_c``, the pain ``threshold_c`` (T1) and the pain ``tolerance_c``
+    (T4). Normalized stimulus = (T - baseline) / (tolerance - baseline); the threshold places the
+    BioVid levels (:meth:`levels_c`). Defaults: BioVid's 32 °C baseline and the mean person of
+    painface's virtual population (43 °C, 47.5 °C; docs/stimulus.md): pass the patient's own values."""
+
+    baseline_c: float = BIOVID_BASELINE_C
+    threshold_c: float = 43.0
+    tolerance_c: float = 47.5
+
+    def __post_init__(self) -> None:
+        values = (self.baseline_c, self.threshold_c, self.tolerance_c)
+        if not all(isinstance(v, int | float | np.number) and not isinstance(v, bool) and np.isfinite(v)
+                   for v in values):
+            raise InputError(f"heat calibration: baseline, threshold, tolerance = {values}; expected finite °C")
+        if not self.baseline_c < self.threshold_c < self.tolerance_c:
+            raise InputError(f"heat calibration: expected baseline_c < threshold_c < tolerance_c (°C), got "
+                             f"{self.baseline_c:g}, {self.threshold_c:g}, {self.tolerance_c:g}")
+
+    def to_normalized(self, temp_c: np.ndarray | float, source: str = "stimulus") -> np.ndarray:
+        """°C -> normalized units, refusing temperatures whose normalized value lies outside
+        :data:`STIMULUS_RANGE` with an error in both units."""
+        temp = np.asarray(temp_c, dtype=np.float64)
+        if not np.all(np.isfinite(temp)):
+            raise InputError(f"{source}: NaN or inf at index {int(np.argmax(~np.isfinite(temp.ravel())))}")
+        s = celsius_to_normalized(temp, self.baseline_c, self.tolerance_c)
+        lo, hi = (float(v) for v in self.to_celsius(np.asarray(STIMULUS_RANGE)))
+        if s.size and (s.min() < STIMULUS_RANGE[0] or s.max() > STIMULUS_RANGE[1]):
+            raise InputError(f"{source}: {temp.min():.4g}..{temp.max():.4g} °C; expected {lo:.4g}..{hi:.4g} °C "
+                             f"(normalized {STIMULUS_RANGE[0]:g}..{STIMULUS_RANGE[1]:g} for baseline "
+                             f"{self.baseline_c:g} °C and tolerance {self.tolerance_c:g} °C)")
+        return s
+
+    def to_celsius(self, stim: np.ndarray | float) -> np.ndarray:
+        """Normalized units -> °C."""
+        return normalized_to_celsius(stim, self.baseline_c, self.tolerance_c)
+
+    def levels_c(self, levels: int = 4) -> np.ndarray:
+        """BioVid's stimulus levels T1..T4 (°C): threshold to tolerance, equally spaced."""
+        return heat_levels(self.threshold_c, self.tolerance_c, levels)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"baseline_c": float(self.baseline_c), "threshold_c": float(self.threshold_c),
+                "tolerance_c": float(self.tolerance_c)}
 
 
 # --- (a) BioVid heat ---------------------------------------------------------------------------
