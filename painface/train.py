@@ -41,8 +41,8 @@ from painface.data.windows import FeatureNormalizer, WindowDataset
 from painface.errors import InputError
 from painface.io import atomic_write_json, clean_stale, config_from_dict, read_json_config
 from painface.model.checkpoint import read_tensors, save_model, save_tensors_atomic
-from painface.model.conditions import Conditions, drop_mask
-from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas
+from painface.model.conditions import Conditions
+from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas, training_loss
 from painface.model.sampling import SamplerConfig
 from painface.model.unet import TemporalUNet, UNetConfig
 from painface.train_checks import check_state, saved_step, torch_device
@@ -98,16 +98,14 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 class LossModule(nn.Module):
-    """Wraps the denoiser so DDP sees the loss computation as one forward."""
+    """Wraps :func:`painface.model.edm.training_loss` so DDP sees the loss computation as one forward."""
 
-    def __init__(self, denoiser: Denoiser, velocity: float = 0.0):
+    def __init__(self, denoiser: Denoiser, config: EDMConfig):
         super().__init__()
-        self.denoiser, self.velocity = denoiser, float(velocity)
+        self.denoiser, self.config = denoiser, config
 
-    def forward(
-        self, x0: torch.Tensor, cond: Conditions, sigma: torch.Tensor, noise: torch.Tensor, drop: torch.Tensor
-    ) -> torch.Tensor:
-        return self.denoiser.loss(x0, cond, sigma, noise, drop, self.velocity).mean()
+    def forward(self, x0: torch.Tensor, cond: Conditions, generator: torch.Generator) -> torch.Tensor:
+        return training_loss(self.denoiser, x0, cond, self.config, generator)
 
 
 def collate(
@@ -177,7 +175,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.denoiser = Denoiser(TemporalUNet(self.unet_cfg), self.edm.sigma_data, self.edm.sigma_floor).to(self.device)
         self.ema = AveragedModel(self.denoiser, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
-        self.loss_module: nn.Module = LossModule(self.denoiser, self.edm.velocity)
+        self.loss_module: nn.Module = LossModule(self.denoiser, self.edm)
         if self.ddp:
             self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module)
         self.opt = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -296,12 +294,9 @@ class Trainer:
             idx = torch.randint(len(self.train_set), (cfg.batch_size,), generator=self.gen)
             x0, cond = self.batch(self.train_set, idx)
             b, t, _ = x0.shape
-            sigma = sample_training_sigmas(b, t, self.edm, self.gen).to(self.device)
-            noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
-            drop = drop_mask(b, self.edm.p_drop, self.gen, self.device)
             for g in self.opt.param_groups:
                 g["lr"] = lr_at(self.step, cfg)
-            loss = self.loss_module(x0, cond, sigma, noise, drop)
+            loss = self.loss_module(x0, cond, self.gen)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
