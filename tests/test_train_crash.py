@@ -9,6 +9,7 @@ import torch
 
 import painface.model.checkpoint as checkpoint
 import painface.train as train
+import painface.training as training
 from painface.cli import main
 from painface.io import atomic_write_bytes, clean_stale
 from painface.model.checkpoint import load_model, read_tensors
@@ -62,7 +63,7 @@ def count_writes(monkeypatch):
             raise Killed(path.name)
 
     state = {"kill_at": None}
-    for mod in (checkpoint, train):
+    for mod in (checkpoint, train, training):
         if hasattr(mod, "save_tensors_atomic"):
             monkeypatch.setattr(mod, "save_tensors_atomic", tensors)
     monkeypatch.setattr(checkpoint, "atomic_write_json", js)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +66,10 @@ def model_config(cfg: TrainConfig) -> ViTConfig:
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    """Linear warm-up, then cosine decay to 0."""
+    from painface.training import warmup_cosine
+
+    return warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup)
 
 
 def loss_fn(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], teacher_tokens: torch.Tensor | None,

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from painface.data.corpus import Corpus, atomic_write_json, open_corpus
 from painface.data.trials import stimulus_changes
-from painface.data.windows import emotion_vector
+from painface.data.windows import subject_emotion
 from painface.errors import InputError
 from painface.evaluate import metrics as M
 from painface.evaluate.baselines import TrainingPool, simple_baselines
@@ -151,7 +151,7 @@ def load_windows(corpus: Corpus, windows: list[Window], length: int, context: in
         face.append(s.face[w.start:w.start + length])
         ctx.append(s.face[w.start - context:w.start])
         expr.append(float(s.info["expressiveness"]))
-        emo.append(emotion_vector(s.info))
+        emo.append(subject_emotion(s.info))
     return WindowData(windows, np.stack(stim), np.stack(face), np.stack(ctx), np.asarray(expr, np.float32),
                       np.stack(emo))
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from painface.errors import InputError
 from painface.face.code import ARKIT_NAMES, AU_NAMES, FEATURE_NAMES, POSE_NAMES, check_face, to_arkit
+from painface.face.color import srgb_to_linear
 from painface.face.identity import Identity
 from painface.io import atomic_write_bytes, atomic_write_json
 
@@ -156,7 +157,7 @@ def glb_bytes(face: np.ndarray, fps: float, identity: Identity | None = None, mo
     rest, pivot, tri, albedo, fields = _rig_arrays(model, identity)
     base = ((rest - pivot) / 1000.0).astype(np.float32)  # metres, relative to the head pivot
     tri = np.asarray(tri).astype(np.uint32)
-    linear = np.where(albedo <= 0.04045, albedo / 12.92, ((albedo + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    linear = srgb_to_linear(albedo)
     b = _Buffer()
     attrs = {"POSITION": b.add(base, "VEC3", target=34962, minmax=True),
              "NORMAL": b.add(_normals(base, tri), "VEC3", target=34962),

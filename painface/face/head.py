@@ -31,6 +31,7 @@ import numpy as np
 from painface.errors import InputError
 from painface.face import head_parts as hp
 from painface.face.code import ARKIT_MAP, AU_NAMES, FEATURE_NAMES, check_face
+from painface.face.color import srgb_to_linear
 from painface.face.head_asset import HeadAsset, load_head_asset
 from painface.face.rig import head_rotation
 
@@ -275,7 +276,7 @@ def _build(identity_json: str | None) -> Head:
         creases[i, : len(skin_v)] = smooth @ c  # soften: one round of one-ring averaging
     colors, spec = head_colors(ident, asset, verts, parts, np.concatenate(polars), np.concatenate(gaps), hair_all,
                                eye_centers)
-    lin = np.where(colors <= 0.04045, colors / 12.92, ((colors + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    lin = srgb_to_linear(colors)
     for a in (verts, tris, fields, pose_w, colors, spec, hair_all, creases, lin):
         a.setflags(write=False)
     return Head(vertices=verts, triangles=tris, parts=parts, fields=fields, pose_weight=pose_w, pivot=joints[2],
