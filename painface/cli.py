@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("painface.serve.cli", "the live page: a face that reacts to a stimulus slider, one patient per tab"),
     "convert-biovid": ("painface.data.biovid", "convert BioVid/EMOCA per-frame JSON features to a corpus"),
     "evaluate": ("painface.evaluate.run", "Table I on the validation subjects: metrics, baselines, table and figure"),
-    "train-fsq": ("painface.evaluate.fsq_train", "train the FSQ-VAE autoregressive baseline (tokenizer, then AR)"),
+    "train-fsq": ("painface.baselines.fsq_train", "train the FSQ-VAE autoregressive baseline (tokenizer, then AR)"),
     "control": ("painface.evaluate.control", "controllability sweeps (stimulus, expressiveness, emotion) like Fig. 8"),
     "ablate": ("painface.evaluate.ablation", "ablations like Table II: context window, uncertainty u, guidance"),
     "analyze": ("painface.analyze.cli", "read faces in images/videos: pose, blendshapes, AU intensities, PSPI table"),

@@ -134,7 +134,7 @@ class PainDiffusion:
         if samples < 1:
             raise InputError(f"samples: must be >= 1, got {samples}")
         if sampler.get("guidance") is not None:
-            from painface.stream_checks import check_settings
+            from painface.model.conditions import check_settings
 
             check_settings(guidance=sampler["guidance"])  # the live protocol's limits: 0..GUIDANCE_MAX each
         patients = stim.shape[0]
@@ -169,7 +169,7 @@ def make_stimulus(kind: str, seconds: float, fps: float, seed: int) -> np.ndarra
     elif kind == "elbow":
         stim = elbow_exercise(rng, ElbowProtocol(fps=fps, cycles=max(1, int(seconds // 8) + 1)))[1].normalized
     else:
-        from painface.stream_checks import STIMULUS_RANGE
+        from painface.model.conditions import STIMULUS_RANGE
 
         try:
             stim = csv_stimulus(kind, fps=fps, max_seconds=MAX_SECONDS * 10).normalized
@@ -235,7 +235,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def check_args(args: argparse.Namespace) -> tuple[float, float, float] | None:
     """Every option of ``painface generate`` checked before the model loads; returns the guidance."""
     from painface.io import check_output
-    from painface.stream_checks import GUIDANCE_MAX, check_settings
+    from painface.model.conditions import GUIDANCE_MAX, check_settings
 
     if not (np.isfinite(args.seconds) and 0 < args.seconds <= MAX_SECONDS):
         raise InputError(f"--seconds {args.seconds}: expected a length in seconds, > 0 and <= {MAX_SECONDS:g}")

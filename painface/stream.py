@@ -41,9 +41,15 @@ import torch
 
 from painface.errors import InputError
 from painface.face.code import EMOTIONS, FEATURE_NAMES, feature_space, neutral_face, pspi
-from painface.model.conditions import CONDITION_NAMES, Conditions
+from painface.model.conditions import (  # noqa: F401 (re-exported)
+    CONDITION_NAMES,
+    GUIDANCE_MAX,
+    STIMULUS_RANGE,
+    Conditions,
+    check_samples,
+    check_settings,
+)
 from painface.model.sampling import SamplerConfig, _eval_mode, hold_clean_frames, sample_dpmpp_2m
-from painface.stream_checks import GUIDANCE_MAX, STIMULUS_RANGE, check_samples, check_settings  # noqa: F401 (re-exported)
 
 LIVE_DEFAULTS: dict[str, Any] = {"horizon": 12, "window": 32, "steps": 8, "schedule": "full"}
 """Live sampler settings (chosen by measurement, docs/live.md): 12 new frames per window (0.48 s at 25 fps)

@@ -7,9 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from painface.cli import main
-from painface.errors import InputError
-from painface.evaluate.fsq import (
+from painface.baselines.fsq import (
     FSQ,
     ARConfig,
     FsqAR,
@@ -19,7 +17,9 @@ from painface.evaluate.fsq import (
     load_fsq,
     sample_tokens,
 )
-from painface.evaluate.fsq_train import FsqTrainConfig, FsqTrainer, lr_at, token_usage
+from painface.baselines.fsq_train import FsqTrainConfig, FsqTrainer, lr_at, token_usage
+from painface.cli import main
+from painface.errors import InputError
 from painface.face.code import FEATURE_NAMES
 from painface.subjects.population import simulate_corpus
 from painface.subjects.protocols import HeatProtocol
@@ -325,7 +325,7 @@ def test_load_errors(trained, tmp_path):
 
 
 def test_shipped_checkpoint_loads_and_generates(monkeypatch, tmp_path):
-    import painface.evaluate.fsq as fsq
+    import painface.baselines.fsq as fsq
 
     model = FsqAR.load()
     assert fsq.SHIPPED.stat().st_size <= 5 * 2**20

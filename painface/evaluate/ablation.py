@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from painface.baselines import Generator
 from painface.data.corpus import Corpus, open_corpus
 from painface.data.trials import trial_onsets
 from painface.errors import CorpusError, InputError
 from painface.evaluate import metrics
-from painface.evaluate.control import Generator
 from painface.evaluate.run import default_corpus
 from painface.io import atomic_write_bytes, atomic_write_json
 from painface.model.conditions import emotion_vector

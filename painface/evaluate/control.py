@@ -26,11 +26,12 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from painface.baselines import Generator
 from painface.errors import InputError
 from painface.face.code import AU_NAMES, EMOTIONS, emotion_index, feature_space, pspi
 from painface.io import atomic_write_json
@@ -51,18 +52,6 @@ SWEEP_EXPRESSIVENESS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 """Default expressiveness sweep (PSPI): inside the default corpus's training subjects (0.07-1.07)."""
 
 _FIXED_KEY = {"stimulus": "level", "expressiveness": "expressiveness", "emotion": "emotion"}
-
-
-class Generator(Protocol):
-    """What the sweeps need from a model (:class:`painface.express.PainDiffusion` obeys it)."""
-
-    fps: float
-
-    @property
-    def feature_names(self) -> tuple[str, ...]: ...
-
-    def generate(self, stimulus: np.ndarray, expressiveness: Any = 1.0, emotion: Any = "Neutral", *,
-                 samples: int = 1, seed: int = 0, context: np.ndarray | None = None, **sampler: Any) -> np.ndarray: ...
 
 
 @dataclass

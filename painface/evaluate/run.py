@@ -176,7 +176,7 @@ def load_models(cfg: EvalConfig) -> tuple[dict[str, Any], dict[str, str]]:
         raise InputError(f"--checkpoint {cfg.checkpoint}: file not found")
     models["paindiffusion"] = PainDiffusion.load(cfg.checkpoint)
     try:
-        from painface.evaluate.fsq import FsqAR
+        from painface.baselines.fsq import FsqAR
 
         if cfg.fsq is not None and not Path(cfg.fsq).is_file():
             raise InputError(f"--fsq {cfg.fsq}: file not found")

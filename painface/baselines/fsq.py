@@ -20,7 +20,7 @@ stimulus as input; they never released it. This is a re-implementation from the 
   Row ``(patient p, sample s)`` draws its random numbers from a generator seeded by ``(seed, s)`` alone,
   so a patient's generations do not depend on the other patients in the batch.
 
-Training: :mod:`painface.evaluate.fsq_train` (``painface train-fsq``); docs: docs/fsq.md.
+Training: :mod:`painface.baselines.fsq_train` (``painface train-fsq``); docs: docs/fsq.md.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from painface.subjects.protocols import check_stimulus
 
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "fsq_ar.safetensors"
 FORMAT = "painface-fsq-ar"
-"""Checkpoint format name (written by :func:`painface.evaluate.fsq_train.save_fsq`)."""
+"""Checkpoint format name (written by :func:`painface.baselines.fsq_train.save_fsq`)."""
 VERSION = 1
 EXPR_SCALE = 4.0
 """Expressiveness (PSPI units) is divided by this before it enters the network (typical values 0..4)."""
@@ -320,7 +320,7 @@ def _load_part(path: Path, module: nn.Module, tensors: dict[str, Tensor], prefix
 
 
 def load_fsq(path: str | os.PathLike) -> tuple[FsqTokenizer, TokenTransformer, dict[str, Any]]:
-    """Read a checkpoint written by :func:`~painface.evaluate.fsq_train.save_fsq` (safetensors + config in its
+    """Read a checkpoint written by :func:`~painface.baselines.fsq_train.save_fsq` (safetensors + config in its
     header); every mismatch is an :class:`InputError`."""
     path = Path(path)
     if path.suffix != ".safetensors":

@@ -1,6 +1,6 @@
 """Train the FSQ-VAE autoregressive baseline: ``painface train-fsq --data DIR --out RUN_DIR``.
 
-Two stages behind one command (see :mod:`painface.evaluate.fsq`): (1) the FSQ tokenizer learns to
+Two stages behind one command (see :mod:`painface.baselines.fsq`): (1) the FSQ tokenizer learns to
 reconstruct windows of normalized face code (MSE); (2) with the tokenizer frozen, every subject's whole
 recording is tokenized once and the transformer learns next-token prediction (cross-entropy) on windows
 of ``max_tokens`` tokens drawn around stimulus changes (:class:`~painface.data.windows.WindowDataset`).
@@ -30,10 +30,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from painface.baselines.fsq import FORMAT, VERSION, ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer
 from painface.data.corpus import Corpus, open_corpus
 from painface.data.windows import FeatureNormalizer, WindowDataset, subject_emotion
 from painface.errors import InputError
-from painface.evaluate.fsq import FORMAT, VERSION, ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer
 from painface.io import atomic_write_json, config_from_dict, read_json_config
 from painface.model.checkpoint import save_tensors_atomic
 from painface.training import append_log, load_state, run_folder, save_state, set_threads, warmup_cosine
