@@ -19,9 +19,7 @@ killed at any point leaves, after its rerun, a model and state of the same step.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -38,7 +36,7 @@ from tqdm import tqdm
 from painface.data.corpus import open_corpus
 from painface.data.windows import FeatureNormalizer, WindowDataset
 from painface.errors import InputError
-from painface.io import atomic_write_json, clean_stale, config_from_dict, read_json_config
+from painface.io import atomic_write_json, config_from_dict
 from painface.model.checkpoint import save_model
 from painface.model.conditions import Conditions
 from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas, training_loss
@@ -46,12 +44,9 @@ from painface.model.sampling import SamplerConfig
 from painface.model.unet import TemporalUNet, UNetConfig
 from painface.training import (
     append_log,
-    check_state,
     load_state,
-    run_folder,
     save_state,
     saved_step,
-    set_threads,
     torch_device,
     warmup_cosine,
 )
@@ -310,47 +305,6 @@ class Trainer:
             "val_loss": last_val,
             "frames_per_s": frames / max(1e-9, time.perf_counter() - t0),
         }
-
-
-# --- command line ------------------------------------------------------------------------------
-
-
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True, help="corpus folder (painface simulate / convert-biovid)")
-    p.add_argument("--out", type=Path, required=True, help="run folder; resumes when it holds a checkpoint")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 20000)")
-    p.add_argument("--batch-size", type=int, default=None, help="windows per step per process (default 64)")
-    p.add_argument("--config", type=Path, default=None, help="JSON of TrainConfig keys (unet/edm as nested objects)")
-    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    d: dict[str, Any] = {}
-    if args.config is not None:
-        d = read_json_config(args.config)
-    if args.steps is not None:
-        d["steps"] = args.steps
-    if args.batch_size is not None:
-        d["batch_size"] = args.batch_size
-    set_threads(args.threads)
-    cfg = TrainConfig.from_dict(d)
-    open_corpus(args.data)  # checked before the run folder is made
-    out = run_folder(args.out)
-    for name in ("state.safetensors", "model.safetensors", "model.json", "train.json"):
-        clean_stale(out / name)  # hidden temporaries left by a killed run
-    check_state(out / "state.safetensors")
-    trainer = Trainer(args.data, args.out, cfg, device=args.device, progress=not args.quiet)
-    if trainer.rank == 0:
-        n = sum(p.numel() for p in trainer.denoiser.parameters())
-        print(f"training {n / 1e6:.2f} M parameters on {trainer.device} x {trainer.world}", file=sys.stderr)
-    result = trainer.run()
-    if trainer.rank == 0:
-        print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in result.items()}))
-    if trainer.ddp:
-        dist.destroy_process_group()
-    return 0
 
 
 if __name__ == "__main__":

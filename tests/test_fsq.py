@@ -7,16 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from painface.baselines.fsq import (
-    FSQ,
-    ARConfig,
-    FsqAR,
-    FsqTokenizer,
-    TokenizerConfig,
-    TokenTransformer,
-    load_fsq,
-    sample_tokens,
-)
+from painface.baselines.fsq import FsqAR, load_fsq, sample_tokens
+from painface.baselines.fsq_nets import FSQ, ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer
 from painface.baselines.fsq_train import FsqTrainConfig, FsqTrainer, lr_at, token_usage
 from painface.cli import main
 from painface.errors import InputError

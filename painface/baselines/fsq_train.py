@@ -15,7 +15,6 @@ a progress bar, and resumption from RUN_DIR:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -30,13 +29,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from painface.baselines.fsq import FORMAT, VERSION, ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer
+from painface.baselines.fsq import FORMAT, VERSION
+from painface.baselines.fsq_nets import ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer
 from painface.data.corpus import Corpus, open_corpus
 from painface.data.windows import FeatureNormalizer, WindowDataset, subject_emotion
 from painface.errors import InputError
-from painface.io import atomic_write_json, config_from_dict, read_json_config
+from painface.io import atomic_write_json, config_from_dict
 from painface.model.checkpoint import save_tensors_atomic
-from painface.training import append_log, load_state, run_folder, save_state, set_threads, warmup_cosine
+from painface.training import append_log, load_state, save_state, warmup_cosine
 
 STAGES = ("tokenizer", "ar", "done")
 
@@ -345,32 +345,3 @@ class FsqTrainer:
             self.save()
         self.save_model()
         return dict(self.metrics)
-
-
-# --- command line ------------------------------------------------------------------------------
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True, help="corpus folder (painface simulate / convert-biovid)")
-    p.add_argument("--out", type=Path, required=True, help="run folder; resumes when it holds a training state")
-    p.add_argument("--steps", type=int, default=None, help="steps of each stage (default 4000 tokenizer, 3000 AR)")
-    p.add_argument("--config", type=Path, default=None,
-                   help="JSON of FsqTrainConfig keys (tokenizer/ar architectures as nested objects)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    d: dict[str, Any] = {}
-    if args.config is not None:
-        d = read_json_config(args.config)
-    run_folder(args.out)
-    if args.steps is not None:
-        d["tokenizer_steps"] = d["ar_steps"] = args.steps
-    set_threads(args.threads)
-    trainer = FsqTrainer(args.data, args.out, FsqTrainConfig.from_dict(d), progress=not args.quiet)
-    parts = (("tokenizer", trainer.tokenizer), ("ar", trainer.ar))
-    sizes = {k: sum(p.numel() for p in m.parameters()) for k, m in parts}
-    print(f"training FSQ tokenizer ({sizes['tokenizer'] / 1e6:.2f} M) + transformer ({sizes['ar'] / 1e6:.2f} M)",
-          file=sys.stderr)
-    metrics = trainer.run()
-    print(json.dumps({k: v for k, v in metrics.items() if k != "recon_mse_per_feature"}))
-    return 0

@@ -13,7 +13,6 @@ Writes into ``--out``: ``metrics.json`` ({mode: {method: {metric: {"mean", "std"
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -310,35 +309,3 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     for mode in MODES:
         write_figure(out / f"fig6_{mode}.png", data, gt_pspi, gens[mode], corpus.fps, mode)
     return results
-
-
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, default=None, help="PainDiffusion checkpoint (default: the shipped one)")
-    p.add_argument("--fsq", type=Path, default=None, help="FSQ-AR checkpoint (default: the shipped one)")
-    p.add_argument("--data", type=Path, default=None, help="corpus folder (default: the virtual corpus, built in OUT)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--full", action="store_true", help="every stimulus onset of every validation subject")
-    p.add_argument("--windows", type=int, default=12, help="windows of the default subset (default 12)")
-    p.add_argument("--tries", type=int, default=5, help="generations per window (default 5)")
-    p.add_argument("--batch", type=int, default=8, help="windows per generate call (default 8)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--pspi-from", choices=("exact", "rendered"), default="exact",
-                   help="PSPI from the face codes (exact) or from rendering them and reading the images with "
-                        "painface.analyze, as the paper did (default exact)")
-    p.add_argument("--render-stride", type=int, default=16, help="with --pspi-from rendered: render every n-th "
-                   "frame, interpolate between (default 16)")
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = EvalConfig(data=None if args.data is None else str(args.data),
-                     checkpoint=None if args.checkpoint is None else str(args.checkpoint),
-                     fsq=None if args.fsq is None else str(args.fsq), out=str(args.out), full=args.full,
-                     tries=args.tries, seed=args.seed, windows=args.windows, batch=args.batch,
-                     progress=not args.quiet, pspi_from=args.pspi_from, render_stride=args.render_stride)
-    results = evaluate(cfg)
-    from painface.evaluate.report import table_text
-
-    print(table_text(results))
-    print(f"wrote {args.out}/metrics.json, table.md, fig6_seeded.png, fig6_cold.png, config.json")
-    return 0

@@ -18,6 +18,9 @@
 * **Gaze.** Eyeballs are rigid spheres that rotate about their centres: ``gaze`` yaw/pitch in degrees
   (yaw > 0 toward the subject's left, pitch > 0 up) or ``look_at`` a point in front of the head (the
   camera: the default of the renderers). Rotation is limited to +-35 degrees yaw and +-25 pitch.
+
+Length: over ~400 lines because the mesh assembly and the rig must agree on vertex order and parts;
+the painting (:mod:`~painface.face.head_paint`) and the parts (:mod:`~painface.face.head_parts`) are apart.
 """
 
 from __future__ import annotations

@@ -1,0 +1,55 @@
+"""``painface train``: train PainDiffusion on a corpus (resumes; torchrun-ready)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="corpus folder (painface simulate / convert-biovid)")
+    p.add_argument("--out", type=Path, required=True, help="run folder; resumes when it holds a checkpoint")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 20000)")
+    p.add_argument("--batch-size", type=int, default=None, help="windows per step per process (default 64)")
+    p.add_argument("--config", type=Path, default=None, help="JSON of TrainConfig keys (unet/edm as nested objects)")
+    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from typing import Any
+
+    import torch.distributed as dist
+
+    from painface.data.corpus import open_corpus
+    from painface.io import clean_stale, read_json_config
+    from painface.train import TrainConfig, Trainer
+    from painface.training import check_state, run_folder, set_threads
+
+    d: dict[str, Any] = {}
+    if args.config is not None:
+        d = read_json_config(args.config)
+    if args.steps is not None:
+        d["steps"] = args.steps
+    if args.batch_size is not None:
+        d["batch_size"] = args.batch_size
+    set_threads(args.threads)
+    cfg = TrainConfig.from_dict(d)
+    open_corpus(args.data)  # checked before the run folder is made
+    out = run_folder(args.out)
+    for name in ("state.safetensors", "model.safetensors", "model.json", "train.json"):
+        clean_stale(out / name)  # hidden temporaries left by a killed run
+    check_state(out / "state.safetensors")
+    trainer = Trainer(args.data, args.out, cfg, device=args.device, progress=not args.quiet)
+    if trainer.rank == 0:
+        n = sum(p.numel() for p in trainer.denoiser.parameters())
+        print(f"training {n / 1e6:.2f} M parameters on {trainer.device} x {trainer.world}", file=sys.stderr)
+    result = trainer.run()
+    if trainer.rank == 0:
+        print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in result.items()}))
+    if trainer.ddp:
+        dist.destroy_process_group()
+    return 0
