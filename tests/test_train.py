@@ -22,11 +22,7 @@ def corpus(tmp_path_factory):
 
 
 def tiny_cfg(**kw):
-    from painface.model.unet import UNetConfig
-
-    keys = set(UNetConfig().to_dict())
-    unet = {k: v for k, v in {"channels": 32, "depth": 1, "heads": 2, "levels": 1}.items() if k in keys}
-    d = dict(steps=6, batch_size=4, warmup=2, ckpt_every=3, val_every=3, val_windows=4, unet=unet)
+    d = dict(steps=6, batch_size=4, warmup=2, ckpt_every=3, val_every=3, val_windows=4, unet=dict(TINY["unet"]))
     d.update(kw)
     return TrainConfig.from_dict(d)
 
@@ -39,9 +35,12 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_at(55, cfg) < lr_at(20, cfg)
 
 
-def test_config_rejects_unknown_keys():
+def test_config_rejects_unknown_keys(corpus, tmp_path):
     with pytest.raises(InputError, match="unknown key"):
         TrainConfig.from_dict({"stepz": 3})
+    # a misspelt network key is an error too, not silently dropped (the run would train another network)
+    with pytest.raises(InputError, match=r"unknown key.*levels"):
+        Trainer(corpus, tmp_path / "run", tiny_cfg(unet={**TINY["unet"], "levels": 1}), progress=False)
     with pytest.raises(InputError, match="steps >= 1"):
         TrainConfig.from_dict({"steps": 0})
 
