@@ -1,4 +1,4 @@
-"""The FSQ-VAE autoregressive baseline (papers/001 §IV, Table I, after Dam et al., FG 2024).
+"""The FSQ-VAE autoregressive baseline ([PainDiffusion, §IV, Table I]; after [FSQ-AR]).
 
 The PainDiffusion authors compared against "FSQ-VAE autoregressive", the winning REACT 2024 model
 (finite scalar quantization as a facial tokenizer + an autoregressive model over the tokens) given the

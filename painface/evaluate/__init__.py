@@ -1,4 +1,4 @@
-"""Evaluation in the paper's terms (papers/001 §IV, docs/evaluation.md).
+"""Evaluation in the paper's terms ([PainDiffusion, §IV], docs/evaluation.md).
 
 ``metrics``: Sim, Corr (mean and the authors' max), Dist, Divrs, Var, and a PSPI regressor for FLAME
 corpora. ``baselines``: ground truth, random training sequence, nearest neighbour, mean face. ``run``:

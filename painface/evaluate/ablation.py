@@ -1,4 +1,4 @@
-"""``painface ablate``: sampling ablations like papers/001 Table II.
+"""``painface ablate``: sampling ablations like [PainDiffusion, Table II].
 
 Three groups of settings are compared on the same validation windows, one sampler setting changed at a
 time from the checkpoint's defaults:

@@ -1,4 +1,4 @@
-"""Simple baselines of Table I (papers/001 §IV-B), with PainDiffusion's generator signature.
+"""Simple baselines of Table I ([PainDiffusion, §IV-B]), with PainDiffusion's generator signature.
 
 Every method here answers ``generate(stimulus [P, L], expressiveness [P], emotion, *, samples=K, seed,
 context=None, **ignored) -> [P*K, L, D]`` face codes (patient-major, face-code units), like

@@ -1,4 +1,4 @@
-"""``painface control``: controllability sweeps like papers/001 Fig. 8.
+"""``painface control``: controllability sweeps like [PainDiffusion, Fig. 8].
 
 One knob at a time is swept while the others stay fixed: the stimulus level (constant plateaus with rests,
 normalized units 0..1), the expressiveness (PSPI units) and the emotion (each of the 8 classes). Every knob

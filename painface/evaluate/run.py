@@ -1,4 +1,4 @@
-"""``painface evaluate``: Table I of papers/001 on the validation subjects (docs/evaluation.md).
+"""``painface evaluate``: Table I of [PainDiffusion] on the validation subjects (docs/evaluation.md).
 
 Windows of 640 frames (10x the training horizon) start ``lead`` frames before a stimulus onset (a rise of
 the heat stimulus) of a validation subject. Every method generates ``tries`` sequences per window, in two

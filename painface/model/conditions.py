@@ -8,7 +8,7 @@ A :class:`Conditions` holds, for a batch of ``B`` sequences of ``T`` frames:
 * ``emotion`` ``[B, 8]`` float: a probability vector (one-hot or a blend) over
   :data:`painface.face.code.EMOTIONS`.
 
-Dropping a condition (classifier-free guidance, papers/001 §III-D) is expressed by one boolean
+Dropping a condition (classifier-free guidance, [PainDiffusion, §III-D]) is expressed by one boolean
 **null mask** ``[B, 3]``, columns in :data:`CONDITION_NAMES` order; ``True`` means "replace this
 condition by its learned null embedding". Training builds the mask with :func:`drop_mask`, guided
 sampling with :func:`null_mask`; the network consumes it in one place, so "dropped in training" and
