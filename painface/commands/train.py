@@ -3,35 +3,29 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from painface.commands import add_training_options, read_config
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True, help="corpus folder (painface simulate / convert-biovid)")
-    p.add_argument("--out", type=Path, required=True, help="run folder; resumes when it holds a checkpoint")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 20000)")
+    add_training_options(p, steps_help="training steps (default 20000)",
+                         config_help="JSON of TrainConfig keys (unet/edm as nested objects)")
     p.add_argument("--batch-size", type=int, default=None, help="windows per step per process (default 64)")
-    p.add_argument("--config", type=Path, default=None, help="JSON of TrainConfig keys (unet/edm as nested objects)")
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
-    from typing import Any
 
     import torch.distributed as dist
 
     from painface.data.corpus import open_corpus
-    from painface.io import clean_stale, read_json_config
+    from painface.io import clean_stale
     from painface.train import TrainConfig, Trainer
     from painface.training import check_state, run_folder, set_threads
 
-    d: dict[str, Any] = {}
-    if args.config is not None:
-        d = read_json_config(args.config)
+    d = read_config(args)
     if args.steps is not None:
         d["steps"] = args.steps
     if args.batch_size is not None:
