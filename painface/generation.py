@@ -205,7 +205,7 @@ class Generation:
         """A video (.mp4/.gif) of one row, as ``painface render`` makes it: the whole head (``face="mask"``:
         the face mask) of ``identity`` (a seed or an Identity; None: an average adult) beside a scrolling
         stimulus/PSPI plot (``layout="face"``: the face alone). FLAME codes need the ``flame`` model file."""
-        from painface.face.cli import render_codes
+        from painface.face.codes import render_codes
         from painface.io import check_output
 
         b = self.row(patient, sample)

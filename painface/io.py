@@ -9,12 +9,14 @@ not make them pile up. Outputs get the usual permissions (``0666`` less the umas
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import tempfile
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,25 @@ def temp_beside(path: Path, suffix: str = ".part", clean: bool = True) -> Path:
     return Path(tmp)
 
 
+@contextlib.contextmanager
+def atomic_path(path: Path, suffix: str = ".part", *, clean: bool = True) -> Iterator[Path]:
+    """The one atomic writer: yield a hidden temporary path beside ``path`` (see :func:`temp_beside`) for
+    the caller to fill (open it, or hand it to a library that writes files: safetensors, a video encoder),
+    then rename it onto ``path``. On any error the temporary is removed and ``path`` is left as it was.
+    The temporary gets mode 0666 less the umask again before the rename, since libraries that create
+    their file themselves give it 0600."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_beside(path, suffix, clean=clean)
+    try:
+        yield tmp
+        apply_umask(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_bytes(path: Path, write: Any, *, durable: bool = True, clean: bool = True) -> None:
     """Write a file atomically: ``write(fileobj)`` fills a temporary file that is then renamed to ``path``.
 
@@ -118,22 +139,11 @@ def atomic_write_bytes(path: Path, write: Any, *, durable: bool = True, clean: b
     file records (the images of a dataset shard, committed by the shard's table). ``clean=False`` skips
     the per-file search for stale temporaries (see :func:`clean_stale`; for callers that clean a whole
     folder once)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_beside(path, clean=clean)
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(path, clean=clean) as tmp, open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        if durable:
+            os.fsync(fh.fileno())
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

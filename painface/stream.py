@@ -1,6 +1,6 @@
 """The real-time engine: stimulus samples in, face-code frames out, for several patients in one batch.
 
-:class:`StreamEngine` runs PainDiffusion's rolling diffusion forcing (papers/001 §III-E/F) live. Every
+:class:`StreamEngine` runs PainDiffusion's rolling diffusion forcing ([PainDiffusion, §III-E/F]) live. Every
 *window* it generates the next ``horizon`` frames of every patient in one batched, guided DPM-Solver++
 pass, continuing from each patient's last ``window - horizon`` frames (the context). The stimulus of
 the new frames is not known yet when they are generated: the latest sample is held over them, and the
@@ -41,9 +41,15 @@ import torch
 
 from painface.errors import InputError
 from painface.face.code import EMOTIONS, FEATURE_NAMES, feature_space, neutral_face, pspi
-from painface.model.conditions import CONDITION_NAMES, Conditions
+from painface.model.conditions import (  # noqa: F401 (re-exported)
+    CONDITION_NAMES,
+    GUIDANCE_MAX,
+    STIMULUS_RANGE,
+    Conditions,
+    check_samples,
+    check_settings,
+)
 from painface.model.sampling import SamplerConfig, _eval_mode, hold_clean_frames, sample_dpmpp_2m
-from painface.stream_checks import GUIDANCE_MAX, STIMULUS_RANGE, check_samples, check_settings  # noqa: F401 (re-exported)
 
 LIVE_DEFAULTS: dict[str, Any] = {"horizon": 12, "window": 32, "steps": 8, "schedule": "full"}
 """Live sampler settings (chosen by measurement, docs/live.md): 12 new frames per window (0.48 s at 25 fps)
@@ -439,7 +445,7 @@ class StreamEngine:
 
 def _row_guided(denoiser: Any, cond: Conditions, strengths: torch.Tensor) -> Callable:
     """Classifier-free guidance with per-row strengths ``[B, 3]``: D = (1 + sum_c l_bc) D(C) - sum_c l_bc
-    D(C without c) (papers/001 eq. for several conditions). A condition runs its "without" pass when any
+    D(C without c) ([PainDiffusion, §III-D], several conditions). A condition runs its "without" pass when any
     row needs it; rows with strength 0 get exactly 0 from it, so a row never depends on the others."""
     active = [i for i in range(len(CONDITION_NAMES)) if bool((strengths[:, i] != 0).any())]
     b, v = cond.batch, len(active) + 1

@@ -19,10 +19,7 @@ killed at any point leaves, after its rerun, a model and state of the same step.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import math
 import os
 import sys
 import time
@@ -39,13 +36,20 @@ from tqdm import tqdm
 from painface.data.corpus import open_corpus
 from painface.data.windows import FeatureNormalizer, WindowDataset
 from painface.errors import InputError
-from painface.io import atomic_write_json, clean_stale, config_from_dict, read_json_config
-from painface.model.checkpoint import load_model, read_tensors, save_model, save_tensors_atomic
-from painface.model.conditions import Conditions, drop_mask
-from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas
+from painface.io import atomic_write_json, config_from_dict
+from painface.model.checkpoint import load_model, save_model
+from painface.model.conditions import Conditions
+from painface.model.edm import Denoiser, EDMConfig, sample_training_sigmas, training_loss
 from painface.model.sampling import SamplerConfig
 from painface.model.unet import TemporalUNet, UNetConfig
-from painface.train_checks import check_state, saved_step, torch_device
+from painface.training import (
+    append_log,
+    load_state,
+    save_state,
+    saved_step,
+    torch_device,
+    warmup_cosine,
+)
 
 
 @dataclass
@@ -92,23 +96,18 @@ class TrainConfig:
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+    return warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr_ratio)
 
 
 class LossModule(nn.Module):
-    """Wraps the denoiser so DDP sees the loss computation as one forward."""
+    """Wraps :func:`painface.model.edm.training_loss` so DDP sees the loss computation as one forward."""
 
-    def __init__(self, denoiser: Denoiser, velocity: float = 0.0):
+    def __init__(self, denoiser: Denoiser, config: EDMConfig):
         super().__init__()
-        self.denoiser, self.velocity = denoiser, float(velocity)
+        self.denoiser, self.config = denoiser, config
 
-    def forward(
-        self, x0: torch.Tensor, cond: Conditions, sigma: torch.Tensor, noise: torch.Tensor, drop: torch.Tensor
-    ) -> torch.Tensor:
-        return self.denoiser.loss(x0, cond, sigma, noise, drop, self.velocity).mean()
+    def forward(self, x0: torch.Tensor, cond: Conditions, generator: torch.Generator) -> torch.Tensor:
+        return training_loss(self.denoiser, x0, cond, self.config, generator)
 
 
 def collate(
@@ -122,20 +121,6 @@ def collate(
         torch.stack([it["emotion"] for it in items]).to(device),
     )
     return x0, cond
-
-
-def flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    sd = opt.state_dict()
-    tensors = {f"opt.{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items() if torch.is_tensor(v)}
-    return tensors, {
-        "param_groups": sd["param_groups"],
-        "state_keys": {str(i): list(st) for i, st in sd["state"].items()},
-    }
-
-
-def unflatten_optimizer(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> dict[str, Any]:
-    state = {int(i): {k: tensors[f"opt.{i}.{k}"] for k in keys} for i, keys in info["state_keys"].items()}
-    return {"state": state, "param_groups": info["param_groups"]}
 
 
 class Trainer:
@@ -191,7 +176,7 @@ class Trainer:
                 raise InputError(f"init {cfg.init}: its network config differs from this run's")
             self.denoiser.load_state_dict(init[0].state_dict())
         self.ema = AveragedModel(self.denoiser, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
-        self.loss_module: nn.Module = LossModule(self.denoiser, self.edm.velocity)
+        self.loss_module: nn.Module = LossModule(self.denoiser, self.edm)
         if self.ddp:
             self.loss_module = nn.parallel.DistributedDataParallel(self.loss_module)
         self.opt = torch.optim.AdamW(self.denoiser.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -206,22 +191,14 @@ class Trainer:
         path = self.out / "state.safetensors"
         if not path.is_file():
             return
-        tensors, header = read_tensors(path)
-        try:
-            info = json.loads(header["painface_state"])
-            step = int(info["step"])
+        def check(info: dict[str, Any]) -> torch.optim.Optimizer:
             if info["unet"] != self.unet_cfg.to_dict():
                 raise InputError(f"{path}: the run's network config differs from this one; use a new --out")
-            self.denoiser.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-            self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-            self.opt.load_state_dict(unflatten_optimizer(tensors, info["optimizer"]))
-            self.gen.set_state(tensors[f"rng.{self.rank}"] if f"rng.{self.rank}" in tensors else tensors["rng.0"])
-        except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as e:
-            if isinstance(e, InputError):
-                raise
-            raise InputError(f"{path}: not a painface training state (a model checkpoint copied here?): "
-                             f"{type(e).__name__}: {str(e)[:120]}; remove it to start afresh") from None
-        self.step = step
+            return self.opt
+
+        info = load_state(path, "painface_state", {"model": self.denoiser, "ema": self.ema}, check,
+                          rng=(self.gen, (f"rng.{self.rank}", "rng.0")))
+        self.step = int(info["step"])
         if self.rank == 0:
             print(f"resuming {self.out} at step {self.step}", file=sys.stderr)
             if saved_step(self.out / "model.safetensors") != self.step:
@@ -237,17 +214,11 @@ class Trainer:
             states = gathered
         if self.rank != 0:
             return
-        opt_t, opt_info = flatten_optimizer(self.opt)
-        tensors = {
-            **{f"model.{k}": v for k, v in self.denoiser.state_dict().items()},
-            **{f"ema.{k}": v for k, v in self.ema.state_dict().items()},
-            **opt_t,
-            **{f"rng.{r}": s for r, s in enumerate(states)},
-        }
-        info = {"step": self.step, "unet": self.unet_cfg.to_dict(), "optimizer": opt_info}
         # the model first, the state last: the state is the commit point that resume() repairs the model to
         save_model(self.out / "model.safetensors", self.ema.module, self.model_info())
-        save_tensors_atomic(self.out / "state.safetensors", tensors, {"painface_state": json.dumps(info)})
+        save_state(self.out / "state.safetensors", "painface_state", {"model": self.denoiser, "ema": self.ema},
+                   self.opt, {"step": self.step, "unet": self.unet_cfg.to_dict()},
+                   {f"rng.{r}": s for r, s in enumerate(states)})
 
     def model_info(self) -> dict[str, Any]:
         return {
@@ -310,12 +281,9 @@ class Trainer:
             idx = torch.randint(len(self.train_set), (cfg.batch_size,), generator=self.gen)
             x0, cond = self.batch(self.train_set, idx)
             b, t, _ = x0.shape
-            sigma = sample_training_sigmas(b, t, self.edm, self.gen).to(self.device)
-            noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
-            drop = drop_mask(b, self.edm.p_drop, self.gen, self.device)
             for g in self.opt.param_groups:
                 g["lr"] = lr_at(self.step, cfg)
-            loss = self.loss_module(x0, cond, sigma, noise, drop)
+            loss = self.loss_module(x0, cond, self.gen)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -341,8 +309,7 @@ class Trainer:
                         "lr": lr_at(self.step - 1, cfg),
                         "frames_per_s": frames / (time.perf_counter() - t0),
                     }
-                    with open(self.out / "log.jsonl", "a", encoding="utf-8") as fh:
-                        fh.write(json.dumps(rec) + "\n")
+                    append_log(self.out / "log.jsonl", rec)
                 if self.ddp:
                     dist.barrier()
         bar.close()
@@ -352,64 +319,6 @@ class Trainer:
             "val_loss": last_val,
             "frames_per_s": frames / max(1e-9, time.perf_counter() - t0),
         }
-
-
-# --- command line ------------------------------------------------------------------------------
-
-
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True, help="corpus folder (painface simulate / convert-biovid)")
-    p.add_argument("--out", type=Path, required=True, help="run folder; resumes when it holds a checkpoint")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 20000)")
-    p.add_argument("--batch-size", type=int, default=None, help="windows per step per process (default 64)")
-    p.add_argument("--config", type=Path, default=None, help="JSON of TrainConfig keys (unet/edm as nested objects)")
-    p.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--init", type=Path, default=None,
-                   help="warm start from this model checkpoint (its network, normalizer and EDM settings)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    d: dict[str, Any] = {}
-    if args.config is not None:
-        d = read_json_config(args.config)
-    if args.steps is not None:
-        d["steps"] = args.steps
-    if args.batch_size is not None:
-        d["batch_size"] = args.batch_size
-    if args.init is not None:
-        if not Path(args.init).with_suffix(".safetensors").is_file():
-            raise InputError(f"--init {args.init}: checkpoint not found")
-        d["init"] = str(args.init)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads {args.threads}: expected >= 1")
-        torch.set_num_threads(args.threads)
-    cfg = TrainConfig.from_dict(d)
-    open_corpus(args.data)  # checked before the run folder is made
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder; expected a run folder (new or to resume)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"--out {out}: cannot create the run folder: {e.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise InputError(f"--out {out}: the run folder is not writable")
-    for name in ("state.safetensors", "model.safetensors", "model.json", "train.json"):
-        clean_stale(out / name)  # hidden temporaries left by a killed run
-    check_state(out / "state.safetensors")
-    trainer = Trainer(args.data, args.out, cfg, device=args.device, progress=not args.quiet)
-    if trainer.rank == 0:
-        n = sum(p.numel() for p in trainer.denoiser.parameters())
-        print(f"training {n / 1e6:.2f} M parameters on {trainer.device} x {trainer.world}", file=sys.stderr)
-    result = trainer.run()
-    if trainer.rank == 0:
-        print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in result.items()}))
-    if trainer.ddp:
-        dist.destroy_process_group()
-    return 0
 
 
 if __name__ == "__main__":

@@ -161,12 +161,14 @@ def test_default_split_is_seeded_and_val_ids_are_honoured(tree, tmp_path):
 
 def test_cli_run(tree, tmp_path, capsys):
     fr, lr, _ = tree
+    from painface.commands import convert_biovid as command
+
     parser = argparse.ArgumentParser()
-    biovid.configure(parser)
+    command.configure(parser)
     val_file = tmp_path / "val.txt"
     val_file.write_text(IDS[0] + "\n")
     args = parser.parse_args([str(fr), "--labels", str(lr), "--out", str(tmp_path / "c"), "--val-ids", str(val_file)])
-    assert biovid.run(args) == 0
+    assert command.run(args) == 0
     assert "3 subjects (2 train, 1 val)" in capsys.readouterr().out
     assert open_corpus(tmp_path / "c").ids("val") == [IDS[0]]
 

@@ -11,12 +11,12 @@ from painface.cli import main
 from painface.data.corpus import Corpus, open_corpus
 from painface.data.windows import FeatureNormalizer
 from painface.errors import InputError
+from painface.evaluate import metrics as M
 from painface.evaluate.run import METHODS, METRICS, MODES, EvalConfig, evaluate, select_windows
 from painface.model.checkpoint import save_model
 from painface.model.edm import Denoiser
 from painface.model.sampling import SamplerConfig
 from painface.model.unet import UNetConfig
-from painface.evaluate import metrics as M
 from painface.subjects.population import simulate_corpus
 from painface.subjects.protocols import HeatProtocol
 from tests.model_helpers import randomized

@@ -7,19 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from painface.baselines.fsq import FsqAR, load_fsq, sample_tokens
+from painface.baselines.fsq_nets import FSQ, ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer
+from painface.baselines.fsq_train import FsqTrainConfig, FsqTrainer, lr_at, token_usage
 from painface.cli import main
 from painface.errors import InputError
-from painface.evaluate.fsq import (
-    FSQ,
-    ARConfig,
-    FsqAR,
-    FsqTokenizer,
-    TokenizerConfig,
-    TokenTransformer,
-    load_fsq,
-    sample_tokens,
-)
-from painface.evaluate.fsq_train import FsqTrainConfig, FsqTrainer, lr_at, token_usage
 from painface.face.code import FEATURE_NAMES
 from painface.subjects.population import simulate_corpus
 from painface.subjects.protocols import HeatProtocol
@@ -325,7 +317,7 @@ def test_load_errors(trained, tmp_path):
 
 
 def test_shipped_checkpoint_loads_and_generates(monkeypatch, tmp_path):
-    import painface.evaluate.fsq as fsq
+    import painface.baselines.fsq as fsq
 
     model = FsqAR.load()
     assert fsq.SHIPPED.stat().st_size <= 5 * 2**20

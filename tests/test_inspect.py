@@ -151,9 +151,11 @@ def test_corpus_without_trials_and_patterns():
 
 # --- the command -------------------------------------------------------------------------------
 def _run(argv: list[str]) -> int:
+    from painface.commands import inspect as command
+
     parser = argparse.ArgumentParser()
-    insp.configure(parser)
-    return insp.run(parser.parse_args(argv))
+    command.configure(parser)
+    return command.run(parser.parse_args(argv))
 
 
 def test_command_json_and_default_figure(tmp_path, capsys):

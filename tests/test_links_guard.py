@@ -10,10 +10,10 @@ import pytest
 from test_links import drain, osc_message
 from test_stream import tiny_model
 
+from painface.commands.serve import build, configure
 from painface.errors import InputError
 from painface.face.code import AU_NAMES, FEATURE_NAMES, POSE_LIMITS_DEG, neutral_face
 from painface.model.checkpoint import save_model
-from painface.serve.cli import build, configure
 from painface.serve.links import JointAngleSource, OscSink, parse_angle
 
 

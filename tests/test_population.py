@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from painface.data.corpus import open_corpus
-from painface.errors import InputError
-from painface.face.code import FEATURE_NAMES
+from painface.errors import CorpusError, InputError
+from painface.face.code import AU43_CLOSED_THRESHOLD, FEATURE_NAMES
 from painface.subjects.population import simulate_corpus, split_plan
 from painface.subjects.protocols import BLOCK_KINDS, HeatProtocol
 
@@ -37,15 +37,26 @@ def test_corpus_layout_meta_and_arrays(tmp_path):
             assert key in entry
         sub = corpus.subject(entry["id"])
         assert sub.face.dtype == np.float32 and sub.face.shape == (entry["frames"], 20)
-        heat = sub.extras["block"] == BLOCK_KINDS.index("biovid")  # expressiveness: the heat session's mean
-        assert entry["expressiveness"] == pytest.approx(float(sub.pspi[heat].mean()), abs=1e-4)
+        heat = sub.extras["block"] == BLOCK_KINDS.index("biovid")
         assert heat[: entry["heat_frames"]].all() and not heat[entry["heat_frames"]:].any()
         kinds = {BLOCK_KINDS[c] for c in np.unique(sub.extras["block"][entry["heat_frames"]:])}
         assert kinds == {"rest", "plateau", "staircase", "elbow", "walk"}
-        np.testing.assert_allclose(
-            sub.stimulus, (sub.extras["temperature"] - 32.0) / (entry["tolerance_c"] - 32.0), atol=1e-5
-        )
-        assert set(np.unique(sub.extras["level"])) <= {0, 1, 2, 3, 4}
+        # PSPI from its definition (Prkachin & Solomon 2008: AU43, eyes closed, is coded 0/1) on the stored
+        # AU intensities, and expressiveness = the subject's mean PSPI (the PainDiffusion paper's definition)
+        au = {name: sub.face[:, FEATURE_NAMES.index(name)] for name in ("AU4", "AU6", "AU7", "AU9", "AU10", "AU43")}
+        closed = (au["AU43"] >= AU43_CLOSED_THRESHOLD).astype(np.float32)
+        by_hand = au["AU4"] + np.maximum(au["AU6"], au["AU7"]) + np.maximum(au["AU9"], au["AU10"]) + closed
+        np.testing.assert_allclose(sub.pspi, by_hand, atol=1e-5)
+        # expressiveness: the mean PSPI over the BioVid heat session (the paper's definition, on its protocol)
+        assert entry["expressiveness"] == pytest.approx(float(by_hand[heat].mean()), abs=1e-4)
+        # the normalized stimulus is 0 at the 32 °C baseline and 1 at the subject's tolerance (the BioVid
+        # protocol's top level T4 is the tolerance): checked at those anchors, not by the formula
+        level, temp = sub.extras["level"], sub.extras["temperature"]
+        assert set(np.unique(level)) <= {0, 1, 2, 3, 4}
+        np.testing.assert_allclose(sub.stimulus[temp == 32.0], 0.0, atol=1e-6)
+        plateau = np.isclose(temp, entry["tolerance_c"], atol=1e-4)
+        assert plateau.any() and np.allclose(sub.stimulus[plateau], 1.0, atol=1e-5)
+        assert sub.stimulus.max() == pytest.approx(1.0, abs=1e-5) and sub.stimulus.min() >= 0.0
     # readable with numpy alone
     with np.load(out / "subjects" / "vs001.npz") as z:
         assert z["face"].shape[1] == len(z["feature_names"]) and z["pspi"].shape == z["stimulus"].shape
@@ -71,7 +82,7 @@ def test_a_rerun_completes_a_killed_run(tmp_path):
     data = (out / "subjects" / "vs003.npz").read_bytes()
     (out / "subjects" / "vs003.npz").write_bytes(data[: len(data) // 2])
     (out / "subjects" / ".vs002.npz.abc.part").write_bytes(b"half")
-    with pytest.raises(Exception, match="meta.json"):
+    with pytest.raises(CorpusError, match="meta.json"):
         open_corpus(out)  # an incomplete corpus does not look complete
     simulate_corpus(out, n_subjects=3, seed=0, protocol=SHORT, workers=1, progress=False)
     assert (out / "subjects" / "vs002.npz").read_bytes() == reference

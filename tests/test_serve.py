@@ -14,10 +14,10 @@ import websockets
 from test_stream import SMALL, tiny_model
 
 from painface.cli import main
+from painface.commands.serve import BackgroundServer, build, configure
 from painface.face.code import AU_NAMES
 from painface.model.checkpoint import save_model
 from painface.serve.app import MAX_MESSAGE_BYTES, create_app
-from painface.serve.cli import BackgroundServer, build, configure
 
 CAPACITY = 40
 
@@ -85,7 +85,7 @@ def test_identity_heads_and_bad_identities(server):
 def test_record_round_trip_loads_and_renders(server, tmp_path):
     """record start -> frames -> stop: the npz sent back holds exactly the frames streamed since the start
     (face, stimulus, pspi, fps), ``load_codes`` reads it and ``painface render`` draws it."""
-    from painface.face.cli import load_codes
+    from painface.face.codes import load_codes
 
     url, _ = server
 

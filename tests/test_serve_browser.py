@@ -19,11 +19,11 @@ import pytest
 import torch
 from test_stream import tiny_model
 
+from painface.commands.serve import BackgroundServer
 from painface.express import PainDiffusion
 from painface.face.code import AU_NAMES
 from painface.model.edm import Denoiser
 from painface.serve.app import create_app
-from painface.serve.cli import BackgroundServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -185,7 +185,7 @@ def test_record_button_saves_a_face_code_file_and_the_page_matches_the_rig(brows
     """Record ~2 s (40 frames shown) with the button: the browser downloads an npz that ``load_codes``
     reads (the frames the server reported, the identity picked); the plot's PSPI axis is 0-16; guidance sits in a closed
     "Advanced" section; the page's lid/jaw clamp equals ``painface.face.head.effective_aus``."""
-    from painface.face.cli import load_codes
+    from painface.face.codes import load_codes
     from painface.face.head import effective_aus
 
     model, sampler = model_under_test()

@@ -10,9 +10,9 @@ import pytest
 import websockets
 from test_stream import SMALL, tiny_model
 
+from painface.commands.serve import BackgroundServer
 from painface.errors import InputError
 from painface.serve.app import MAX_QUEUED_S, MAX_SAMPLES, Session, create_app
-from painface.serve.cli import BackgroundServer
 from painface.serve.guard import MESSAGE_BURST, MESSAGES_PER_S, OriginGuard, RateLimit, normalize_origin
 from painface.stream import StreamEngine
 

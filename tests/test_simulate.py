@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from painface.errors import InputError
-
 from painface.face.code import AU_NAMES, FEATURE_NAMES, POSE_NAMES
 from painface.subjects.protocols import HeatProtocol, Stimulus, biovid_heat
 from painface.subjects.simulate import asymmetric_lowpass, blinks, episodes, simulate_face

@@ -22,11 +22,7 @@ def corpus(tmp_path_factory):
 
 
 def tiny_cfg(**kw):
-    from painface.model.unet import UNetConfig
-
-    keys = set(UNetConfig().to_dict())
-    unet = {k: v for k, v in {"channels": 32, "depth": 1, "heads": 2, "levels": 1}.items() if k in keys}
-    d = dict(steps=6, batch_size=4, warmup=2, ckpt_every=3, val_every=3, val_windows=4, unet=unet)
+    d = dict(steps=6, batch_size=4, warmup=2, ckpt_every=3, val_every=3, val_windows=4, unet=dict(TINY["unet"]))
     d.update(kw)
     return TrainConfig.from_dict(d)
 
@@ -39,9 +35,12 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_at(55, cfg) < lr_at(20, cfg)
 
 
-def test_config_rejects_unknown_keys():
+def test_config_rejects_unknown_keys(corpus, tmp_path):
     with pytest.raises(InputError, match="unknown key"):
         TrainConfig.from_dict({"stepz": 3})
+    # a misspelt network key is an error too, not silently dropped (the run would train another network)
+    with pytest.raises(InputError, match=r"unknown key.*levels"):
+        Trainer(corpus, tmp_path / "run", tiny_cfg(unet={**TINY["unet"], "levels": 1}), progress=False)
     with pytest.raises(InputError, match="steps >= 1"):
         TrainConfig.from_dict({"steps": 0})
 
@@ -210,3 +209,30 @@ def test_the_same_script_runs_under_torchrun_with_two_processes(corpus, tmp_path
     assert [r["step"] for r in log] == [2]
     _, info = load_model(tmp_path / "ddp" / "model.safetensors")
     assert info["training"]["step"] == 2
+
+
+def test_one_training_step_is_the_edm_objective_drawn_from_the_trainers_generator(corpus, tmp_path):
+    """Trainer.run computes its loss through edm.training_loss: the first step's loss equals the EDM objective
+    (per-frame sigmas, noise, then the condition null mask, drawn in that order) written out by hand."""
+    import copy
+
+    from painface.model.conditions import drop_mask
+    from painface.model.edm import sample_training_sigmas
+
+    torch.set_num_threads(1)
+    trainer = Trainer(corpus, tmp_path / "run", tiny_cfg(steps=1, val_every=5), progress=False)
+    before = copy.deepcopy(trainer.denoiser)
+    gen = torch.Generator().manual_seed(0)
+    gen.set_state(trainer.gen.get_state())
+    trainer.train_set.set_epoch(0)
+    idx = torch.randint(len(trainer.train_set), (trainer.cfg.batch_size,), generator=gen)
+    x0, cond = trainer.batch(trainer.train_set, idx)
+    b, t, _ = x0.shape
+    sigma = sample_training_sigmas(b, t, trainer.edm, gen)
+    noise = torch.randn(x0.shape, generator=gen)
+    drop = drop_mask(b, trainer.edm.p_drop, gen)
+    with torch.no_grad():
+        expected = before.loss(x0, cond, sigma, noise, drop, trainer.edm.velocity).mean()
+    result = trainer.run()
+    assert result["loss"] == float(expected)
+    assert trainer.gen.get_state().equal(gen.get_state())  # nothing else drew from the training generator

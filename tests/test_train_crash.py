@@ -9,7 +9,9 @@ import torch
 
 import painface.model.checkpoint as checkpoint
 import painface.train as train
+import painface.training as training
 from painface.cli import main
+from painface.errors import InputError
 from painface.io import atomic_write_bytes, clean_stale
 from painface.model.checkpoint import load_model, read_tensors
 from painface.subjects.population import simulate_corpus
@@ -62,7 +64,7 @@ def count_writes(monkeypatch):
             raise Killed(path.name)
 
     state = {"kill_at": None}
-    for mod in (checkpoint, train):
+    for mod in (checkpoint, train, training):
         if hasattr(mod, "save_tensors_atomic"):
             monkeypatch.setattr(mod, "save_tensors_atomic", tensors)
     monkeypatch.setattr(checkpoint, "atomic_write_json", js)
@@ -185,5 +187,5 @@ def test_checkpoints_also_come_by_time(corpus, tmp_path, monkeypatch):
     trainer.batch = batch
     trainer.run()
     assert saved == [2, 3]  # 90 s after the start (>= 1 min), then the last step
-    with pytest.raises(Exception, match="ckpt_minutes"):
+    with pytest.raises(InputError, match="ckpt_minutes"):
         tiny(ckpt_minutes=0)

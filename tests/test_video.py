@@ -44,7 +44,7 @@ def test_failed_write_leaves_nothing(tmp_path):
         yield np.zeros((16, 16, 3), np.uint8)
         raise RuntimeError("killed")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="killed"):  # the frame source's own error, passed through
         write_video(frames(), tmp_path / "x.mp4", 25)
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(InputError, match="shape"):

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from painface.data.corpus import Corpus, SubjectData, make_meta
 from painface.data.trials import stimulus_changes
-from painface.data.windows import FeatureNormalizer, WindowDataset, emotion_vector
+from painface.data.windows import FeatureNormalizer, WindowDataset, subject_emotion
 from painface.errors import InputError
 from painface.face.code import EMOTIONS, FEATURE_NAMES, pspi
 
@@ -176,7 +176,7 @@ def test_item_conditions():
     ds2 = WindowDataset(make_corpus(emotion_score=scores), "train")
     np.testing.assert_allclose(ds2[0]["emotion"].numpy(), scores)
     with pytest.raises(InputError, match="emotion_score"):
-        emotion_vector({"id": "x", "emotion": "Fear", "emotion_score": [1.0, 2.0]})
+        subject_emotion({"id": "x", "emotion": "Fear", "emotion_score": [1.0, 2.0]})
     batch = next(iter(DataLoader(ds, batch_size=4, shuffle=False)))
     assert batch["face"].shape == (4, 64, 20) and batch["emotion"].shape == (4, 8)
     assert batch["expressiveness"].shape == (4,) and batch["start"].dtype == torch.int64

@@ -16,10 +16,8 @@ scored once: ``RUN/test.json``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +65,10 @@ def model_config(cfg: TrainConfig) -> ViTConfig:
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    """Linear warm-up, then cosine decay to 0."""
+    from painface.training import warmup_cosine
+
+    return warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup)
 
 
 def loss_fn(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], teacher_tokens: torch.Tensor | None,
@@ -264,31 +262,3 @@ def finish(cfg: TrainConfig, out: Path, train_s: D.Split, elapsed: float, log=pr
     atomic_write_json(out / "test.json", res)
     log("test: " + ", ".join(f"{k} {v:.3f}" for k, v in res.items() if isinstance(v, float)))
     return res
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    d = TrainConfig()
-    parser.add_argument("--data", required=True, help="a painface synth faces folder")
-    parser.add_argument("--out", required=True, help="run folder (rerun the same command to resume)")
-    parser.add_argument("--variant", choices=("a", "b", "c", "teacher"), default="a",
-                        help="a: RGB; b: + heatmap-teacher distillation (needs --teacher); c: + neutral image")
-    parser.add_argument("--teacher", default="", help="best.safetensors of a --variant teacher run (for b)")
-    parser.add_argument("--init", default="", help="start from the weights of this checkpoint (same network)")
-    for name in ("size", "dim", "depth", "heads", "steps", "batch", "warmup", "eval_every", "val_images",
-                 "save_every", "seed"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
-    for name in ("lr", "weight_decay", "ema", "distill", "augment"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.threads < 1:
-        raise InputError(f"--threads: expected >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-    res = train(cfg, args.out, progress=not args.quiet)
-    print(json.dumps(res, indent=1))
-    return 0

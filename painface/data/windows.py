@@ -123,8 +123,10 @@ class FeatureNormalizer:
             raise InputError(f"{p}: cannot read the normalizer: {e}") from None
 
 
-def emotion_vector(info: dict[str, Any]) -> np.ndarray:
-    """``[8]`` float32: the subject's mean ``emotion_score`` when meta holds one, else a one-hot of ``emotion``."""
+def subject_emotion(info: dict[str, Any]) -> np.ndarray:
+    """A corpus subject's emotion condition ``[8]`` float32, read from its meta: the mean ``emotion_score``
+    when the meta holds one (as recorded, not renormalized), else a one-hot of ``emotion``. (What a user
+    asks for, a name, blend or vector, is parsed by :func:`painface.model.conditions.emotion_vector`.)"""
     score = info.get("emotion_score")
     if score is not None:
         v = np.asarray(score, dtype=np.float32)
@@ -220,7 +222,7 @@ class WindowDataset(Dataset):
             self._stim.append(np.asarray(sub.stimulus, dtype=np.float32))
             self._pspi.append(np.asarray(sub.pspi, dtype=np.float32))
             self._expr[i] = float(sub.info["expressiveness"])
-            self._emo[i] = emotion_vector(sub.info)
+            self._emo[i] = subject_emotion(sub.info)
             self.changes.append(stimulus_changes(sub.stimulus, kinds=kinds))
         self.epoch = 0
         self.windows = self._draw(0)

@@ -1,7 +1,8 @@
-"""Evaluation in the paper's terms (papers/001 §IV, docs/evaluation.md).
+"""Evaluation in the paper's terms ([PainDiffusion, §IV], docs/evaluation.md).
 
 ``metrics``: Sim, Corr (mean and the authors' max), Dist, Divrs, Var, and a PSPI regressor for FLAME
 corpora. ``baselines``: ground truth, random training sequence, nearest neighbour, mean face. ``run``:
-the ``painface evaluate`` command (Table I, Fig. 6); ``report``: its table and figure. ``fsq``: the
-FSQ-VAE autoregressive baseline; ``control`` and ``ablation``: Fig. 8 and Table II.
+Table I and Fig. 6 (``painface evaluate``); ``report``: its table and figure; ``control`` and
+``ablation``: Fig. 8 and Table II. The FSQ-VAE autoregressive baseline is a model of its own, in
+:mod:`painface.baselines`; the commands are in :mod:`painface.commands`.
 """

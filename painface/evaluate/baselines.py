@@ -1,4 +1,4 @@
-"""Simple baselines of Table I (papers/001 §IV-B), with PainDiffusion's generator signature.
+"""Simple baselines of Table I ([PainDiffusion, §IV-B]), with PainDiffusion's generator signature.
 
 Every method here answers ``generate(stimulus [P, L], expressiveness [P], emotion, *, samples=K, seed,
 context=None, **ignored) -> [P*K, L, D]`` face codes (patient-major, face-code units), like
@@ -214,9 +214,9 @@ class StimulusLookup:
     """Face code as a lookup table of the lagged causal moving average of the stimulus (see the module
     docstring). ``fit`` picks the averaging window and lag (seconds, from ``windows_s`` x ``lags_s``) that
     maximize the mean per-subject Pearson correlation between the mean recorded PSPI of each bin and the
-    recorded PSPI of the training subjects; the table holds the mean face code of the training frames in each of ``bins`` equal
-    bins of the averaged stimulus over 0..``top`` (values beyond are clipped into the last bin; an empty bin
-    takes its nearest non-empty neighbour). At generation the AUs are multiplied by the person's
+    recorded PSPI of the training subjects; the table holds the mean face code of the training frames in
+    each of ``bins`` equal bins of the averaged stimulus over 0..``top`` (values beyond are clipped into the
+    last bin; an empty bin takes its nearest non-empty neighbour). At generation the AUs are multiplied by the person's
     expressiveness over the training subjects' mean expressiveness (head pose is not scaled). Deterministic:
     all K tries are equal."""
 

@@ -1,4 +1,4 @@
-"""``painface control``: controllability sweeps like papers/001 Fig. 8.
+"""``painface control``: controllability sweeps like [PainDiffusion, Fig. 8].
 
 One knob at a time is swept while the others stay fixed: the stimulus level (constant plateaus with rests,
 normalized units 0..1), the expressiveness (PSPI units) and the emotion (each of the 8 classes). Every knob
@@ -16,21 +16,24 @@ the knob, once over the per-value means and once over all (value, seed) samples.
 resting face (mean AU vector over rest frames, one per seed) is compared with Neutral's: distance between
 the two mean vectors relative to the seed-to-seed spread, and an exact permutation test of that distance
 (labels shuffled between the two groups of seeds), Holm-corrected over the 7 comparisons.
+
+Length: over ~400 lines because the sweeps, their measures, the statistics and the table and figure are
+one experiment, kept in one file so each number of the figure can be followed to its computation.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from painface.baselines import Generator
 from painface.errors import InputError
 from painface.face.code import AU_NAMES, EMOTIONS, emotion_index, feature_space, pspi
 from painface.io import atomic_write_json
@@ -51,18 +54,6 @@ SWEEP_EXPRESSIVENESS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 """Default expressiveness sweep (PSPI): inside the default corpus's training subjects (0.07-1.07)."""
 
 _FIXED_KEY = {"stimulus": "level", "expressiveness": "expressiveness", "emotion": "emotion"}
-
-
-class Generator(Protocol):
-    """What the sweeps need from a model (:class:`painface.express.PainDiffusion` obeys it)."""
-
-    fps: float
-
-    @property
-    def feature_names(self) -> tuple[str, ...]: ...
-
-    def generate(self, stimulus: np.ndarray, expressiveness: Any = 1.0, emotion: Any = "Neutral", *,
-                 samples: int = 1, seed: int = 0, context: np.ndarray | None = None, **sampler: Any) -> np.ndarray: ...
 
 
 @dataclass
@@ -429,50 +420,3 @@ def write_report(report: dict[str, Any], out: Path) -> list[Path]:
     md = control_markdown(report).encode()
     atomic_write_bytes(out / "control.md", lambda fh: fh.write(md))
     return [out / "control.json", out / "control.md", *control_figures(report, out)]
-
-
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, default=None, help="model.safetensors (default: the shipped one)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--seeds", type=int, default=6, help="generations per knob value (default 6)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--trials", type=int, default=2, help="stimulus plateaus per sequence (default 2)")
-    p.add_argument("--steps", type=int, default=None, help="solver steps (default from the checkpoint)")
-    p.add_argument("--expressiveness", type=float, default=0.5, help="fixed expressiveness (PSPI, default 0.5)")
-    p.add_argument("--sweep-expressiveness", type=_floats, default=SWEEP_EXPRESSIVENESS, metavar="V,V,...",
-                   help="expressiveness values to sweep (PSPI, increasing; default 0,0.2,...,1.0: the default "
-                        "corpus's training subjects span 0.07-1.07)")
-    p.add_argument("--sweep-levels", type=_floats, default=SWEEP_LEVELS, metavar="V,V,...",
-                   help="stimulus levels to sweep (normalized, increasing; default 0,0.2,0.4,0.6 and T1..T4)")
-    p.add_argument("--level", type=float, default=1.0, help="fixed stimulus level (normalized, default 1.0)")
-    p.add_argument("--emotion", default="Neutral", help="fixed emotion (default Neutral)")
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas, e.g. 0,0.5,1") from None
-
-
-def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from painface.express import PainDiffusion
-
-    torch.set_num_threads(1)
-    cfg = ControlConfig(seeds=args.seeds, seed=args.seed, trials=args.trials, steps=args.steps,
-                        expressiveness=args.sweep_expressiveness, levels=args.sweep_levels,
-                        fixed_expressiveness=args.expressiveness, fixed_level=args.level, fixed_emotion=args.emotion)
-    cfg.validate()
-    model = PainDiffusion.load(args.checkpoint)
-    report = run_control(model, cfg)
-    report["checkpoint"] = str(args.checkpoint) if args.checkpoint else "shipped"
-    for path in write_report(report, args.out):
-        print(f"wrote {path}")
-    acc = report["acceptance"]
-    print(f"expressiveness->PSPI rho {acc['expressiveness_pspi_rho']}, stimulus monotonic "
-          f"{acc['stimulus_pspi_monotonic']} (strictly rising means {acc['stimulus_pspi_strictly_rising']}), "
-          f"emotions distinguishable at rest "
-          f"{acc['emotions_distinguishable_at_rest']}")
-    return 0

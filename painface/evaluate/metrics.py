@@ -1,4 +1,4 @@
-"""The paper's evaluation metrics (papers/001 §IV-B, Table I), as plain functions of arrays.
+"""The paper's evaluation metrics ([PainDiffusion, §IV-B, Table I]), as plain functions of arrays.
 
 Two modalities, as in Table I:
 

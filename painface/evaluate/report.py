@@ -42,7 +42,7 @@ def _cell(entry: dict[str, float], mult: float) -> str:
 
 
 def table_text(results: dict[str, dict[str, Any]]) -> str:
-    """Markdown tables in the layout of papers/001 Table I, one per mode (mean ± std over tries)."""
+    """Markdown tables in the layout of [PainDiffusion, Table I], one per mode (mean ± std over tries)."""
     lines = []
     for mode, methods in results.items():
         lines += [f"### {mode} ({'recorded context frames' if mode == 'seeded' else 'cold start, neutral face'})",
@@ -64,10 +64,11 @@ def table_text(results: dict[str, dict[str, Any]]) -> str:
 def write_table(path: Path, results: dict[str, dict[str, Any]], info: dict[str, Any]) -> None:
     """table.md: both modes, with the protocol in a few lines above."""
     cfg = info["config"]
+    split = info["corpus"].get("split", "val")
     head = [
-        "# Baselines comparison (layout of papers/001 Table I)", "",
+        "# Baselines comparison (layout of [PainDiffusion, Table I])", "",
         f"{len(info['windows'])} windows of {cfg['length']} frames on the "
-        f"{info['corpus'].get(info['corpus'].get('split', 'val') + '_subjects', '?')} {info['corpus'].get('split', 'val')} "
+        f"{info['corpus'].get(split + '_subjects', '?')} {split} "
         f"subjects ({'full protocol' if cfg['full'] else 'default subset'}), {cfg['tries']} tries each, seed "
         f"{cfg['seed']}. Mean ± std over tries (Divrs: over windows). PSPI: {info['pspi'].get('kind')}"
         + (f", R² on validation {info['pspi']['r2_val']:.3f}" if "r2_val" in info["pspi"] else "") + ".",

@@ -1,10 +1,10 @@
-"""``painface evaluate``: Table I of papers/001 on held-out subjects (docs/evaluation.md).
+"""``painface evaluate``: Table I of [PainDiffusion] on held-out subjects (docs/evaluation.md).
 
 Windows of 640 frames (10x the training horizon) start ``lead`` frames before a stimulus onset (a rise of
 the heat stimulus) of a held-out subject: the ``test`` split by default (report), ``--split val`` to choose
-settings (guidance, steps) without touching the test subjects. Every method generates ``tries`` sequences per window, in two
-modes: ``seeded`` (the recorded frames just before the window are the context, as the authors did) and
-``cold`` (a neutral resting face, as a robot starts). Metrics (painface.evaluate.metrics) are averaged
+settings (guidance, steps) without touching the test subjects. Every method generates ``tries`` sequences
+per window, in two modes: ``seeded`` (the recorded frames just before the window are the context, as the
+authors did) and ``cold`` (a neutral resting face, as a robot starts). Metrics (painface.evaluate.metrics) are averaged
 over windows per try, then reported as mean and std over tries. The default budget is a fixed subset of
 windows (``--windows``, spread over subjects and the 4 stimulus levels); ``--full`` takes every onset.
 
@@ -21,7 +21,6 @@ stimulus, window ids) so anyone can recompute the metrics.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,7 +32,7 @@ from tqdm import tqdm
 
 from painface.data.corpus import Corpus, atomic_write_json, open_corpus
 from painface.data.trials import stimulus_changes
-from painface.data.windows import emotion_vector
+from painface.data.windows import subject_emotion
 from painface.errors import InputError
 from painface.evaluate import metrics as M
 from painface.evaluate.baselines import TrainingPool, simple_baselines
@@ -162,7 +161,7 @@ def load_windows(corpus: Corpus, windows: list[Window], length: int, context: in
         face.append(s.face[w.start:w.start + length])
         ctx.append(s.face[w.start - context:w.start])
         expr.append(float(s.info["expressiveness"]))
-        emo.append(emotion_vector(s.info))
+        emo.append(subject_emotion(s.info))
     return WindowData(windows, np.stack(stim), np.stack(face), np.stack(ctx), np.asarray(expr, np.float32),
                       np.stack(emo))
 
@@ -187,7 +186,7 @@ def load_models(cfg: EvalConfig) -> tuple[dict[str, Any], dict[str, str]]:
         raise InputError(f"--checkpoint {cfg.checkpoint}: file not found")
     models["paindiffusion"] = PainDiffusion.load(cfg.checkpoint)
     try:
-        from painface.evaluate.fsq import FsqAR
+        from painface.baselines.fsq import FsqAR
 
         if cfg.fsq is not None and not Path(cfg.fsq).is_file():
             raise InputError(f"--fsq {cfg.fsq}: file not found")
@@ -385,39 +384,3 @@ def write_generations(path: Path, data: WindowData, gt_pspi: np.ndarray, gens: d
         arrays[f"{key}/face"] = np.asarray(gen, np.float32)
         arrays[f"{key}/pspi"] = np.asarray(gens[mode][name], np.float32)
     atomic_write_bytes(Path(path), lambda fh: np.savez_compressed(fh, **arrays))
-
-
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, default=None, help="PainDiffusion checkpoint (default: the shipped one)")
-    p.add_argument("--fsq", type=Path, default=None, help="FSQ-AR checkpoint (default: the shipped one)")
-    p.add_argument("--data", type=Path, default=None, help="corpus folder (default: the virtual corpus, built in OUT)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--full", action="store_true", help="every stimulus onset of every subject of the split")
-    p.add_argument("--split", choices=("test", "val"), default="test",
-                   help="held-out subjects to evaluate on: test (report; default) or val (choose settings)")
-    p.add_argument("--windows", type=int, default=12, help="windows of the default subset (default 12)")
-    p.add_argument("--tries", type=int, default=5, help="generations per window (default 5)")
-    p.add_argument("--batch", type=int, default=8, help="windows per generate call (default 8)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--pspi-from", choices=("exact", "rendered"), default="exact",
-                   help="PSPI from the face codes (exact) or from rendering them and reading the images with "
-                        "painface.analyze, as the paper did (default exact)")
-    p.add_argument("--render-stride", type=int, default=16, help="with --pspi-from rendered: render every n-th "
-                   "frame, interpolate between (default 16)")
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = EvalConfig(data=None if args.data is None else str(args.data),
-                     checkpoint=None if args.checkpoint is None else str(args.checkpoint),
-                     fsq=None if args.fsq is None else str(args.fsq), out=str(args.out), full=args.full,
-                     tries=args.tries, seed=args.seed, windows=args.windows, batch=args.batch,
-                     progress=not args.quiet, pspi_from=args.pspi_from, render_stride=args.render_stride,
-                     split=args.split)
-    results = evaluate(cfg)
-    from painface.evaluate.report import table_text
-
-    print(table_text(results))
-    print(f"wrote {args.out}/metrics.json, paired.json, table.md, fig6_seeded.png, fig6_cold.png, config.json, "
-          "generations.npz")
-    return 0

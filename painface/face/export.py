@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -27,6 +26,7 @@ import numpy as np
 
 from painface.errors import InputError
 from painface.face.code import ARKIT_NAMES, AU_NAMES, FEATURE_NAMES, POSE_NAMES, check_face, to_arkit
+from painface.face.color import srgb_to_linear
 from painface.face.identity import Identity
 from painface.io import atomic_write_bytes, atomic_write_json
 
@@ -156,7 +156,7 @@ def glb_bytes(face: np.ndarray, fps: float, identity: Identity | None = None, mo
     rest, pivot, tri, albedo, fields = _rig_arrays(model, identity)
     base = ((rest - pivot) / 1000.0).astype(np.float32)  # metres, relative to the head pivot
     tri = np.asarray(tri).astype(np.uint32)
-    linear = np.where(albedo <= 0.04045, albedo / 12.92, ((albedo + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    linear = srgb_to_linear(albedo)
     b = _Buffer()
     attrs = {"POSITION": b.add(base, "VEC3", target=34962, minmax=True),
              "NORMAL": b.add(_normals(base, tri), "VEC3", target=34962),
@@ -220,30 +220,3 @@ def export(face: np.ndarray, fps: float, to: str, out: str | Path, identity: Ide
     except PermissionError as e:
         raise InputError(f"{out}: cannot write ({e.strerror})") from None
     return out
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("codes", type=Path, help="face-code npz (painface generate output or a corpus subject)")
-    parser.add_argument("--to", choices=FORMATS, required=True, help="output format")
-    parser.add_argument("--out", type=Path, required=True, help="output file")
-    parser.add_argument("--sample", type=int, default=0, help="which sample of a [samples, frames, D] file")
-    parser.add_argument("--fps", type=float, default=None, help="frame rate when the file stores none")
-    parser.add_argument("--identity", type=int, default=None, help="glb: seed of a generated identity")
-    parser.add_argument("--face", choices=FACE_MODELS, default="head", help="glb: the whole head (default) or the mask")
-
-
-def run(args: argparse.Namespace) -> int:
-    from painface.face.cli import load_codes
-    from painface.face.code import feature_space
-    from painface.face.identity import make_identity
-    from painface.io import check_npz, check_output
-
-    check_npz(args.codes, "codes")  # input checks first
-    check_output(args.out, "--out")
-    codes = load_codes(args.codes, args.sample, args.fps)
-    if feature_space(codes.names) != "facs":
-        raise InputError(f"{args.codes}: export needs a FACS-space face code (AUs + head pose); got FLAME features")
-    ident = make_identity(args.identity) if args.identity is not None else None
-    out = export(codes.face, codes.fps, args.to, args.out, ident, args.face)
-    print(f"wrote {out} ({codes.face.shape[0]} frames, {args.to})")
-    return 0

@@ -18,6 +18,9 @@
 * **Gaze.** Eyeballs are rigid spheres that rotate about their centres: ``gaze`` yaw/pitch in degrees
   (yaw > 0 toward the subject's left, pitch > 0 up) or ``look_at`` a point in front of the head (the
   camera: the default of the renderers). Rotation is limited to +-35 degrees yaw and +-25 pitch.
+
+Length: over ~400 lines because the mesh assembly and the rig must agree on vertex order and parts;
+the painting (:mod:`~painface.face.head_paint`) and the parts (:mod:`~painface.face.head_parts`) are apart.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 from painface.errors import InputError
 from painface.face import head_parts as hp
 from painface.face.code import ARKIT_MAP, AU_NAMES, FEATURE_NAMES, check_face
+from painface.face.color import srgb_to_linear
 from painface.face.head_asset import HeadAsset, load_head_asset
 from painface.face.rig import head_rotation
 
@@ -275,7 +279,7 @@ def _build(identity_json: str | None) -> Head:
         creases[i, : len(skin_v)] = smooth @ c  # soften: one round of one-ring averaging
     colors, spec = head_colors(ident, asset, verts, parts, np.concatenate(polars), np.concatenate(gaps), hair_all,
                                eye_centers)
-    lin = np.where(colors <= 0.04045, colors / 12.92, ((colors + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    lin = srgb_to_linear(colors)
     for a in (verts, tris, fields, pose_w, colors, spec, hair_all, creases, lin):
         a.setflags(write=False)
     return Head(vertices=verts, triangles=tris, parts=parts, fields=fields, pose_weight=pose_w, pivot=joints[2],

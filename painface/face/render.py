@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from painface.errors import InputError
+from painface.face.color import linear_to_srgb, srgb_to_linear
 
 
 @dataclass(frozen=True)
@@ -264,13 +265,10 @@ def _render_batch(verts, tris, albedo, spec_w, views, focal, res, light, bg, int
 
 
 def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    c = np.clip(np.asarray(c, np.float32), 0.0, 1.0)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return srgb_to_linear(np.clip(np.asarray(c, np.float32), 0.0, 1.0))
 
 
-_LUT = np.clip(np.round(255.0 * np.where(np.linspace(0, 1, 4096) <= 0.0031308, 12.92 * np.linspace(0, 1, 4096),
-                                         1.055 * np.linspace(0, 1, 4096) ** (1 / 2.4) - 0.055)), 0, 255
-               ).astype(np.uint8)
+_LUT = np.clip(np.round(255.0 * linear_to_srgb(np.linspace(0, 1, 4096))), 0, 255).astype(np.uint8)
 
 
 def _unit(v: Sequence[float], name: str) -> np.ndarray:

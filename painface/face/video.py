@@ -21,7 +21,7 @@ import numpy as np
 
 from painface.errors import InputError
 from painface.face.identity import Identity
-from painface.io import apply_umask, temp_beside
+from painface.io import atomic_path
 
 CHUNK_S = 120.0
 PIXELS_PER_S = 24.0
@@ -37,14 +37,8 @@ def _atomic_target(path: Path) -> Iterator[Path]:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise InputError(f"{path}: cannot write here (folder {folder} is missing or not writable)")
-    tmp = temp_beside(path, f".tmp{path.suffix}")  # removes stale temporaries of this path; mode 0666 - umask
-    try:
-        yield Path(tmp)
-        apply_umask(tmp)  # an encoder may recreate the file with mode 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, f".tmp{path.suffix}") as tmp:  # the encoder picks its format from the suffix
+        yield tmp
 
 
 def _check_frame(f: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:

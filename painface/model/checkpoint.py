@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from painface.errors import InputError
-from painface.io import apply_umask, atomic_write_json, temp_beside
+from painface.io import atomic_path, atomic_write_json
 from painface.model.edm import Denoiser, EDMConfig
 from painface.model.unet import TemporalUNet, UNetConfig
 
@@ -29,16 +29,8 @@ CHECKPOINT_VERSION = 1
 
 def save_tensors_atomic(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write a safetensors file atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_beside(path)  # removes stale temporaries of this path; mode 0666 less the umask
-    try:
+    with atomic_path(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        apply_umask(tmp)  # safetensors recreates the file with mode 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

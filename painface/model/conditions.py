@@ -8,11 +8,15 @@ A :class:`Conditions` holds, for a batch of ``B`` sequences of ``T`` frames:
 * ``emotion`` ``[B, 8]`` float: a probability vector (one-hot or a blend) over
   :data:`painface.face.code.EMOTIONS`.
 
-Dropping a condition (classifier-free guidance, papers/001 §III-D) is expressed by one boolean
+Dropping a condition (classifier-free guidance, [PainDiffusion, §III-D]) is expressed by one boolean
 **null mask** ``[B, 3]``, columns in :data:`CONDITION_NAMES` order; ``True`` means "replace this
 condition by its learned null embedding". Training builds the mask with :func:`drop_mask`, guided
 sampling with :func:`null_mask`; the network consumes it in one place, so "dropped in training" and
 "nulled in sampling" are the same computation.
+
+:func:`check_samples` and :func:`check_settings` validate the same conditions as they arrive from outside
+(stimulus samples, patient settings, guidance strengths from the CLI, the live engine or a web page),
+with errors a server can send back.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +41,12 @@ EXPRESSIVENESS_RANGE: tuple[float, float] = (0.0, 16.0)
 
 EMOTION_SUM_TOLERANCE = 1e-2
 """How far an emotion vector's sum may be from 1."""
+
+GUIDANCE_MAX = 10.0
+"""Largest guidance strength accepted per condition."""
+
+STIMULUS_RANGE = (0.0, 1.5)
+"""Accepted stimulus samples (normalized units; 1 = the patient's tolerance, a little above allowed)."""
 
 
 def emotion_vector(spec: str | Mapping[str, float] | Sequence[float] | np.ndarray) -> np.ndarray:
@@ -195,3 +206,60 @@ def null_mask(batch: int, dropped: Iterable[str] = (), device: torch.device | st
             raise InputError(f"condition: unknown name {name!r}; expected one of {list(CONDITION_NAMES)}")
         mask[:, CONDITION_NAMES.index(name)] = True
     return mask
+
+
+# --- checks of values from outside (CLI options, the live engine, a server's messages) -----------------
+def check_samples(samples: Any, source: str = "stimulus samples") -> np.ndarray:
+    """Validate stimulus samples (a number or 1-D sequence of numbers in :data:`STIMULUS_RANGE`)."""
+    if isinstance(samples, str | bytes | dict) or samples is None:
+        raise InputError(f"{source}: expected a number or a list of numbers, got {type(samples).__name__}")
+    try:
+        arr = np.asarray(samples)
+        if arr.dtype == object:  # e.g. integers too large for int64
+            arr = arr.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{source}: expected a number or a list of (finite, float-sized) numbers") from None
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise InputError(f"{source}: expected numbers, got {arr.dtype} values")
+    arr = arr.astype(np.float64).reshape(-1) if arr.ndim == 0 else arr.astype(np.float64)
+    if arr.ndim != 1:
+        raise InputError(f"{source}: expected a number or a 1-D list, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{source}: NaN or infinity at sample {int(np.argmax(~np.isfinite(arr)))}")
+    lo, hi = STIMULUS_RANGE
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        raise InputError(f"{source}: values {arr.min():.3g}..{arr.max():.3g} out of range; expected normalized "
+                         f"stimulus in [{lo}, {hi}] (0 = baseline, 1 = tolerance)")
+    return arr.astype(np.float32)
+
+
+def check_settings(expressiveness: Any = None, emotion: Any = None, guidance: Any = None
+                   ) -> tuple[float | None, np.ndarray | None, np.ndarray | None]:
+    """Validate patient settings; returns (expressiveness, emotion [8], guidance [3]) with None kept."""
+    expr = emo = gui = None
+    if expressiveness is not None:
+        if isinstance(expressiveness, bool) or not isinstance(expressiveness, int | float | np.number):
+            raise InputError(f"expressiveness: expected a number (PSPI), got {type(expressiveness).__name__}")
+        try:
+            expr = float(expressiveness)
+        except OverflowError:
+            expr = float("inf")
+        lo, hi = EXPRESSIVENESS_RANGE
+        if not (np.isfinite(expr) and lo <= expr <= hi):
+            raise InputError(f"expressiveness: {str(expressiveness)[:40]}; expected a PSPI value in [{lo:g}, {hi:g}]")
+    if emotion is not None:
+        emo = emotion_vector(emotion)  # a name, a blend {name: weight} or 8 probabilities
+    if guidance is not None:
+        if isinstance(guidance, str | bytes | dict):
+            raise InputError(f"guidance: expected 3 numbers ({', '.join(CONDITION_NAMES)})")
+        try:
+            gui = np.asarray(guidance, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(f"guidance: expected 3 numbers ({', '.join(CONDITION_NAMES)})") from None
+        if gui.shape == (3,) and any(isinstance(g, bool) for g in np.asarray(guidance, dtype=object).tolist()):
+            raise InputError("guidance: expected 3 numbers, got true/false")
+        if gui.shape != (3,) or not np.all(np.isfinite(gui)) or gui.min() < 0 or gui.max() > GUIDANCE_MAX:
+            raise InputError(f"guidance: {str(gui.tolist())[:80]}; expected 3 numbers in [0, {GUIDANCE_MAX:g}] "
+                             f"({', '.join(CONDITION_NAMES)})")
+        gui = gui.astype(np.float32)
+    return expr, emo, gui

@@ -9,7 +9,7 @@ Three small pieces that mirror the paper's equations, each usable alone:
   with the first frames of a window at the small context level the sampler holds context frames at.
 
 :func:`guided_denoiser` combines several null-masked passes in one batch (classifier-free guidance over
-three conditions, papers/001 §III-D). Every sigma here is ``[B, T]``: one level per frame.
+three conditions, [PainDiffusion, §III-D]). Every sigma here is ``[B, T]``: one level per frame.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ ModelFn = Callable[[Tensor, Tensor], Tensor]
 """A denoiser as samplers see it: ``(x [B, T, D], sigma [B, T]) -> D(x; sigma) [B, T, D]``."""
 
 DEFAULT_GUIDANCE: tuple[float, float, float] = (1.0, 2.0, 4.0)
-"""Guidance strengths (emotion, expressiveness, stimulus): twice the paper's best (0.5, 1, 2; papers/001
+"""Guidance strengths (emotion, expressiveness, stimulus): twice the paper's best (0.5, 1, 2; [PainDiffusion]
 Table II), chosen by this project's ablation: on the 26 validation subjects it raises Corr from 0.19 to
 0.25 and Var from 34 % to 76 % of the ground truth's, at a Sim of 0.45 instead of 0.39 (docs/results.md)."""
 
@@ -47,9 +47,9 @@ class EDMConfig:
     p_uniform: probability per window that all its frames share one noise level (the full-sequence
     schedule's pattern: with independent levels only, low-noise neighbours give the answer away and the
     network learned to ignore the stimulus);
-    p_drop: probability that each condition is dropped, independently per sample (papers/001: 0.1);
+    p_drop: probability that each condition is dropped, independently per sample ([PainDiffusion]: 0.1);
     velocity: weight of the frame-to-frame (velocity) term of the loss (0 = the plain EDM loss; see
-    :meth:`Denoiser.loss`; a departure from papers/001, docs/model.md);
+    :meth:`Denoiser.loss`; a departure from [PainDiffusion], docs/model.md);
     sigma_floor: c_noise is computed from max(sigma, sigma_floor), so frames at sigma 0 are defined.
     """
 

@@ -6,7 +6,7 @@ returns the denoised estimate (a :data:`~painface.model.edm.ModelFn`, e.g. from
 noise level per frame. A frame whose sigma does not change between two rows is left untouched and
 keeps its own solver history, which is what diffusion forcing (Chen et al. 2024) needs.
 
-:class:`RollingSampler` generates sequences of any length window by window (papers/001 §III-E): each
+:class:`RollingSampler` generates sequences of any length window by window ([PainDiffusion, §III-E]): each
 window of ``window`` frames starts with ``window - horizon`` context frames (already generated, or a
 resting face when cold) held at the small context noise level, and denoises ``horizon`` new frames
 while the stimulus of the whole window is known.
@@ -44,7 +44,7 @@ def karras_sigmas(steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
 
 def pyramid_matrix(steps: int, frames: int, uncertainty: float = 0.0, frames_per_token: int = 1) -> Tensor:
     """Scheduling matrix as sigma indices ``[rows, frames]`` (long), row 0 all 0 (sigma_max), last row all
-    ``steps`` (sigma 0). Diffusion forcing's pyramid (Chen et al. 2024; BRIEF §1): with
+    ``steps`` (sigma 0). Diffusion forcing's pyramid ([Diffusion Forcing]): with
     M[m, t] = clip(steps + floor(t * u) - m, 0, steps) the remaining steps of token t at row m, the index is
     steps - M[m, t]; t counts tokens of ``frames_per_token`` frames. ``uncertainty`` u = 0 is the full-
     sequence schedule (every frame at the same level: steps + 1 rows)."""
@@ -66,7 +66,7 @@ def full_sequence_matrix(steps: int, frames: int) -> Tensor:
 
 def dpmpp_2m_step(x: Tensor, denoised: Tensor, sigma: Tensor, sigma_next: Tensor, old_denoised: Tensor,
                   h_last: Tensor, has_last: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One DPM-Solver++(2M) step per frame (Lu et al. 2022, Alg. 2; BRIEF §1).
+    """One DPM-Solver++(2M) step per frame ([DPM-Solver++], Alg. 2).
 
     x, denoised, old_denoised ``[B, T, D]``; sigma, sigma_next, h_last ``[B, T]``; has_last ``[B, T]`` bool
     (the frame has a previous step). With h = ln(s / s_next): first order on a frame's first step or when
@@ -135,7 +135,7 @@ class SamplerConfig:
     """Rolling-generation settings (JSON-serializable).
 
     steps: solver steps per frame (Karras schedule, 15-20 in the paper); window, horizon: frames per
-    window and new frames per window (context = window - horizon; papers/001: 64 and 48, context 16);
+    window and new frames per window (context = window - horizon; [PainDiffusion]: 64 and 48, context 16);
     schedule: "full" (all new frames share one level) or "pyramid" (diffusion forcing, ``uncertainty`` u,
     paper's best 2; costs steps + floor((horizon_tokens - 1) u) passes); guidance: strengths (emotion,
     expressiveness, stimulus); sigma_min, sigma_max, rho: Karras schedule (EDM); sigma_context: level the

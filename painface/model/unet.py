@@ -1,4 +1,4 @@
-"""The temporal latent U-Net of PainDiffusion (papers/001 §III-C, Fig. 2).
+"""The temporal latent U-Net of PainDiffusion ([PainDiffusion, §III-C, Fig. 2]).
 
 Input: a face-code window ``x`` ``[B, T, D]`` (already scaled by EDM's c_in), the per-frame noise
 embedding input ``c_noise`` ``[B, T]``, the :class:`~painface.model.conditions.Conditions` and a null
@@ -166,7 +166,7 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """ResNet block -> condition cross-attention -> temporal self-attention (papers/001 Fig. 2)."""
+    """ResNet block -> condition cross-attention -> temporal self-attention ([PainDiffusion, Fig. 2])."""
 
     def __init__(self, cin: int, cout: int, cfg: UNetConfig, emb_dim: int) -> None:
         super().__init__()
@@ -232,7 +232,7 @@ class TemporalUNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(cfg.cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.conditions = ConditionEncoder(cfg)
         # Conditions also enter every ResNet block by scale-shift: the global ones (expressiveness, emotion
-        # tokens) and the local stimulus history per token (a departure from papers/001, see docs/model.md).
+        # tokens) and the local stimulus history per token (a departure from [PainDiffusion], see docs/model.md).
         self.cond_mlp = nn.Sequential(nn.Linear(3 * cfg.cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.conv_in = nn.Conv1d(k * cfg.feature_dim, widths[0], 3, padding=1)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
@@ -295,7 +295,7 @@ class TemporalUNet(nn.Module):
         k, n = cfg.frames_per_token, t // cfg.frames_per_token
         emb = self.noise_mlp(noise_fourier_features(c_noise, cfg.noise_dim).reshape(b, n, k * cfg.noise_dim))
         positions = [self._positions(n >> i, k << i, x.device) for i in range(len(cfg.channel_mults))]
-        emb = emb + self.time_mlp(positions[0])  # temporal embedding, also by scale-shift (papers/001 §III-C)
+        emb = emb + self.time_mlp(positions[0])  # temporal embedding, also by scale-shift ([PainDiffusion, §III-C])
         drop = drop.to(x.device)
         context = self.conditions(cond, drop, positions[0])
         local = self.conditions.local(cond, drop)

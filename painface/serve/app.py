@@ -5,6 +5,10 @@ CSS), ``GET /face.glb[?identity=N]`` (the whole head of identity N, default the 
 morph target per AU, sent once; the browser draws the face from the streamed face code),
 ``GET /api/identities`` (the page's preset identities), ``GET /api/info`` and the WebSocket ``/ws``
 (one patient per connection). The protocol (every message and field, the errors) is documented in docs/live.md.
+
+Length: over ~400 lines because the WebSocket protocol (parsing, per-connection state, every error
+answer) reads best in one file; what it uses lives elsewhere (the engine in :mod:`painface.stream`, origin
+and rate limits in :mod:`painface.serve.guard`, live links in :mod:`painface.serve.links`).
 """
 
 from __future__ import annotations

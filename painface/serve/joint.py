@@ -1,5 +1,5 @@
 """Live link in: a joint angle read from UDP or a serial line -> the stimulus (:class:`JointAngleSource`),
-as the PainDiffusion elbow robot did (papers/001 section III-F). Nothing blocks: the source drains what
+as the PainDiffusion elbow robot did ([PainDiffusion, §III-F]). Nothing blocks: the source drains what
 arrived and keeps the last good value; malformed readings (truncated OSC packets, text that is not a plain
 decimal number) are counted and ignored. Specs and wiring: docs/links.md. Re-exported by
 :mod:`painface.serve.links`.

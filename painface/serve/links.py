@@ -2,7 +2,7 @@
 
 :class:`OscSink` (AUs, head pose, PSPI) and :class:`VmcSink` (52 ARKit blendshapes, head bone) send one
 OSC bundle per frame over UDP; :class:`JointAngleSource` maps a joint angle read from UDP or a serial
-line linearly onto the stimulus, as the PainDiffusion elbow robot did (papers/001 section III-F).
+line linearly onto the stimulus, as the PainDiffusion elbow robot did ([PainDiffusion, §III-F]).
 Nothing blocks: sinks count failed sends, the source drains what arrived and keeps the last good
 value. Address spaces and wiring: docs/links.md. The joint angle in lives in :mod:`painface.serve.joint`
 (re-exported here).

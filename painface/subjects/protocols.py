@@ -485,7 +485,8 @@ def mixed_blocks(rng: np.random.Generator, protocol: MixedProtocol | None = None
             n = int(round(p.walk_s * p.fps))
             a = np.exp(-1.0 / (p.fps * p.walk_tau_s))
             w = lfilter_ou(rng, n, a) * 0.35 + p.level_min
-            ramp = np.minimum(1.0, np.arange(n) / (p.ramp_s * p.fps)) * np.minimum(1.0, np.arange(n)[::-1] / (p.ramp_s * p.fps))
+            edge = np.arange(n) / (p.ramp_s * p.fps)
+            ramp = np.minimum(1.0, edge) * np.minimum(1.0, edge[::-1])
             x = np.clip(w * ramp, 0.0, p.level_max)
         else:
             speed = float(kind.split(":")[1])

@@ -21,12 +21,12 @@ from painface.subjects.protocols import BIOVID_MAX_C
 PATTERNS: tuple[str, ...] = ("p1_eyes_brows_nose", "p2_mouth_eyes", "p3_raised_brows", "p4_brows_eyes", "stoic")
 """The four heat-pain response patterns of Kunz & Lautenbacher (2014) and the facially stoic."""
 
-KL = "Kunz & Lautenbacher 2014 (Pain 155:1740), BRIEF §3"
+KL = "[Kunz2014]"
 TONIC = ("direction: tonic heat pain adapts at moderate intensities over tens of seconds (Kleinboehl et al. 1999, "
          "Pain 81:35)")
 BURSTS = ("direction: facial pain displays during ongoing pain are brief and intermittent, not held (LeResche & "
           "Dworkin 1988, Pain 35:71; Prkachin 1992, Pain 51:297)")
-BIOVID = "Walter et al. 2013, BioVid protocol, BRIEF §2"
+BIOVID = "[BioVid] protocol"
 ASSUME = "assumption"
 
 
@@ -72,7 +72,7 @@ EMOTION_RESPONSE: dict[str, dict[str, Any]] = {
 }
 
 # Onset delay of each facial region after the perceived-pain onset (s): eyes first, then nose and
-# upper lip, then brows (the order rated most realistic on avatars, BRIEF §3).
+# upper lip, then brows (the order rated most realistic on avatars, [pain-face notes]).
 REGION_DELAY_S: dict[str, float] = {
     "AU6": 0.0, "AU7": 0.0, "AU43": 0.15, "AU5": 0.1,
     "AU9": 0.2, "AU10": 0.2, "AU25": 0.25, "AU26": 0.25, "AU27": 0.25, "AU20": 0.25,
@@ -123,13 +123,13 @@ class SimConfig:
     # expressiveness
     gain_log_sd: float = P(0.45, "SD of log expressiveness gain across people")
     female_gain: float = P(
-        1.15, "gain multiplier for women", "direction: BRIEF §3 (women more responsive); size assumption"
+        1.15, "gain multiplier for women", "direction: [pain-face notes] (women more responsive); size assumption"
     )
-    male_gain: float = P(0.87, "gain multiplier for men", "direction: BRIEF §3; size assumption")
+    male_gain: float = P(0.87, "gain multiplier for men", "direction: [pain-face notes]; size assumption")
     social_gain: float = P(
         1.0,
         "gain multiplier for the social setting (<1: an unfamiliar observer is present)",
-        "direction: BRIEF §3 (suppression before strangers); 1.0 = alone, as in BioVid",
+        "direction: [pain-face notes] (suppression before strangers); 1.0 = alone, as in BioVid",
     )
     # perceived pain
     pain_offset_c: float = P(0.5, "°C below the threshold at which perceived pain starts")
@@ -141,7 +141,7 @@ class SimConfig:
     face_threshold_min: float = P(
         0.05,
         "lowest facial display threshold (perceived pain 0-1)",
-        "assumption; BRIEF §3: low heat levels rarely show",
+        "assumption; [pain-face notes]: low heat levels rarely show",
     )
     face_threshold_max: float = P(0.35, "highest facial display threshold (perceived pain 0-1)")
     occurrence_min: float = P(
@@ -174,7 +174,7 @@ class SimConfig:
     latency_mean_s: float = P(
         1.0,
         "mean latency of perceived pain after the temperature (s)",
-        "assumption (no published facial onset latency, BRIEF §3)",
+        "assumption (no published facial onset latency found)",
     )
     latency_sd_s: float = P(0.3, "SD of that latency across people (s)")
     latency_min_s: float = P(0.3, "shortest latency (s)")
@@ -192,13 +192,13 @@ class SimConfig:
     head_drop_min_deg: float = P(
         2.0,
         "smallest pain-related head drop at full pain (degrees pitch)",
-        "direction: BRIEF §3 (head down); size assumption",
+        "direction: [Werner2018] (head down); size assumption",
     )
     head_drop_max_deg: float = P(8.0, "largest pain-related head drop at full pain (degrees pitch)")
     head_turn_max_deg: float = P(
         4.0,
         "largest turn toward the stimulated (right) arm at full pain (degrees yaw)",
-        "direction: BRIEF §3 (toward the pain site); size assumption",
+        "direction: [Werner2018] (toward the pain site); size assumption",
     )
 
     def validate(self) -> None:
@@ -375,7 +375,7 @@ def assumptions_markdown() -> str:
     rows += _au_table(
         "Onset delay of each AU after perceived-pain onset (s)",
         {"delay": REGION_DELAY_S},
-        "order: BRIEF §3 (eyes, then nose/upper lip, then brows, rated most realistic); values assumption",
+        "order: [pain-face notes] (eyes, then nose/upper lip, then brows, rated most realistic); values assumption",
     )
     return "\n".join(rows) + "\n"
 

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from painface.errors import InputError
-from painface.serve.guard import normalize_origin
-from painface.stream import LIVE_DEFAULTS
 
 WS_MAX_BYTES = 1 << 20
 """uvicorn's protocol-level frame limit: larger frames close the connection (code 1009); frames up to it
@@ -25,6 +23,8 @@ def _address(text: str, option: str) -> tuple[str, int]:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
+    from painface.stream import LIVE_DEFAULTS  # the engine's defaults (imports torch: only for this command)
+
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--checkpoint", type=Path, default=None, help="model.safetensors (default: the shipped one)")
@@ -61,6 +61,7 @@ def build(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
     """(app, sinks, joint source) for the parsed options."""
     from painface.express import PainDiffusion
     from painface.serve.app import create_app
+    from painface.serve.guard import normalize_origin
 
     if not 0 <= args.port < 65536:
         raise InputError(f"--port {args.port}: expected 0..65535")

@@ -7,11 +7,6 @@ import argparse
 import time
 from pathlib import Path
 
-from painface.io import read_json_config
-from painface.subjects.population import simulate_corpus
-from painface.subjects.protocols import HeatProtocol
-from painface.subjects.traits import SimConfig
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("corpus"), help="output folder (default: ./corpus)")
@@ -32,6 +27,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from painface.io import read_json_config
+    from painface.subjects.population import simulate_corpus
+    from painface.subjects.protocols import HeatProtocol
+    from painface.subjects.traits import SimConfig
+
     cfg_d = {}
     if args.config is not None:
         cfg_d = read_json_config(args.config)

@@ -1,6 +1,6 @@
 """Train the FSQ-VAE autoregressive baseline: ``painface train-fsq --data DIR --out RUN_DIR``.
 
-Two stages behind one command (see :mod:`painface.evaluate.fsq`): (1) the FSQ tokenizer learns to
+Two stages behind one command (see :mod:`painface.baselines.fsq`): (1) the FSQ tokenizer learns to
 reconstruct windows of normalized face code (MSE); (2) with the tokenizer frozen, every subject's whole
 recording is tokenized once and the transformer learns next-token prediction (cross-entropy) on windows
 of ``max_tokens`` tokens drawn around stimulus changes (:class:`~painface.data.windows.WindowDataset`).
@@ -15,10 +15,8 @@ a progress bar, and resumption from RUN_DIR:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,13 +29,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from painface.baselines.fsq import FORMAT, VERSION
+from painface.baselines.fsq_nets import ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer
 from painface.data.corpus import Corpus, open_corpus
-from painface.data.windows import FeatureNormalizer, WindowDataset, emotion_vector
+from painface.data.windows import FeatureNormalizer, WindowDataset, subject_emotion
 from painface.errors import InputError
-from painface.evaluate.fsq import FORMAT, VERSION, ARConfig, FsqTokenizer, TokenizerConfig, TokenTransformer
-from painface.io import atomic_write_json, config_from_dict, read_json_config
-from painface.model.checkpoint import read_tensors, save_tensors_atomic
-from painface.train import flatten_optimizer, unflatten_optimizer
+from painface.io import atomic_write_json, config_from_dict
+from painface.model.checkpoint import save_tensors_atomic
+from painface.training import append_log, load_state, save_state, warmup_cosine
 
 STAGES = ("tokenizer", "ar", "done")
 
@@ -83,10 +82,7 @@ class FsqTrainConfig:
 
 def lr_at(step: int, steps: int, lr: float, cfg: FsqTrainConfig) -> float:
     """Linear warm-up to ``lr`` over ``cfg.warmup`` steps, then cosine decay to ``lr * min_lr_ratio``."""
-    if step < cfg.warmup:
-        return lr * (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, steps - cfg.warmup))
-    return lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+    return warmup_cosine(step, steps, lr, cfg.warmup, cfg.min_lr_ratio)
 
 
 @dataclass
@@ -162,30 +158,25 @@ class FsqTrainer:
         path = self.out / "state.safetensors"
         if not path.is_file():
             return
-        tensors, header = read_tensors(path)
-        try:
-            info = json.loads(header["painface_fsq_state"])
-        except (KeyError, json.JSONDecodeError):
-            raise InputError(f"{path}: not an FSQ training state; use a new --out") from None
-        if info["tokenizer"] != dataclasses.asdict(self.tok_cfg) or info["ar"] != dataclasses.asdict(self.ar_cfg):
-            raise InputError(f"{path}: the run's network configs differ from this one; use a new --out")
-        self.tokenizer.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("tokenizer.")})
-        self.ar.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("ar.")})
-        self.stage, self.step, self.metrics = info["stage"], int(info["step"]), info["metrics"]
-        self.opt = self._optimizer()
-        self.opt.load_state_dict(unflatten_optimizer(tensors, info["optimizer"]))
+        def check(info: dict[str, Any]) -> torch.optim.Optimizer:
+            if info["tokenizer"] != dataclasses.asdict(self.tok_cfg) or info["ar"] != dataclasses.asdict(self.ar_cfg):
+                raise InputError(f"{path}: the run's network configs differ from this one; use a new --out")
+            self.stage = info["stage"]
+            self.opt = self._optimizer()
+            return self.opt
+
+        info = load_state(path, "painface_fsq_state", {"tokenizer": self.tokenizer, "ar": self.ar}, check,
+                          rng=(self.gen, ("rng",)))
+        self.step, self.metrics = int(info["step"]), info["metrics"]
         if self.stage == "done" and self.step < self.cfg.ar_steps:
             self.stage = "ar"  # asked for more AR steps than the finished run had
-        self.gen.set_state(tensors["rng"])
         print(f"resuming {self.out}: {self.stage} stage, step {self.step}", file=sys.stderr)
 
     def save(self) -> None:
-        opt_t, opt_info = flatten_optimizer(self.opt)
-        tensors = {**{f"tokenizer.{k}": v for k, v in self.tokenizer.state_dict().items()},
-                   **{f"ar.{k}": v for k, v in self.ar.state_dict().items()}, **opt_t, "rng": self.gen.get_state()}
-        info = {"stage": self.stage, "step": self.step, "metrics": self.metrics, "optimizer": opt_info,
+        info = {"stage": self.stage, "step": self.step, "metrics": self.metrics,
                 "tokenizer": dataclasses.asdict(self.tok_cfg), "ar": dataclasses.asdict(self.ar_cfg)}
-        save_tensors_atomic(self.out / "state.safetensors", tensors, {"painface_fsq_state": json.dumps(info)})
+        save_state(self.out / "state.safetensors", "painface_fsq_state", {"tokenizer": self.tokenizer, "ar": self.ar},
+                   self.opt, info, {"rng": self.gen.get_state()})
 
     def save_model(self) -> Path:
         info = {
@@ -199,8 +190,7 @@ class FsqTrainer:
         return save_fsq(self.out / "fsq_ar.safetensors", self.tokenizer, self.ar, info)
 
     def log(self, rec: dict[str, Any]) -> None:
-        with open(self.out / "log.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"stage": self.stage, **rec}) + "\n")
+        append_log(self.out / "log.jsonl", {"stage": self.stage, **rec})
 
     # --- the generic loop ----------------------------------------------------------------------
     def _loop(self, steps: int, lr: float, loss_fn: Any, validate: Any) -> None:
@@ -288,7 +278,7 @@ class FsqTrainer:
             face = torch.as_tensor(self.normalizer.normalize(sub.face[: n * c]).astype(np.float32))
             ids = torch.cat([self.tokenizer.tokenize(part[None])[0] for part in face.split(4096 * c)])
             stim = torch.as_tensor(sub.stimulus[: n * c], dtype=torch.float32).reshape(n, c)
-            emo = torch.as_tensor(emotion_vector(sub.info))
+            emo = torch.as_tensor(subject_emotion(sub.info))
             out[i] = TokenStream(ids, stim, float(sub.info["expressiveness"]), emo)
         return out
 
@@ -355,34 +345,3 @@ class FsqTrainer:
             self.save()
         self.save_model()
         return dict(self.metrics)
-
-
-# --- command line ------------------------------------------------------------------------------
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True, help="corpus folder (painface simulate / convert-biovid)")
-    p.add_argument("--out", type=Path, required=True, help="run folder; resumes when it holds a training state")
-    p.add_argument("--steps", type=int, default=None, help="steps of each stage (default 4000 tokenizer, 3000 AR)")
-    p.add_argument("--config", type=Path, default=None,
-                   help="JSON of FsqTrainConfig keys (tokenizer/ar architectures as nested objects)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    d: dict[str, Any] = {}
-    if args.config is not None:
-        d = read_json_config(args.config)
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise InputError(f"--out {args.out}: exists and is not a folder; expected a run folder (new or to resume)")
-    if args.steps is not None:
-        d["tokenizer_steps"] = d["ar_steps"] = args.steps
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    trainer = FsqTrainer(args.data, args.out, FsqTrainConfig.from_dict(d), progress=not args.quiet)
-    parts = (("tokenizer", trainer.tokenizer), ("ar", trainer.ar))
-    sizes = {k: sum(p.numel() for p in m.parameters()) for k, m in parts}
-    print(f"training FSQ tokenizer ({sizes['tokenizer'] / 1e6:.2f} M) + transformer ({sizes['ar'] / 1e6:.2f} M)",
-          file=sys.stderr)
-    metrics = trainer.run()
-    print(json.dumps({k: v for k, v in metrics.items() if k != "recon_mse_per_feature"}))
-    return 0
