@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from painface.face.cli import load_codes
+from painface.face.codes import load_codes
 
 import painface
 from painface.cli import main
