@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("painface.evaluate.ablation", "ablations like Table II: context window, uncertainty u, guidance"),
     "analyze": ("painface.analyze.cli", "read faces in images/videos: pose, blendshapes, AU intensities, PSPI table"),
     "analyze-calibrate": ("painface.analyze.calibrate", "refit the blendshape -> AU map on painface-rendered faces"),
-    "synth": ("painface.synth.cli", "synthetic datasets: 'synth faces' makes 3DPain-style pain-face images"),
+    "synth": ("painface.synth.cli", "synthetic datasets: 'synth faces' (3DPain-style images), 'synth videos' (BioVid-style clips)"),
     "train-assess": ("painface.assess.train", "train ViTPain (PSPI from a face) on a synth faces dataset; resumes"),
     "assess": ("painface.assess.cli", "read PSPI and pain AUs from faces with ViTPain: the analyze table"),
 }
