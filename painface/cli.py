@@ -27,9 +27,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("painface.evaluate.ablation", "ablations like Table II: context window, uncertainty u, guidance"),
     "analyze": ("painface.analyze.cli", "read faces in images/videos: pose, blendshapes, AU intensities, PSPI table"),
     "analyze-calibrate": ("painface.analyze.calibrate", "refit the blendshape -> AU map on painface-rendered faces"),
-    "synth": ("painface.synth.cli", "synthetic datasets: 'synth faces' (3DPain-style images), 'synth videos' (BioVid-style clips)"),
+    "synth": ("painface.synth.cli", "synthetic datasets: 'synth faces' (3DPain images), 'synth videos' (BioVid clips)"),
     "train-assess": ("painface.assess.train", "train ViTPain (PSPI from a face) on a synth faces dataset; resumes"),
     "assess": ("painface.assess.cli", "read PSPI and pain AUs from faces with ViTPain: the analyze table"),
+    "train-video": ("painface.video.train", "train a video pain classifier (BL1 vs PA4, 5 classes) on clips"),
+    "classify-video": ("painface.video.cli", "pain scores of video clips with a train-video model"),
 }
 
 

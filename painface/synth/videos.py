@@ -239,13 +239,14 @@ def render_subject(cfg: SynthVideosConfig, index: int, root: Path) -> list[dict]
         codes_file = f"video/{name}/{sample}.npz"
         atomic_write_bytes(root / codes_file, lambda fh, a=arrays: np.savez_compressed(fh, **a), durable=False,
                            clean=False)
+        colors = frame_colors(code, head, linear=True)
         for v in cfg.views:
             rng = np.random.default_rng([cfg.seed, index, list(VIEWS).index(v)])  # same light/bg for a subject-view
             cam = head_camera(VIEWS[v])
             light = random_lighting(rng, background=(0.0, 0.0, 0.0))
             bg, bg_kind = background(rng, size)
-            verts = deform(code, head, look_at=cam.position())
-            imgs, alpha = render(verts, head.triangles, frame_colors(code, head, linear=True), size=r_size,
+            verts = deform(code, head, look_at=cam.position())  # the eyes look at this view's camera
+            imgs, alpha = render(verts, head.triangles, colors, size=r_size,
                                  camera=cam, lighting=light, specular=head.specular, linear_colors=True,
                                  return_alpha=True, cull_back=True)
             # one crop per clip (the five points averaged over it): the face moves inside a steady frame
