@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -130,6 +132,14 @@ def evaluate(cfg: VideoConfig, y: np.ndarray, s: np.ndarray, views: np.ndarray, 
     return out
 
 
+def _dataset_config(root: Path) -> dict | None:
+    """The ``synth videos`` config a folder was made with (None for other folders)."""
+    try:
+        return json.loads((Path(root) / "dataset.json").read_text()).get("config")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, help="a synth videos folder (train subjects train, val subjects test)")
     p.add_argument("--real", type=Path, help="a BioVid Part A folder (licensed; video/, samples.csv)")
@@ -186,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     train_x, train_y, tests, skipped = [], [], {}, {}
     t0 = time.time()
 
-    def split_of(root: Path, df: pd.DataFrame, real: bool) -> np.ndarray:
+    def split_of(df: pd.DataFrame, real: bool) -> np.ndarray:
         if not real and "split" in df.columns:
             return (df.split == "val").to_numpy()
         held = subject_split(df.subject_name, args.real_test_share, args.seed)
@@ -202,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         skipped[name] = sk
         keep, y = task_rows(df, cfg)
         x, df = x[keep], df[keep].reset_index(drop=True)
-        test = split_of(root, df, real)
+        test = split_of(df, real)
         tests[name] = (x[test], y[test], df[test].reset_index(drop=True))
         use = args.protocol == "mixed" or args.protocol == name
         if use:
@@ -244,7 +254,9 @@ def run(args: argparse.Namespace) -> int:
             "train_seconds": round(t_train, 1), "params": sum(p.numel() for p in model.parameters()),
             "data": str(args.data) if args.data else None, "real": str(args.real) if args.real else None,
             "real_subjects": args.real_subjects if args.protocol == "mixed" else None,
-            "tests": report, "skipped": {k: v for k, v in skipped.items() if v}}
+            "tests": report, "skipped": {k: v for k, v in skipped.items() if v},
+            "command": "painface " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "datasets": {str(r): _dataset_config(r) for r in [args.data, *args.test] if r is not None}}
     save(args.out, model, cfg, info)
     if args.scores is not None and rows:
         from painface.io import atomic_write_bytes
