@@ -137,3 +137,30 @@ def test_classify_bad_model(tmp_path, capsys):
     (tmp_path / "m.json").write_text(json.dumps({"format": "something else"}))
     assert main(["classify-video", str(clip), "--model", str(tmp_path / "m.safetensors")]) == 2
     assert "not a painface-video-classifier" in capsys.readouterr().err
+
+
+def test_shipped_model_reads_pain_from_a_rendered_face(tmp_path):
+    """The shipped binary model scores a rendered pain face above the same person's neutral face."""
+    from painface.face.code import FEATURE_NAMES
+    from painface.face.head import build_head
+    from painface.face.identity import make_identity
+    from painface.face.render import HEAD_LIGHTING
+    from painface.face.video import head_camera
+    from painface.synth.videos import CLIP_FRAMES, render_clip
+    from painface.video.cli import SHIPPED, classify
+
+    assert SHIPPED.stat().st_size < 2_000_000
+    meta = json.loads(SHIPPED.with_suffix(".json").read_text())
+    assert meta["command"].startswith("painface train-video") and meta["config"]["task"] == "binary"
+    head = build_head(make_identity(7, sex="female", age_group="middle", skin_tone=5))
+    ramp = np.clip(np.linspace(-0.5, 2.0, CLIP_FRAMES), 0, 1)[:, None]
+    pain = np.zeros((CLIP_FRAMES, len(FEATURE_NAMES)), np.float32)
+    for au, v in (("AU4", 3.5), ("AU6", 3.5), ("AU7", 4.0), ("AU9", 2.5), ("AU10", 2.5)):
+        pain[:, FEATURE_NAMES.index(au)] = v * ramp[:, 0]
+    bg = np.full((96, 96, 3), 120, np.uint8)
+    paths = []
+    for name, code in (("neutral", np.zeros_like(pain)), ("pain", pain)):
+        frames = render_clip(code, head, head_camera(0.0), HEAD_LIGHTING, bg)
+        paths.append(write_video(frames, tmp_path / f"{name}.mp4", 25))
+    table, _ = classify(SHIPPED, paths)
+    assert table.score[1] > table.score[0] + 0.2

@@ -194,18 +194,40 @@ def _load_pd(checkpoint: str | None):
     return _PD_CACHE[checkpoint]
 
 
+def render_clip(code: np.ndarray, head, cam, light, bg: np.ndarray, colors: np.ndarray | None = None) -> np.ndarray:
+    """Frames uint8 ``[F, S, S, 3]`` of a FACS face code ``[F, 20]`` on ``head`` seen by ``cam`` under
+    ``light``, over the background ``bg`` ``[S, S, 3]``: rendered at 1.25 S and cropped by the five-point
+    alignment of the clip's mean landmarks (one steady crop: the face moves inside it); eyes on the camera."""
+    from painface.face import align
+    from painface.face.head import align_points, deform, frame_colors
+    from painface.face.render import render
+    from painface.synth.scene import composite
+
+    size = bg.shape[0]
+    r_size = int(round(1.25 * size))
+    colors = frame_colors(code, head, linear=True) if colors is None else colors
+    verts = deform(code, head, look_at=cam.position())
+    imgs, alpha = render(verts, head.triangles, colors, size=r_size, camera=cam, lighting=light,
+                         specular=head.specular, linear_colors=True, return_alpha=True, cull_back=True)
+    m = align.crop_matrix(align.project(align_points(head, verts), cam, r_size).mean(0), size)
+    frames = []
+    for im, al in zip(imgs, alpha, strict=True):
+        w = align.warp(np.dstack([im, np.round(al * 255).astype(np.uint8)]), m, size, fill=(0, 0, 0, 0))
+        frames.append(composite(w[..., :3], w[..., 3].astype(np.float32) / 255, bg))
+    return np.stack(frames)
+
+
 def render_subject(cfg: SynthVideosConfig, index: int, root: Path) -> list[dict]:
     """Simulate subject ``index``, render and write all its clips from every view; returns its rows."""
-    from painface.face import align
     from painface.face.code import FEATURE_NAMES, pspi
-    from painface.face.head import align_points, build_head, deform, frame_colors
+    from painface.face.head import build_head, frame_colors
     from painface.face.identity import identity_plan, make_identity
-    from painface.face.render import random_lighting, render
+    from painface.face.render import random_lighting
     from painface.face.video import head_camera, write_video
     from painface.subjects.population import make_subject, split_plan
     from painface.subjects.protocols import HeatProtocol
     from painface.subjects.traits import SimConfig
-    from painface.synth.scene import background, composite
+    from painface.synth.scene import background
 
     n_pop = max(cfg.subjects, POPULATION)
     sub = make_subject(cfg.seed, index, split_plan(n_pop, cfg.seed)[index], SimConfig(), HeatProtocol())
@@ -220,7 +242,7 @@ def render_subject(cfg: SynthVideosConfig, index: int, root: Path) -> list[dict]
         codes = paindiffusion_motion(sub, chosen, cfg.checkpoint, seed=cfg.seed * 100_003 + index)
     else:
         codes = [sub.face[s : s + CLIP_FRAMES] for *_, s in chosen]
-    size, r_size = cfg.size, int(round(1.25 * cfg.size))
+    size = cfg.size
     folders = {v: root / view_folder(cfg, v) / name for v in cfg.views}
     for f in folders.values():
         f.mkdir(parents=True, exist_ok=True)
@@ -245,18 +267,8 @@ def render_subject(cfg: SynthVideosConfig, index: int, root: Path) -> list[dict]
             cam = head_camera(VIEWS[v])
             light = random_lighting(rng, background=(0.0, 0.0, 0.0))
             bg, bg_kind = background(rng, size)
-            verts = deform(code, head, look_at=cam.position())  # the eyes look at this view's camera
-            imgs, alpha = render(verts, head.triangles, colors, size=r_size,
-                                 camera=cam, lighting=light, specular=head.specular, linear_colors=True,
-                                 return_alpha=True, cull_back=True)
-            # one crop per clip (the five points averaged over it): the face moves inside a steady frame
-            m = align.crop_matrix(align.project(align_points(head, verts), cam, r_size).mean(0), size)
-            frames = []
-            for im, al in zip(imgs, alpha, strict=True):
-                w = align.warp(np.dstack([im, np.round(al * 255).astype(np.uint8)]), m, size, fill=(0, 0, 0, 0))
-                frames.append(composite(w[..., :3], w[..., 3].astype(np.float32) / 255, bg))
             file = f"{view_folder(cfg, v)}/{name}/{sample}.mp4"
-            write_video(np.stack(frames), root / file, FPS)
+            write_video(render_clip(code, head, cam, light, bg, colors), root / file, FPS)
             rows.append({**base, "class_id": CLASSES.index(cls), "class_name": cls, "sample_name": sample,
                          "view": v, "view_yaw": VIEWS[v], "file": file, "codes_file": codes_file, "trial": trial,
                          "start_frame": start, "pspi_mean": round(float(ps.mean()), 4),
