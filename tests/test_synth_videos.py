@@ -106,6 +106,7 @@ def test_resume_gives_the_same_dataset(tiny, tmp_path):
     (["--subjects", "0"], "--subjects"),
     (["--clips", "21"], "--clips"),
     (["--split", "test"], "--split"),
+    (["--source", "paindiffusion", "--checkpoint", "/nonexistent/pd.safetensors"], "checkpoint not found"),
 ])
 def test_bad_input(tmp_path, capsys, argv, msg):
     out = tmp_path / "o"
@@ -120,3 +121,19 @@ def test_refuses_another_config(tiny, capsys):
                  "--quiet"]) == 2
     assert "another config" in capsys.readouterr().err
     assert (tiny / "samples.csv").read_bytes() == before
+
+
+def test_paindiffusion_source(tiny, tmp_path):
+    """PainDiffusion motion: the same windows as the simulator's for the held-out subject, other codes, exact PSPI."""
+    cfg = SynthVideosConfig(subjects=3, views=("front",), size=32, clips=1, split="val", source="paindiffusion")
+    make_videos(cfg, tmp_path / "pd", progress=False)
+    gen = pd.read_csv(tmp_path / "pd" / "samples.csv", sep="\t")
+    sim = pd.read_csv(tiny / "samples.csv", sep="\t")
+    sim = sim[(sim.view == "front") & (sim.split == "val")]
+    assert set(gen.subject_id) == {"vs003"} and len(gen) == len(CLASSES)
+    assert list(gen.start_frame) == list(sim.start_frame) and set(gen.source) == {"paindiffusion"}
+    for g, s in zip(gen.itertuples(), sim.itertuples(), strict=True):
+        with np.load(tmp_path / "pd" / g.codes_file) as a, np.load(tiny / s.codes_file) as b:
+            assert a["face"].shape == b["face"].shape and not np.allclose(a["face"], b["face"])
+            np.testing.assert_allclose(a["pspi"], pspi(a["face"], FEATURE_NAMES), atol=1e-5)
+            np.testing.assert_array_equal(a["temperature"], b["temperature"])
