@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from painface.data.corpus import open_corpus
-from painface.data.windows import emotion_vector
+from painface.data.windows import subject_emotion as emotion_vector
 from painface.demo import demo_stimulus
 from painface.evaluate.control import sequence_measures
 from painface.express import PainDiffusion

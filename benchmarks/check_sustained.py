@@ -63,16 +63,32 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--subjects", type=int, default=400)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--guidance", default=None, help="E,X,S (default: the checkpoint's)")
+    ap.add_argument("--guidance-interval", default=None, help="sigma_lo,sigma_hi: guidance only in this range")
+    ap.add_argument("--reference", default=None, help="npz cache of the simulator reference (made if absent)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from painface.express import PainDiffusion
     from painface.face.code import pspi
 
     model = PainDiffusion.load(args.checkpoint)
-    expr, late = simulator_reference(args.subjects)
+    import os
+
+    if args.reference and os.path.exists(args.reference):
+        with np.load(args.reference) as z:
+            expr, late = z["expr"], z["late"]
+    else:
+        expr, late = simulator_reference(args.subjects)
+        if args.reference:
+            np.savez(args.reference, expr=expr, late=late)
+    over = {}
+    if args.guidance:
+        over["guidance"] = [float(v) for v in args.guidance.split(",")]
+    if args.guidance_interval:
+        over["guidance_interval"] = [float(v) for v in args.guidance_interval.split(",")]
     stim = plateau()
     gen = np.asarray(model.generate(np.repeat(stim[None], len(LEVELS), 0), LEVELS.astype(np.float32), "Neutral",
-                                    samples=args.samples, seed=0))
+                                    samples=args.samples, seed=0, **over))
     ps = pspi(gen, model.feature_names).reshape(len(LEVELS), args.samples, -1)
     gen_late = ps[:, :, int(20 * FPS):int(35 * FPS)].mean(axis=(1, 2))
     rows = []
@@ -88,7 +104,7 @@ def main() -> None:
     rho = float(spearmanr(LEVELS, gen_late).statistic)
     print(f"Spearman(expressiveness, generated plateau PSPI) = {rho:.3f}")
     st, slices = staircase()
-    g2 = np.asarray(model.generate(st, 1.0, "Neutral", samples=args.samples, seed=1))
+    g2 = np.asarray(model.generate(st, 1.0, "Neutral", samples=args.samples, seed=1, **over))
     p2 = pspi(g2, model.feature_names)
     steps = [float(p2[:, sl].mean()) for sl in slices]
     print("staircase mean PSPI per step (second half of each 10 s step), expressiveness 1:",

@@ -55,9 +55,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-fsq": ("evaluate", "train the FSQ-VAE autoregressive baseline (tokenizer, then AR)"),
     "analyze": ("assess", "read faces in images/videos: pose, blendshapes, AU intensities, PSPI table"),
     "analyze-calibrate": ("assess", "refit the blendshape -> AU map on painface-rendered faces"),
-    "synth": ("assess", "synthetic datasets: 'synth faces' makes 3DPain-style pain-face images"),
+    "synth": ("assess", "synthetic datasets: 'synth faces' (3DPain images), 'synth videos' (BioVid clips)"),
     "train-assess": ("assess", "train ViTPain (PSPI from a face) on a synth faces dataset; resumes"),
     "assess": ("assess", "read PSPI and pain AUs from faces with ViTPain: the analyze table"),
+    "train-video": ("assess", "train a video pain classifier (BL1 vs PA4, 5 classes) on clips"),
+    "classify-video": ("assess", "pain scores of video clips with a train-video model"),
 }
 
 DESCRIPTION = """\

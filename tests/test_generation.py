@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from painface.face.codes import load_codes
 
 import painface
 from painface.cli import main
 from painface.errors import InputError
 from painface.face.code import EMOTIONS, FEATURE_NAMES
+from painface.face.codes import load_codes
 from painface.generation import Generation
 from painface.subjects.protocols import HeatCalibration
 

@@ -239,8 +239,9 @@ def _run_shard(args: tuple) -> int:
     return len(rows)
 
 
-def _check_dir(root: Path, cfg: SynthFacesConfig) -> None:
-    """``root`` must be new, empty, or hold a dataset made with the same config."""
+def check_out_dir(root: Path, cfg) -> None:
+    """``root`` must be new, empty, or hold a dataset made with the same config (``cfg.to_dict()``,
+    compared with ``dataset.json``'s ``config``); makes ``root/shards``."""
     if root.exists() and not root.is_dir():
         raise InputError(f"--out {root}: exists and is not a folder")
     meta = root / "dataset.json"
@@ -266,13 +267,28 @@ def _check_dir(root: Path, cfg: SynthFacesConfig) -> None:
         raise InputError(f"--out {root}: cannot write here ({e.strerror or e})") from None
 
 
+def run_shards(fn, jobs: list, workers: int, bar) -> None:
+    """Run ``fn(job)`` for every job (in this process when ``workers`` is 1, else in spawned worker
+    processes); each returns how many items it made, added to the progress ``bar``."""
+    if workers == 1:
+        for job in jobs:
+            bar.update(fn(job))
+        return
+    import multiprocessing
+
+    # spawn, not fork: a parent that has already rendered holds an OpenMP runtime that fork breaks
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for n in pool.map(fn, jobs):
+            bar.update(n)
+
+
 def make_faces(cfg: SynthFacesConfig, root: str | Path, *, workers: int | None = None, progress: bool = True) -> dict:
     """Make (or finish) the dataset ``cfg`` in ``root``; returns the summary written to ``dataset.json``."""
     from tqdm import tqdm
 
     cfg.check()
     root = Path(root)
-    _check_dir(root, cfg)
+    check_out_dir(root, cfg)
     import painface
 
     versions = {"painface": painface.__version__, "numpy": np.__version__, "pandas": pd.__version__}
@@ -286,17 +302,7 @@ def make_faces(cfg: SynthFacesConfig, root: str | Path, *, workers: int | None =
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=cfg.n_images, desc="synth faces", unit="img", disable=not progress)
     bar.update(cfg.n_images * (n_shards - len(todo)) // n_shards)
-    jobs = [(cfg.to_dict(), k, str(root)) for k in todo]
-    if workers == 1:
-        for job in jobs:
-            bar.update(_run_shard(job))
-    else:
-        import multiprocessing
-
-        # spawn, not fork: a parent that has already rendered holds an OpenMP runtime that fork breaks
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for n in pool.map(_run_shard, jobs):
-                bar.update(n)
+    run_shards(_run_shard, [(cfg.to_dict(), k, str(root)) for k in todo], workers, bar)
     bar.close()
     return finish(cfg, root, meta)
 

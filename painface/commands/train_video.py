@@ -1,0 +1,39 @@
+"""``painface train-video``: train a video pain classifier (BL1 vs PA4, or 5 classes) on synthetic and/or
+BioVid Part A clips (docs/videos.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, help="a synth videos folder (train subjects train, val subjects test)")
+    p.add_argument("--real", type=Path, help="a BioVid Part A folder (licensed; video/, samples.csv)")
+    p.add_argument("--protocol", default="synthetic", help="synthetic, real or mixed (synthetic + --real-subjects)")
+    p.add_argument("--real-subjects", type=int, default=0, help="mixed: how many real training subjects to add")
+    p.add_argument("--real-test-share", type=float, default=26 / 87, help="share of --real subjects held out")
+    p.add_argument("--test", type=Path, nargs="*", default=[], help="more held-out folders (every clip is tested)")
+    p.add_argument("--views", default=None, help="comma-separated views of --data/--test to use (default all)")
+    p.add_argument("--encoder", default="c3d", help="c3d (a small 3D CNN on grey clips) or vit (frozen ViTPain features + a "
+                   "temporal head)")
+    p.add_argument("--task", default="binary", help="binary (BL1 vs PA4) or 5class (BL1, PA1..PA4)")
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--stride", type=int, default=8)
+    p.add_argument("--size", type=int, default=48, help="c3d input side in pixels")
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--cache", type=Path, default=None, help="folder for prepared inputs (reused by later runs)")
+    p.add_argument("--out", type=Path, required=True, help="model file (.safetensors; a .json is written beside)")
+    p.add_argument("--scores", type=Path, default=None, help="per-clip test scores (.csv)")
+    p.add_argument("--quiet", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from painface.video.train import train_from_args
+
+    return train_from_args(args)

@@ -1,0 +1,77 @@
+"""``painface classify-video``: pain scores of mp4 clips (or a BioVid-Part-A-style folder) with a
+``train-video`` model. Prints a table (and writes it with ``--out``); on a folder, also the metrics."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from painface.errors import InputError
+
+SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "video_binary.safetensors"
+
+
+def classify(model_path: Path, inputs: list[Path]) -> tuple[pd.DataFrame, dict]:
+    """Table of ``path``, ``class_name`` (the label, when known), scores and the predicted class."""
+    import torch
+
+    from painface.video.biovid_a import load_clips, read_samples
+    from painface.video.model import FrameEncoder, load
+    from painface.video.train import scores
+
+    model, cfg, meta = load(model_path)
+    parts = []
+    for p in inputs:
+        if p.is_dir():
+            parts.append(read_samples(p))
+        elif p.suffix.lower() == ".mp4" and p.is_file():
+            parts.append(pd.DataFrame({"path": [str(p)], "class_name": [None], "view": ["?"]}))
+        else:
+            raise InputError(f"{p}: expected an .mp4 file or a BioVid-Part-A-style folder")
+    df = pd.concat(parts, ignore_index=True)
+    xs, df, skipped = load_clips(df, FrameEncoder(cfg), frames=cfg.frames, stride=cfg.stride, size=cfg.read_size)
+    if not xs:
+        raise InputError("no readable clip among the inputs: " + "; ".join(skipped[:5]))
+    with torch.no_grad():
+        s = scores(model, cfg, np.stack(xs))
+    out = df[["path", "class_name", "view"]].copy()
+    if cfg.outputs == 1:
+        out["score"] = s
+        out["predicted"] = np.where(s >= meta["threshold"], cfg.classes[1], cfg.classes[0])
+    else:
+        for k, c in enumerate(cfg.classes):
+            out[f"p_{c}"] = s[:, k]
+        out["predicted"] = [cfg.classes[i] for i in s.argmax(1)]
+    return out, {"skipped": skipped, "config": cfg, "meta": meta, "scores": s}
+
+
+def classify_from_args(args: argparse.Namespace) -> int:
+    """``painface classify-video`` with its parsed options (painface/commands/classify_video.py)."""
+    import torch
+
+    from painface.video.metrics import binary_metrics, multiclass_metrics
+
+    if not 1 <= args.threads <= 256:
+        raise InputError(f"--threads: expected 1..256, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    table, extra = classify(args.model, args.inputs)
+    cfg, s = extra["config"], extra["scores"]
+    with pd.option_context("display.max_rows", 40, "display.width", 160):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for line in extra["skipped"]:
+        print(f"skipped: {line}")
+    known = table.class_name.isin(cfg.classes).to_numpy()
+    if known.any():
+        y = np.array([cfg.classes.index(c) for c in table.class_name[known]])
+        m = (binary_metrics(y, s[known], extra["meta"]["threshold"]) if cfg.outputs == 1
+             else multiclass_metrics(y, s[known]))
+        print("metrics on the labelled clips: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
+    if args.out is not None:
+        from painface.io import atomic_write_bytes
+
+        csv = table.to_csv(index=False).encode()
+        atomic_write_bytes(args.out, lambda fh: fh.write(csv))
+    return 0

@@ -1,0 +1,249 @@
+"""``painface train-video``: train a video pain classifier and test it on held-out subjects.
+
+One command runs the protocol of Nasimzada et al. on what is at hand:
+
+* ``--protocol synthetic`` (default): train on the ``train`` subjects of a ``synth videos`` folder
+  (``--data``);
+* ``--protocol real``: train on the training subjects of a BioVid Part A folder (``--real``);
+* ``--protocol mixed``: synthetic training subjects plus ``--real-subjects N`` real training subjects.
+
+Held out, always: the ``val`` and ``test`` subjects of ``--data`` (the simulator's split), the test subjects of
+``--real`` (a seeded ``--real-test-share`` of its subjects, never used for training) and every clip of
+each ``--test`` folder (e.g. PainDiffusion-made clips of the held-out subjects). Metrics per test set
+and per view (:mod:`painface.video.metrics`); F1 thresholds come from the training predictions; the
+model is the one after the last epoch (nothing is picked on a test set).
+
+Prepared inputs (grey clips or frozen ViTPain features) are cached per folder and encoder in
+``--cache`` so that the second task or a rerun skips decoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from painface.errors import InputError
+from painface.video.biovid_a import load_clips, read_samples, subject_split
+from painface.video.metrics import binary_metrics, multiclass_metrics
+from painface.video.model import FrameEncoder, VideoConfig, build, save
+
+
+def prepared(root: Path, cfg: VideoConfig, *, views: tuple[str, ...] | None, cache: Path | None,
+             progress: bool) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
+    """Every clip of ``root`` (all five classes) as the encoder's input ``[N, ...]``, its rows, and the
+    clips skipped as unreadable. Cached in ``cache`` under a key of the folder's table and the encoder."""
+    df = read_samples(root, views=views)
+    key = None
+    if cache is not None:
+        table = root / "samples.csv"
+        stamp = f"{table.stat().st_mtime_ns}:{table.stat().st_size}" if table.is_file() else str(len(df))
+        spec = json.dumps([str(root.resolve()), stamp, views, cfg.encoder, cfg.frames, cfg.stride, cfg.read_size])
+        key = cache / f"{hashlib.sha256(spec.encode()).hexdigest()[:20]}.npz"
+        if key.is_file():
+            with np.load(key, allow_pickle=False) as z:
+                keep = z["rows"]
+                x, skipped = z["x"], [str(s) for s in z["skipped"]]
+            return x, df.iloc[keep].reset_index(drop=True), skipped
+    df = df.assign(_row=np.arange(len(df)))
+    xs, kept, skipped = load_clips(df, FrameEncoder(cfg), frames=cfg.frames, stride=cfg.stride, size=cfg.read_size,
+                                   progress=progress)
+    if not xs:
+        raise InputError(f"{root}: none of its {len(df)} clips could be read")
+    x = np.stack(xs)
+    if key is not None:
+        from painface.io import atomic_write_bytes
+
+        arrays = {"x": x, "rows": kept._row.to_numpy(), "skipped": np.array(skipped, dtype=str)}
+        atomic_write_bytes(key, lambda fh: np.savez(fh, **arrays))
+    return x, kept.drop(columns="_row"), skipped
+
+
+def task_rows(df: pd.DataFrame, cfg: VideoConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Row mask of the task's classes and their targets (binary: 0 = BL1, 1 = PA4; 5 classes: class_id)."""
+    keep = df.class_name.isin(cfg.classes).to_numpy()
+    y = np.array([cfg.classes.index(c) for c in df.class_name[keep]], int)
+    return keep, y
+
+
+def fit(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch: int, seed: int,
+        progress: bool = True) -> torch.nn.Module:
+    """Train the model of ``cfg`` on inputs ``x`` [N, ...] and targets ``y`` [N] (AdamW, cosine schedule,
+    c3d inputs flipped left-right at random)."""
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.02)
+    steps = epochs * -(-len(x) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    xt = torch.from_numpy(x)
+    yt = torch.from_numpy(y)
+    model.train()
+    bar = tqdm(total=steps, desc=f"train {cfg.encoder} {cfg.task}", unit="step", disable=not progress)
+    for _ in range(epochs):
+        for idx in np.array_split(rng.permutation(len(x)), -(-len(x) // batch)):
+            xb = xt[idx].float()
+            if cfg.encoder == "c3d":
+                flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
+                xb[flip] = xb[flip].flip(-1)
+            out = model(xb)
+            if cfg.outputs == 1:
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], yt[idx].float())
+            else:
+                loss = torch.nn.functional.cross_entropy(out, yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def scores(model: torch.nn.Module, cfg: VideoConfig, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Binary: P(PA4) ``[N]``; 5 classes: probabilities ``[N, 5]``."""
+    model.eval()
+    out = torch.cat([model(torch.from_numpy(x[i : i + batch]).float()) for i in range(0, len(x), batch)])
+    return torch.sigmoid(out[:, 0]).numpy() if cfg.outputs == 1 else torch.softmax(out, 1).numpy()
+
+
+def evaluate(cfg: VideoConfig, y: np.ndarray, s: np.ndarray, views: np.ndarray, threshold: float | None
+             ) -> dict[str, dict[str, float]]:
+    """Metrics on all clips and per view."""
+    def one(m: np.ndarray) -> dict[str, float]:
+        return binary_metrics(y[m], s[m], threshold) if cfg.outputs == 1 else multiclass_metrics(y[m], s[m])
+
+    out = {"all": one(np.ones(len(y), bool))}
+    for v in sorted(set(views)):
+        out[str(v)] = one(views == v)
+    return out
+
+
+def _dataset_config(root: Path) -> dict | None:
+    """The ``synth videos`` config a folder was made with (None for other folders)."""
+    try:
+        return json.loads((Path(root) / "dataset.json").read_text()).get("config")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.protocol not in ("synthetic", "real", "mixed"):
+        raise InputError(f"--protocol: expected synthetic, real or mixed, got {args.protocol!r}")
+    if args.protocol in ("synthetic", "mixed") and args.data is None:
+        raise InputError(f"--protocol {args.protocol}: needs --data (a synth videos folder)")
+    if args.protocol in ("real", "mixed") and args.real is None:
+        raise InputError(f"--protocol {args.protocol}: needs --real (a BioVid Part A folder)")
+    if args.protocol == "mixed" and args.real_subjects < 1:
+        raise InputError(f"--real-subjects: expected >= 1 for --protocol mixed, got {args.real_subjects}")
+    if not 0 < args.real_test_share < 1:
+        raise InputError(f"--real-test-share: expected a share in (0, 1), got {args.real_test_share}")
+    for name, lo, hi in (("epochs", 1, 10_000), ("batch", 1, 4096), ("threads", 1, 256)):
+        if not lo <= getattr(args, name) <= hi:
+            raise InputError(f"--{name}: expected {lo}..{hi}, got {getattr(args, name)}")
+    if not (np.isfinite(args.lr) and 0 < args.lr < 1):
+        raise InputError(f"--lr: expected a learning rate in (0, 1), got {args.lr}")
+    if args.out.suffix != ".safetensors":
+        raise InputError(f"--out {args.out}: expected a .safetensors file name")
+
+
+def train_from_args(args: argparse.Namespace) -> int:
+    """``painface train-video`` with its parsed options (painface/commands/train_video.py)."""
+    _check(args)
+    torch.set_num_threads(args.threads)
+    cfg = VideoConfig(encoder=args.encoder, task=args.task, frames=args.frames, stride=args.stride, size=args.size,
+                      width=args.width)
+    cfg.check()
+    views = tuple(args.views.split(",")) if args.views else None
+    progress = not args.quiet
+    train_x, train_y, tests, skipped = [], [], {}, {}
+    t0 = time.time()
+
+    def split_of(df: pd.DataFrame, real: bool) -> np.ndarray:
+        if not real and "split" in df.columns:
+            return (df.split != "train").to_numpy()  # held out: the simulator's val and test subjects
+        held = subject_split(df.subject_name, args.real_test_share, args.seed)
+        return df.subject_name.isin(held).to_numpy()
+
+    sources = []
+    if args.data is not None:
+        sources.append(("synthetic", args.data, False, views))
+    if args.real is not None:
+        sources.append(("real", args.real, True, None))
+    for name, root, real, vw in sources:
+        x, df, sk = prepared(root, cfg, views=vw, cache=args.cache, progress=progress)
+        skipped[name] = sk
+        keep, y = task_rows(df, cfg)
+        x, df = x[keep], df[keep].reset_index(drop=True)
+        test = split_of(df, real)
+        tests[name] = (x[test], y[test], df[test].reset_index(drop=True))
+        use = args.protocol == "mixed" or args.protocol == name
+        if use:
+            tr = ~test
+            if real and args.protocol == "mixed":
+                subs = sorted(set(df.subject_name[tr]))
+                if args.real_subjects > len(subs):
+                    raise InputError(f"--real-subjects {args.real_subjects}: only {len(subs)} real training subjects")
+                pick = set(np.random.default_rng([args.seed, 7]).permutation(subs)[: args.real_subjects].tolist())
+                tr &= df.subject_name.isin(pick).to_numpy()
+            train_x.append(x[tr])
+            train_y.append(y[tr])
+    for root in args.test:
+        x, df, sk = prepared(root, cfg, views=views, cache=args.cache, progress=progress)
+        skipped[str(root)] = sk
+        keep, y = task_rows(df, cfg)
+        tests[str(root)] = (x[keep], y, df[keep].reset_index(drop=True))
+    x_tr, y_tr = np.concatenate(train_x), np.concatenate(train_y)
+    if len(set(y_tr.tolist())) < len(cfg.classes):
+        raise InputError(f"training clips hold only the classes {sorted(set(y_tr.tolist()))} of {cfg.classes}")
+    t_load = time.time() - t0
+    model = fit(cfg, x_tr, y_tr, epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed, progress=progress)
+    t_train = time.time() - t0 - t_load
+    from painface.assess.metrics import tune_threshold
+
+    s_tr = scores(model, cfg, x_tr)
+    threshold = tune_threshold(y_tr, s_tr) if cfg.outputs == 1 else None
+    report, rows = {}, []
+    for name, (x, y, df) in tests.items():
+        if not len(y):
+            continue
+        s = scores(model, cfg, x)
+        report[name] = evaluate(cfg, y, s, df.view.to_numpy(), threshold)
+        cols = {"score": s} if cfg.outputs == 1 else {f"p_{c}": s[:, k] for k, c in enumerate(cfg.classes)}
+        rows.append(df[["subject_name", "sample_name", "class_name", "view"]].assign(test=name, **cols))
+    info = {"task_classes": list(cfg.classes), "protocol": args.protocol, "threshold": threshold,
+            "train_clips": int(len(y_tr)), "epochs": args.epochs, "lr": args.lr, "batch": args.batch,
+            "seed": args.seed, "threads": args.threads, "load_seconds": round(t_load, 1),
+            "train_seconds": round(t_train, 1), "params": sum(p.numel() for p in model.parameters()),
+            "data": str(args.data) if args.data else None, "real": str(args.real) if args.real else None,
+            "real_subjects": args.real_subjects if args.protocol == "mixed" else None,
+            "tests": report, "skipped": {k: v for k, v in skipped.items() if v},
+            "command": "painface " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "datasets": {str(r): _dataset_config(r) for r in [args.data, *args.test] if r is not None}}
+    save(args.out, model, cfg, info)
+    if args.scores is not None and rows:
+        from painface.io import atomic_write_bytes
+
+        csv = pd.concat(rows).to_csv(index=False).encode()
+        atomic_write_bytes(args.scores, lambda fh: fh.write(csv))
+    for k, v in info["skipped"].items():
+        print(f"skipped {len(v)} unreadable clip(s) of {k}: " + "; ".join(v[:5]) + (" ..." if len(v) > 5 else ""))
+    for name, per in report.items():
+        for view, m in per.items():
+            print(f"{name} [{view}]: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                   for k, v in m.items()))
+    print(f"wrote {args.out} ({info['params']} parameters; {len(y_tr)} training clips, {t_train:.0f} s training)")
+    return 0

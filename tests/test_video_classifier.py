@@ -1,0 +1,166 @@
+"""The BioVid Part A reader, train-video (synthetic / real / mixed protocols) and classify-video, on
+fixtures written here in BioVid Part A's layout (the real database was never seen)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from painface.cli import main
+from painface.face.video import write_video
+from painface.video.biovid_a import CLASSES, load_clips, read_samples, subject_split
+from painface.video.metrics import binary_metrics, multiclass_metrics
+
+SUBJECTS = ("071309_w_21", "071313_m_41", "071614_m_20", "071709_w_23", "072309_w_55", "072514_m_27")
+FAST = ["--frames", "4", "--stride", "4", "--size", "16", "--width", "8", "--batch", "8", "--quiet"]
+
+
+def write_biovid(root, subjects=SUBJECTS, clips=2, table=True, seed=0):
+    """A BioVid-Part-A-like folder: 32 px clips of 20 frames in which a dark bar (a 'brow') grows darker
+    with the class and over the clip, on noise; samples.csv as distributed (tab-separated)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s_i, subj in enumerate(subjects):
+        for c, cls in enumerate(CLASSES):
+            for n in range(clips):
+                base = rng.uniform(90, 170)
+                frames = np.clip(base + rng.normal(0, 12, (20, 32, 32, 1)), 0, 255).repeat(3, axis=3)
+                ramp = np.linspace(0.3, 1.0, 20)[:, None, None, None]
+                frames[:, 8:13, 6:26] -= 25 * c * ramp
+                name = f"{subj}-{cls}-{n:03d}"
+                (root / "video" / subj).mkdir(parents=True, exist_ok=True)
+                write_video(np.clip(frames, 0, 255).astype(np.uint8), root / "video" / subj / f"{name}.mp4", 25)
+                rows.append({"subject_id": s_i, "subject_name": subj, "class_id": c, "class_name": cls,
+                             "sample_id": len(rows), "sample_name": name})
+    if table:
+        pd.DataFrame(rows).to_csv(root / "samples.csv", sep="\t", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def biovid(tmp_path_factory):
+    root = write_biovid(tmp_path_factory.mktemp("biovid") / "PartA")
+    bad = root / "video" / SUBJECTS[0] / f"{SUBJECTS[0]}-PA2-001.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")  # a corrupt clip, listed in samples.csv
+    return root
+
+
+def test_reader_biovid_layout(biovid, tmp_path):
+    df = read_samples(biovid)
+    assert len(df) == len(SUBJECTS) * 5 * 2 and set(df.view) == {"real"}
+    assert set(df.class_name) == set(CLASSES)
+    xs, kept, skipped = load_clips(df, lambda c: c, frames=4, stride=2, size=16)
+    assert len(xs) == len(df) - 1 and len(kept) == len(df) - 1
+    assert len(skipped) == 1 and "PA2-001.mp4" in skipped[0] and "not a readable video" in skipped[0]
+    assert xs[0].shape == (4, 16, 16, 3)
+    scanned = read_samples(write_biovid(tmp_path / "noscan", subjects=SUBJECTS[:2], clips=1, table=False))
+    assert len(scanned) == 10 and sorted(set(scanned.subject_name)) == sorted(SUBJECTS[:2])
+
+
+def test_reader_bad_input(tmp_path):
+    from painface.errors import InputError
+
+    with pytest.raises(InputError, match="not a folder"):
+        read_samples(tmp_path / "missing")
+    (tmp_path / "samples.csv").write_text("a\tb\n1\t2\n")
+    with pytest.raises(InputError, match="expected the columns"):
+        read_samples(tmp_path)
+    with pytest.raises(InputError, match="at least 2 subjects"):
+        subject_split(["a", "a"], 0.3, 0)
+
+
+def test_metrics_values():
+    m = binary_metrics([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9], threshold=0.5)
+    assert m["AUROC"] == pytest.approx(0.75) and m["accuracy"] == pytest.approx(0.5)
+    assert m["precision_macro"] == pytest.approx(0.5) and m["recall_macro"] == pytest.approx(0.5)
+    p = np.eye(5)[[0, 1, 2, 3, 4, 0]]
+    mm = multiclass_metrics([0, 1, 2, 3, 4, 4], p)
+    assert mm["accuracy"] == pytest.approx(5 / 6) and mm["recall_macro"] == pytest.approx(0.9)
+    assert mm["AUROC_BL1_PA4"] == pytest.approx(0.75)  # PA4 scored 4 and 0 against a BL1 at 0: 1 and a tie
+
+
+def test_train_real_learns_and_classify(biovid, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    assert main(["train-video", "--real", str(biovid), "--protocol", "real", "--epochs", "40", "--lr", "0.01",
+                 "--out", str(out), "--scores", str(tmp_path / "s.csv"), *FAST]) == 0
+    text = capsys.readouterr().out
+    assert "skipped 1 unreadable clip" in text
+    info = json.loads(out.with_suffix(".json").read_text())
+    test = info["tests"]["real"]["all"]
+    assert test["AUROC"] >= 0.9  # the bar's darkness separates BL1 from PA4 on held-out subjects
+    held = set(pd.read_csv(tmp_path / "s.csv").subject_name)
+    assert held == subject_split(SUBJECTS, 26 / 87, 0)  # scores only for subjects never trained on
+    assert main(["classify-video", str(biovid), "--model", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "metrics on the labelled clips" in text and "skipped:" in text
+    one = biovid / "video" / SUBJECTS[1] / f"{SUBJECTS[1]}-PA4-000.mp4"
+    assert main(["classify-video", str(one), "--model", str(out), "--out", str(tmp_path / "t.csv")]) == 0
+    t = pd.read_csv(tmp_path / "t.csv")
+    assert len(t) == 1 and t.predicted[0] in ("BL1", "PA4")
+
+
+def test_mixed_protocol_and_vit(biovid, tmp_path):
+    synth = write_biovid(tmp_path / "synthlike", subjects=("vs001_w_30", "vs002_m_40", "vs003_w_50"), clips=1, seed=1)
+    out = tmp_path / "mixed.safetensors"
+    assert main(["train-video", "--data", str(synth), "--real", str(biovid), "--protocol", "mixed",
+                 "--real-subjects", "1", "--task", "5class", "--encoder", "vit", "--epochs", "2",
+                 "--out", str(out), *FAST]) == 0
+    info = json.loads(out.with_suffix(".json").read_text())
+    # 2 of 3 synthetic subjects (one held out) x 5 clips + 1 real subject x 10 clips (a corrupt one may be its)
+    assert info["train_clips"] in (2 * 5 + 10, 2 * 5 + 9)
+    assert set(info["tests"]) == {"synthetic", "real"}
+    assert {"accuracy", "F1_macro", "precision_macro", "recall_macro", "AUROC"} <= set(info["tests"]["real"]["all"])
+    assert len(info["vitpain_sha256"]) == 64
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--protocol", "real"], "needs --real"),
+    (["--protocol", "both"], "--protocol"),
+    (["--encoder", "slowfast"], "--encoder"),
+    (["--task", "3class"], "--task"),
+    (["--protocol", "mixed", "--real", "."], "--real-subjects"),
+])
+def test_train_bad_input(tmp_path, capsys, argv, msg):
+    out = tmp_path / "m.safetensors"
+    assert main(["train-video", "--data", str(tmp_path), "--out", str(out), *argv]) == 2
+    assert msg in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_classify_bad_model(tmp_path, capsys):
+    clip = tmp_path / "c.mp4"
+    write_video(np.zeros((4, 16, 16, 3), np.uint8), clip, 25)
+    (tmp_path / "m.safetensors").write_bytes(b"junk")
+    (tmp_path / "m.json").write_text(json.dumps({"format": "something else"}))
+    assert main(["classify-video", str(clip), "--model", str(tmp_path / "m.safetensors")]) == 2
+    assert "not a painface-video-classifier" in capsys.readouterr().err
+
+
+def test_shipped_model_reads_pain_from_a_rendered_face(tmp_path):
+    """The shipped binary model scores a rendered pain face above the same person's neutral face."""
+    from painface.face.code import FEATURE_NAMES
+    from painface.face.head import build_head
+    from painface.face.identity import make_identity
+    from painface.face.render import HEAD_LIGHTING
+    from painface.face.video import head_camera
+    from painface.synth.videos import CLIP_FRAMES, render_clip
+    from painface.video.classify import SHIPPED, classify
+
+    assert SHIPPED.stat().st_size < 2_000_000
+    meta = json.loads(SHIPPED.with_suffix(".json").read_text())
+    assert meta["command"].startswith("painface train-video") and meta["config"]["task"] == "binary"
+    head = build_head(make_identity(7, sex="female", age_group="middle", skin_tone=5))
+    ramp = np.clip(np.linspace(-0.5, 2.0, CLIP_FRAMES), 0, 1)[:, None]
+    pain = np.zeros((CLIP_FRAMES, len(FEATURE_NAMES)), np.float32)
+    for au, v in (("AU4", 3.5), ("AU6", 3.5), ("AU7", 4.0), ("AU9", 2.5), ("AU10", 2.5)):
+        pain[:, FEATURE_NAMES.index(au)] = v * ramp[:, 0]
+    bg = np.full((96, 96, 3), 120, np.uint8)
+    paths = []
+    for name, code in (("neutral", np.zeros_like(pain)), ("pain", pain)):
+        frames = render_clip(code, head, head_camera(0.0), HEAD_LIGHTING, bg)
+        paths.append(write_video(frames, tmp_path / f"{name}.mp4", 25))
+    table, _ = classify(SHIPPED, paths)
+    assert table.score[1] > table.score[0] + 0.2
