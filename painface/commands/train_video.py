@@ -15,8 +15,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--real-test-share", type=float, default=26 / 87, help="share of --real subjects held out")
     p.add_argument("--test", type=Path, nargs="*", default=[], help="more held-out folders (every clip is tested)")
     p.add_argument("--views", default=None, help="comma-separated views of --data/--test to use (default all)")
-    p.add_argument("--encoder", default="c3d", help="c3d (a small 3D CNN on grey clips) or vit (frozen ViTPain features + a "
-                   "temporal head)")
+    p.add_argument("--encoder", default="c3d",
+                   help="c3d (a small 3D CNN on grey clips) or vit (frozen ViTPain features + a temporal head)")
     p.add_argument("--task", default="binary", help="binary (BL1 vs PA4) or 5class (BL1, PA1..PA4)")
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--stride", type=int, default=8)
