@@ -260,15 +260,26 @@ class RollingSampler:
         if stim.shape[1] == cfg.horizon:
             stim = torch.cat([self.context_stimulus, stim], dim=1)
         cond = Conditions(stim, self.expressiveness, self.emotion)
-        dev = self.context.device
-        eps = torch.randn(2, b, cfg.window, d, generator=self.generator).to(dev)  # initial / context noise
-        x = torch.cat([self.context, cfg.sigma_max * eps[0, :, c:]], dim=1)
-        with _eval_mode(self.denoiser):
-            model = hold_clean_frames(guided_denoiser(self.denoiser, cond, cfg.guidance), cfg.sigma_context, eps[1])
-            x = sample_dpmpp_2m(model, x, self.sigmas)
+        eps = torch.randn(2, b, cfg.window, d, generator=self.generator).to(self.context.device)
+        x = denoise_window(self.denoiser, self.context, cond, cfg.guidance, eps, self.sigmas, cfg)
         self.context = x[:, -c:].clone()
         self.context_stimulus = cond.stimulus[:, -c:].clone()
         return x[:, c:].clone()
+
+
+def denoise_window(denoiser: Denoiser, context: Tensor, cond: Conditions, guidance: Sequence[float] | Tensor,
+                   eps: Tensor, sigmas: Tensor, config: SamplerConfig) -> Tensor:
+    """One window ``[B, window, D]`` of rolling generation (what :meth:`RollingSampler.step` and the live engine
+    run): the clean ``context`` frames ``[B, window - horizon, D]`` followed by ``horizon`` new frames started at
+    sigma_max * ``eps[0]``, denoised by guided DPM-Solver++(2M) through the per-frame ``sigmas``
+    ``[rows, window]`` while the context is shown at ``config.sigma_context`` with the fixed noise ``eps[1]``
+    (``eps``: ``[2, B, window, D]``). ``cond`` covers the whole window; ``guidance``: three strengths or one row
+    per sequence ``[B, 3]`` (:func:`~painface.model.edm.guided_denoiser`)."""
+    c = config.context
+    x = torch.cat([context, config.sigma_max * eps[0, :, c:]], dim=1)
+    with _eval_mode(denoiser):
+        model = hold_clean_frames(guided_denoiser(denoiser, cond, guidance), config.sigma_context, eps[1])
+        return sample_dpmpp_2m(model, x, sigmas)
 
 
 def generate(denoiser: Denoiser, stimulus: object, expressiveness: object, emotion: object, *,
