@@ -11,7 +11,7 @@ browser is sent (face codes vs rendered frames).
 3. Face in the browser vs frames streamed: bytes per frame of a ``frames`` message against a 256 px JPEG
    and the server CPU time to render + encode one frame.
 
-Usage: ``python3 benchmarks/bench_stream.py --checkpoint /tmp/m4000.safetensors [--threads 1]``.
+Usage: ``python3 benchmarks/bench_stream.py [--checkpoint PATH] [--threads 1] [--inference torch,auto]``.
 """
 
 from __future__ import annotations
@@ -105,27 +105,37 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=8)
     ap.add_argument("--trials", type=int, default=4, help="stimulus steps per latency run")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-transport", action="store_true")
+    ap.add_argument("--inference", default="auto",
+                    help="inference backends (painface.model.inference), each a row per setting; the latency runs "
+                         "use the last")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model = PainDiffusion.load(args.checkpoint)
+    backends = args.inference.split(",")
+    models = {b: PainDiffusion.load(args.checkpoint, inference=b) for b in backends}
+    model = models[backends[-1]]
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{args.threads} thread(s), load average {open('/proc/loadavg').read().split()[:3]}")
     print(f"live defaults: {LIVE_DEFAULTS}; fps {model.fps}")
     counts = [int(v) for v in args.patients.split(",")]
-    print("\n| horizon/window/steps | " + " | ".join(f"{p} pt" for p in counts) + " | most in real time |")
-    print("|---" * (len(counts) + 2) + "|")
+    print("\n| horizon/window/steps | backend | " + " | ".join(f"{p} pt" for p in counts) + " | most in real time |")
+    print("|---" * (len(counts) + 3) + "|")
     for spec in args.settings.split(","):
         h, w, s = (int(v) for v in spec.split("/"))
-        rtf = []
+        rtf: dict[str, list[float]] = {b: [] for b in backends}
         for p in counts:
-            sec = window_seconds(model, p, args.windows, horizon=h, window=w, steps=s)
-            rtf.append((h / model.fps) / sec)
-        best = max([p for p, r in zip(counts, rtf, strict=True) if r >= 1.0], default=0)
-        print(f"| {h}/{w}/{s} | " + " | ".join(f"{r:.2f}x" for r in rtf) + f" | {best} |", flush=True)
-    t = transport(model)
-    print(f"\nbrowser draws the face: {t['code_bytes']:.0f} bytes/frame of face code (JSON); streaming frames "
-          f"instead: {t['jpeg_bytes']:.0f} bytes/frame (256 px JPEG) and {t['render_ms']:.1f} ms of server "
-          "CPU per frame (render + encode)")
+            for b in backends:  # interleaved: the backends of one patient count share the machine's load
+                sec = window_seconds(models[b], p, args.windows, horizon=h, window=w, steps=s)
+                rtf[b].append((h / model.fps) / sec)
+        for b in backends:
+            best = max([p for p, r in zip(counts, rtf[b], strict=True) if r >= 1.0], default=0)
+            print(f"| {h}/{w}/{s} | {b} | " + " | ".join(f"{r:.2f}x" for r in rtf[b]) + f" | {best} |", flush=True)
+    print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
+    if not args.skip_transport:
+        t = transport(model)
+        print(f"\nbrowser draws the face: {t['code_bytes']:.0f} bytes/frame of face code (JSON); streaming frames "
+              f"instead: {t['jpeg_bytes']:.0f} bytes/frame (256 px JPEG) and {t['render_ms']:.1f} ms of server "
+              "CPU per frame (render + encode)")
     if args.skip_latency:
         return
     print("\n| patients | pipeline latency (s) | reaction latency (s) | reaction, stream time (s) | steps measured"
