@@ -4,7 +4,7 @@ browser is sent (face codes vs rendered frames).
 1. Step mode, every patient count in ``--patients``: median compute per window over ``--windows``
    windows (after one warm-up), real-time factor = (horizon / fps) / compute; the most patients kept in
    real time (factor >= 1) for each sampler setting in ``--settings`` (horizon/window/steps).
-2. Clocked mode at the live defaults (1 and 8 patients): stimulus steps 0 -> 0.9 pushed at random
+2. Clocked mode at the live defaults (``--latency-patients``, default 1 and 8): stimulus steps 0 -> 0.9 pushed at random
    moments (seeded); medians of the engine's own measurements: pipeline latency (step pushed -> due time
    of the first frame generated with it) and reaction latency (-> first frame whose PSPI departs by 1
    from rest), plus overruns.
@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=4, help="stimulus steps per latency run")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-transport", action="store_true")
+    ap.add_argument("--latency-patients", default="1,8", help="patient counts of the clocked-mode latency runs")
     ap.add_argument("--inference", default="auto",
                     help="inference backends (painface.model.inference), each a row per setting; the latency runs "
                          "use the last")
@@ -141,7 +142,7 @@ def main() -> None:
     print("\n| patients | pipeline latency (s) | reaction latency (s) | reaction, stream time (s) | steps measured"
           " | real-time factor | overruns |")
     print("|---|---|---|---|---|---|---|")
-    for p in (1, 8):
+    for p in (int(v) for v in args.latency_patients.split(",")):
         st = latencies(model, p, args.trials, seed=p)
         fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
         print(f"| {p} | {fmt(st['pipeline_s'])} | {fmt(st['reaction_s'])} | {fmt(st['reaction_stream_s'])} | "

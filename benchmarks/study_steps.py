@@ -79,9 +79,9 @@ def guidance_mode(shared: float | None):
 class Setting:
     """PainDiffusion with sampler overrides, as a method for generate_all / run_control."""
 
-    def __init__(self, model: PainDiffusion, steps: int, shared: float | None) -> None:
-        self.model, self.steps, self.shared = model, steps, shared
-        self.fps, self.sampler = model.fps, model.sampler
+    def __init__(self, model: PainDiffusion, steps: int, shared: float | None, **sampler: Any) -> None:
+        self.model, self.steps, self.shared, self.overrides = model, steps, shared, sampler
+        self.fps, self.sampler = model.fps, model.sampler_config(**sampler)
         self.trained_expressiveness = model.trained_expressiveness
 
     @property
@@ -93,7 +93,7 @@ class Setting:
         return f"{self.steps} steps" + ("" if self.shared is None else f", shared guidance w={self.shared:g}")
 
     def generate(self, *args: Any, **kwargs: Any) -> np.ndarray:
-        kwargs["steps"] = self.steps
+        kwargs.update(self.overrides, steps=self.steps)
         with guidance_mode(self.shared):
             return self.model.generate(*args, **kwargs)
 
@@ -101,6 +101,33 @@ class Setting:
 def movement(face: np.ndarray, fps: float) -> float:
     every = np.ones(face.shape[-2], bool)
     return float(C.sequence_measures(face.reshape(-1, *face.shape[-2:]), FEATURE_NAMES, fps, every)["movement"].mean())
+
+
+def table(report: dict[str, Any], budget: str) -> list[str]:
+    """The markdown table of a report; sets each setting's ``holds``."""
+    ref = report["settings"][0]
+    lines = ["| setting | network rows x calls per window | " + " | ".join(TABLE) + " | movement (AU/s) | "
+             "expr. rho | stim. monotonic | emotions at rest | holds |",
+             "| --- | --- | " + " | ".join("---" for _ in TABLE) + " | --- | --- | --- | --- | --- |"]
+    for res in report["settings"]:
+        ok = all(abs(res["table"][m]["mean"] - ref["table"][m]["mean"])
+                 <= max(1.5 * ref["table"][m]["std"], 0.05 * abs(ref["table"][m]["mean"])) for m in TABLE)
+        ctl = res.get("control")
+        if ctl is not None and ref.get("control") is not None:
+            ok = ok and all(ctl[k] == ref["control"][k] for k in ("stimulus_pspi_monotonic",
+                                                                  "emotions_distinguishable_at_rest"))
+            rho_ref = ref["control"]["expressiveness_pspi_rho"] or 0.0
+            ok = ok and (ctl["expressiveness_pspi_rho"] or 0.0) >= min(0.9, rho_ref)
+        res["holds"] = bool(ok)
+        cells = [f"{res['table'][m]['mean']:.3f} ± {res['table'][m]['std']:.3f}" for m in TABLE]
+        c = ctl or {}
+        rho = c.get("expressiveness_pspi_rho")
+        lines.append(f"| {res['label']} | {res['rows_per_sequence']} x {res['calls_per_window']} | " + " | ".join(cells)
+                     + f" | {res['movement']:.2f} | {'-' if rho is None else f'{rho:.2f}'}"
+                     + f" | {c.get('stimulus_pspi_monotonic', '-')} | {c.get('emotions_distinguishable_at_rest', '-')}"
+                     + f" | {'yes' if ok else 'no'} |")
+    lines.append(f"\nground truth movement: {report['ground_truth_movement']:.2f} AU/s; {budget}")
+    return lines
 
 
 def main() -> None:
@@ -117,19 +144,28 @@ def main() -> None:
     ap.add_argument("--control-trials", type=int, default=2, help="stimulus plateaus per control sequence")
     ap.add_argument("--control-for", default="", help="setting numbers (0 = the first) to run the controllability "
                     "sweeps for (default: all); they run after every setting's Table I")
+    ap.add_argument("--window", type=int, default=None, help="sampler window (default: the checkpoint's; live: 32)")
+    ap.add_argument("--horizon", type=int, default=None, help="sampler horizon (default: the checkpoint's; live: 12)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--inference", default=None, help="backend (painface.model.inference; default auto)")
+    ap.add_argument("--table-from", type=Path, default=None, help="print the table of an earlier steps.json only")
     args = ap.parse_args()
+    if args.table_from is not None:
+        rep = json.loads(args.table_from.read_text())
+        ev = rep["config"]["eval"]
+        print("\n".join(table(rep, f"{ev['windows']} windows x {ev['tries']} tries of {ev['length']} frames, seeded")))
+        return
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     model = PainDiffusion.load(args.checkpoint, inference=args.inference)
     steps = [int(s) for s in args.steps.split(",") if s]
-    settings = [Setting(model, s, None) for s in steps]
-    settings += [Setting(model, steps[0], float(w)) for w in args.shared.split(",") if w]
+    over = {k: v for k, v in (("window", args.window), ("horizon", args.horizon)) if v is not None}
+    settings = [Setting(model, s, None, **over) for s in steps]
+    settings += [Setting(model, steps[0], float(w), **over) for w in args.shared.split(",") if w]
 
     corpus = open_corpus(args.data)
     cfg = EvalConfig(windows=args.windows, tries=args.tries, length=args.length, progress=False)
-    ctx = model.sampler.context
+    ctx = settings[0].sampler.context
     data = load_windows(corpus, select_windows(corpus, cfg, ctx), cfg.length, ctx)
     pool = TrainingPool.from_corpus(corpus)
     scale = np.where(pool.std > 1e-6, pool.std, 1.0)
@@ -156,7 +192,7 @@ def main() -> None:
     for i in chosen if args.control_seeds else []:
         st, res, t = settings[i], report["settings"][i], time.perf_counter()
         with guidance_mode(st.shared):
-            ctl = C.run_control(model, C.ControlConfig(seeds=args.control_seeds, trials=args.control_trials,
+            ctl = C.run_control(st, C.ControlConfig(seeds=args.control_seeds, trials=args.control_trials,
                                                        steps=st.steps), progress=False)
         acc = ctl["acceptance"]
         res["control"] = {k: acc[k] for k in ("expressiveness_pspi_rho", "stimulus_pspi_monotonic",
@@ -166,29 +202,7 @@ def main() -> None:
         print(json.dumps({"label": res["label"], "control": res["control"], "control_s": res["control_s"]}),
               flush=True)
         atomic_write_json(args.out / "steps.json", report)
-    ref = report["settings"][0]
-    lines = ["| setting | network rows x calls per window | " + " | ".join(TABLE) + " | movement (AU/s) | "
-             "expr. rho | stim. monotonic | emotions at rest | holds |",
-             "| --- | --- | " + " | ".join("---" for _ in TABLE) + " | --- | --- | --- | --- | --- |"]
-    for res in report["settings"]:
-        ok = all(abs(res["table"][m]["mean"] - ref["table"][m]["mean"])
-                 <= max(1.5 * ref["table"][m]["std"], 0.05 * abs(ref["table"][m]["mean"])) for m in TABLE)
-        ctl = res.get("control")
-        if ctl is not None and ref.get("control") is not None:
-            ok = ok and all(ctl[k] == ref["control"][k] for k in ("stimulus_pspi_monotonic",
-                                                                  "emotions_distinguishable_at_rest"))
-            rho_ref = ref["control"]["expressiveness_pspi_rho"] or 0.0
-            ok = ok and (ctl["expressiveness_pspi_rho"] or 0.0) >= min(0.9, rho_ref)
-        res["holds"] = bool(ok)
-        cells = [f"{res['table'][m]['mean']:.3f} ± {res['table'][m]['std']:.3f}" for m in TABLE]
-        c = ctl or {}
-        rho = c.get("expressiveness_pspi_rho")
-        lines.append(f"| {res['label']} | {res['rows_per_sequence']} x {res['calls_per_window']} | " + " | ".join(cells)
-                     + f" | {res['movement']:.2f} | {'-' if rho is None else f'{rho:.2f}'}"
-                     + f" | {c.get('stimulus_pspi_monotonic', '-')} | {c.get('emotions_distinguishable_at_rest', '-')}"
-                     + f" | {'yes' if ok else 'no'} |")
-    lines.append(f"\nground truth movement: {report['ground_truth_movement']:.2f} AU/s; {len(data.windows)} windows x "
-                 f"{cfg.tries} tries of {cfg.length} frames, seeded")
+    lines = table(report, f"{len(data.windows)} windows x {cfg.tries} tries of {cfg.length} frames, seeded")
     atomic_write_json(args.out / "steps.json", report)
     (args.out / "steps.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
