@@ -130,6 +130,34 @@ def table(report: dict[str, Any], budget: str) -> list[str]:
     return lines
 
 
+def figure(report: dict[str, Any], path: Path) -> None:
+    """Table I metrics and movement against network calls per sequence-window (plain guidance: steps x 4 rows;
+    shared guidance as separate points), ground truth movement as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(TABLE) + 1, figsize=(3.0 * (len(TABLE) + 1), 3.0), constrained_layout=True)
+    for ax, m in zip(axes, (*TABLE, "movement"), strict=True):
+        for shared in (False, True):
+            rows = [r for r in report["settings"] if (r["shared"] is not None) == shared]
+            if not rows:
+                continue
+            x = [r["rows_per_sequence"] * r["calls_per_window"] for r in rows]
+            y = [r["movement"] if m == "movement" else r["table"][m]["mean"] for r in rows]
+            e = [0.0 if m == "movement" else r["table"][m]["std"] for r in rows]
+            ax.errorbar(x, y, yerr=e, marker="s" if shared else "o", ls="none" if shared else "-",
+                        label="shared guidance" if shared else "steps " + ",".join(str(r["steps"]) for r in rows))
+        if m == "movement":
+            ax.axhline(report["ground_truth_movement"], color="k", lw=0.8, label="ground truth")
+        ax.set_title(m + (" (AU/s)" if m == "movement" else ""))
+        ax.set_xlabel("network rows per window")
+    axes[0].legend(fontsize=7)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="corpus", help="corpus with validation subjects")
@@ -148,12 +176,14 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=None, help="sampler horizon (default: the checkpoint's; live: 12)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--inference", default=None, help="backend (painface.model.inference; default auto)")
-    ap.add_argument("--table-from", type=Path, default=None, help="print the table of an earlier steps.json only")
+    ap.add_argument("--table-from", type=Path, default=None,
+                    help="only print the table of an earlier steps.json and plot it to OUT with .png")
     args = ap.parse_args()
     if args.table_from is not None:
         rep = json.loads(args.table_from.read_text())
         ev = rep["config"]["eval"]
         print("\n".join(table(rep, f"{ev['windows']} windows x {ev['tries']} tries of {ev['length']} frames, seeded")))
+        figure(rep, args.out.with_suffix(".png"))
         return
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -205,6 +235,7 @@ def main() -> None:
     lines = table(report, f"{len(data.windows)} windows x {cfg.tries} tries of {cfg.length} frames, seeded")
     atomic_write_json(args.out / "steps.json", report)
     (args.out / "steps.md").write_text("\n".join(lines) + "\n")
+    figure(report, args.out / "steps.png")
     print("\n".join(lines))
 
 
