@@ -21,11 +21,12 @@ import io
 import json
 import platform
 import time
+import warnings
 
 import numpy as np
 import torch
 
-from painface.express import PainDiffusion
+from painface.express import ExtrapolationWarning, PainDiffusion
 from painface.stream import LIVE_DEFAULTS, StreamEngine
 
 
@@ -111,6 +112,7 @@ def main() -> None:
                     help="inference backends (painface.model.inference), each a row per setting; the latency runs "
                          "use the last")
     args = ap.parse_args()
+    warnings.filterwarnings("ignore", category=ExtrapolationWarning)  # patients above the trained range: timing only
     torch.set_num_threads(args.threads)
     backends = args.inference.split(",")
     models = {b: PainDiffusion.load(args.checkpoint, inference=b) for b in backends}
