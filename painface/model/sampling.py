@@ -188,12 +188,14 @@ class SamplerConfig:
 @contextmanager
 def _eval_mode(module: torch.nn.Module):
     was_training = module.training
-    module.eval()
+    if was_training:  # eval() walks every submodule: only when needed (once per window otherwise)
+        module.eval()
     try:
         with torch.inference_mode():
             yield
     finally:
-        module.train(was_training)
+        if was_training:
+            module.train()
 
 
 class RollingSampler:
