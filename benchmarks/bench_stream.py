@@ -4,14 +4,14 @@ browser is sent (face codes vs rendered frames).
 1. Step mode, every patient count in ``--patients``: median compute per window over ``--windows``
    windows (after one warm-up), real-time factor = (horizon / fps) / compute; the most patients kept in
    real time (factor >= 1) for each sampler setting in ``--settings`` (horizon/window/steps).
-2. Clocked mode at the live defaults (1 and 8 patients): stimulus steps 0 -> 0.9 pushed at random
+2. Clocked mode at the live defaults (``--latency-patients``, default 1 and 8): stimulus steps 0 -> 0.9 pushed at random
    moments (seeded); medians of the engine's own measurements: pipeline latency (step pushed -> due time
    of the first frame generated with it) and reaction latency (-> first frame whose PSPI departs by 1
    from rest), plus overruns.
 3. Face in the browser vs frames streamed: bytes per frame of a ``frames`` message against a 256 px JPEG
    and the server CPU time to render + encode one frame.
 
-Usage: ``python3 benchmarks/bench_stream.py --checkpoint /tmp/m4000.safetensors [--threads 1]``.
+Usage: ``python3 benchmarks/bench_stream.py [--checkpoint PATH] [--threads 1] [--inference torch,auto]``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import io
 import json
 import platform
 import time
+import warnings
 
 import numpy as np
 import torch
 
-from painface.express import PainDiffusion
+from painface.express import ExtrapolationWarning, PainDiffusion
 from painface.stream import LIVE_DEFAULTS, StreamEngine
 
 
@@ -105,33 +106,45 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=8)
     ap.add_argument("--trials", type=int, default=4, help="stimulus steps per latency run")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-transport", action="store_true")
+    ap.add_argument("--latency-patients", default="1,8", help="patient counts of the clocked-mode latency runs")
+    ap.add_argument("--inference", default="auto",
+                    help="inference backends (painface.model.inference), each a row per setting; the latency runs "
+                         "use the last")
     args = ap.parse_args()
+    warnings.filterwarnings("ignore", category=ExtrapolationWarning)  # patients above the trained range: timing only
     torch.set_num_threads(args.threads)
-    model = PainDiffusion.load(args.checkpoint)
+    backends = args.inference.split(",")
+    models = {b: PainDiffusion.load(args.checkpoint, inference=b) for b in backends}
+    model = models[backends[-1]]
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{args.threads} thread(s), load average {open('/proc/loadavg').read().split()[:3]}")
     print(f"live defaults: {LIVE_DEFAULTS}; fps {model.fps}")
     counts = [int(v) for v in args.patients.split(",")]
-    print("\n| horizon/window/steps | " + " | ".join(f"{p} pt" for p in counts) + " | most in real time |")
-    print("|---" * (len(counts) + 2) + "|")
+    print("\n| horizon/window/steps | backend | " + " | ".join(f"{p} pt" for p in counts) + " | most in real time |")
+    print("|---" * (len(counts) + 3) + "|")
     for spec in args.settings.split(","):
         h, w, s = (int(v) for v in spec.split("/"))
-        rtf = []
+        rtf: dict[str, list[float]] = {b: [] for b in backends}
         for p in counts:
-            sec = window_seconds(model, p, args.windows, horizon=h, window=w, steps=s)
-            rtf.append((h / model.fps) / sec)
-        best = max([p for p, r in zip(counts, rtf, strict=True) if r >= 1.0], default=0)
-        print(f"| {h}/{w}/{s} | " + " | ".join(f"{r:.2f}x" for r in rtf) + f" | {best} |", flush=True)
-    t = transport(model)
-    print(f"\nbrowser draws the face: {t['code_bytes']:.0f} bytes/frame of face code (JSON); streaming frames "
-          f"instead: {t['jpeg_bytes']:.0f} bytes/frame (256 px JPEG) and {t['render_ms']:.1f} ms of server "
-          "CPU per frame (render + encode)")
+            for b in backends:  # interleaved: the backends of one patient count share the machine's load
+                sec = window_seconds(models[b], p, args.windows, horizon=h, window=w, steps=s)
+                rtf[b].append((h / model.fps) / sec)
+        for b in backends:
+            best = max([p for p, r in zip(counts, rtf[b], strict=True) if r >= 1.0], default=0)
+            print(f"| {h}/{w}/{s} | {b} | " + " | ".join(f"{r:.2f}x" for r in rtf[b]) + f" | {best} |", flush=True)
+    print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
+    if not args.skip_transport:
+        t = transport(model)
+        print(f"\nbrowser draws the face: {t['code_bytes']:.0f} bytes/frame of face code (JSON); streaming frames "
+              f"instead: {t['jpeg_bytes']:.0f} bytes/frame (256 px JPEG) and {t['render_ms']:.1f} ms of server "
+              "CPU per frame (render + encode)")
     if args.skip_latency:
         return
     print("\n| patients | pipeline latency (s) | reaction latency (s) | reaction, stream time (s) | steps measured"
           " | real-time factor | overruns |")
     print("|---|---|---|---|---|---|---|")
-    for p in (1, 8):
+    for p in (int(v) for v in args.latency_patients.split(",")):
         st = latencies(model, p, args.trials, seed=p)
         fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
         print(f"| {p} | {fmt(st['pipeline_s'])} | {fmt(st['reaction_s'])} | {fmt(st['reaction_stream_s'])} | "

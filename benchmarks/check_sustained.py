@@ -64,7 +64,6 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=400)
     ap.add_argument("--json", default=None)
     ap.add_argument("--guidance", default=None, help="E,X,S (default: the checkpoint's)")
-    ap.add_argument("--guidance-interval", default=None, help="sigma_lo,sigma_hi: guidance only in this range")
     ap.add_argument("--reference", default=None, help="npz cache of the simulator reference (made if absent)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -84,8 +83,6 @@ def main() -> None:
     over = {}
     if args.guidance:
         over["guidance"] = [float(v) for v in args.guidance.split(",")]
-    if args.guidance_interval:
-        over["guidance_interval"] = [float(v) for v in args.guidance_interval.split(",")]
     stim = plateau()
     gen = np.asarray(model.generate(np.repeat(stim[None], len(LEVELS), 0), LEVELS.astype(np.float32), "Neutral",
                                     samples=args.samples, seed=0, **over))

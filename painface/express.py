@@ -24,6 +24,7 @@ from painface.face.code import EMOTIONS, FEATURE_NAMES, clip_aus, feature_space,
 from painface.generation import Generation
 from painface.model.checkpoint import load_model
 from painface.model.conditions import emotion_vector
+from painface.model.inference import fast_denoiser
 from painface.model.sampling import SamplerConfig, generate
 from painface.subjects.protocols import (
     ElbowProtocol,
@@ -66,14 +67,17 @@ class PainDiffusion:
         self.fps = float(corpus.get("fps") or 25.0)
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> PainDiffusion:
+    def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+             inference: str | None = None) -> PainDiffusion:
+        """``inference``: the denoiser's inference backend (painface.model.inference; None: $PAINFACE_INFERENCE
+        or "auto")."""
         path = Path(path) if path is not None else SHIPPED
         if path is SHIPPED and not SHIPPED.is_file():
             raise InputError(f"no shipped checkpoint at {SHIPPED}; train one (docs/training.md) and pass --checkpoint")
         denoiser, info = load_model(path, device)
         if "normalizer" not in info:
             raise InputError(f"{path}: the checkpoint has no feature normalizer (not made by painface train?)")
-        return cls(denoiser, info, device, source=str(path))
+        return cls(fast_denoiser(denoiser, inference, path), info, device, source=str(path))
 
     @property
     def feature_names(self) -> tuple[str, ...]:

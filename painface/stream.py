@@ -42,14 +42,13 @@ import torch
 from painface.errors import InputError
 from painface.face.code import EMOTIONS, FEATURE_NAMES, feature_space, neutral_face, pspi
 from painface.model.conditions import (  # noqa: F401 (re-exported)
-    CONDITION_NAMES,
     GUIDANCE_MAX,
     STIMULUS_RANGE,
     Conditions,
     check_samples,
     check_settings,
 )
-from painface.model.sampling import SamplerConfig, _eval_mode, hold_clean_frames, sample_dpmpp_2m
+from painface.model.sampling import SamplerConfig, denoise_window
 
 LIVE_DEFAULTS: dict[str, Any] = {"horizon": 12, "window": 32, "steps": 8, "schedule": "full"}
 """Live sampler settings (chosen by measurement, docs/live.md): 12 new frames per window (0.48 s at 25 fps)
@@ -360,18 +359,14 @@ class StreamEngine:
         return stim, eps
 
     def _generate(self, batch: list[_Patient], inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        cfg, c = self.config, self.config.context
-        dev = self._rest.device
+        cfg, dev = self.config, self._rest.device
         stim = torch.stack([s for s, _ in inputs]).to(dev)
         eps = torch.stack([e for _, e in inputs], dim=1).to(dev)  # [2, B, W, D]
         expr = torch.tensor([p.expressiveness for p in batch], dtype=torch.float32, device=dev)
         emo = torch.as_tensor(np.stack([p.emotion for p in batch]), device=dev)
         lam = torch.as_tensor(np.stack([p.guidance for p in batch]), device=dev)  # [B, 3]
-        cond = Conditions(stim, expr, emo)
-        x = torch.cat([torch.stack([p.context for p in batch]), cfg.sigma_max * eps[0, :, c:]], dim=1)
-        with _eval_mode(self.model.denoiser):
-            fn = hold_clean_frames(_row_guided(self.model.denoiser, cond, lam), cfg.sigma_context, eps[1])
-            return sample_dpmpp_2m(fn, x, self._sigmas)
+        ctx = torch.stack([p.context for p in batch])
+        return denoise_window(self.model.denoiser, ctx, Conditions(stim, expr, emo), lam, eps, self._sigmas, cfg)
 
     # ---- clocked mode ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -441,26 +436,4 @@ class StreamEngine:
             "reaction_stream_s": float(np.median(stream)) if stream else None,
             "reactions": len(stream),
         }
-
-
-def _row_guided(denoiser: Any, cond: Conditions, strengths: torch.Tensor) -> Callable:
-    """Classifier-free guidance with per-row strengths ``[B, 3]``: D = (1 + sum_c l_bc) D(C) - sum_c l_bc
-    D(C without c) ([PainDiffusion, §III-D], several conditions). A condition runs its "without" pass when any
-    row needs it; rows with strength 0 get exactly 0 from it, so a row never depends on the others."""
-    active = [i for i in range(len(CONDITION_NAMES)) if bool((strengths[:, i] != 0).any())]
-    b, v = cond.batch, len(active) + 1
-    masks = torch.zeros(v, b, len(CONDITION_NAMES), dtype=torch.bool)
-    for k, i in enumerate(active, start=1):
-        masks[k, :, i] = True
-    cond_all, drop = cond.repeat(v), masks.reshape(v * b, -1)
-    total = 1.0 + strengths.sum(1)
-
-    def model(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        d = denoiser(x.repeat(v, 1, 1), sigma.repeat(v, 1), cond_all, drop.to(x.device)).reshape(v, *x.shape)
-        out = total[:, None, None] * d[0]
-        for k, i in enumerate(active, start=1):
-            out = out - strengths[:, i, None, None] * d[k]
-        return out
-
-    return model
 

@@ -165,6 +165,28 @@ def test_guided_batch_gives_each_sample_its_own_result() -> None:
             torch.testing.assert_close(together[i:i + 1], alone, atol=1e-5, rtol=1e-4)
 
 
+def test_per_row_guidance_strengths() -> None:
+    """One row of strengths per sequence (the live engine's patients): identical rows give exactly the result of
+    the three numbers; each row of a mixed batch gets its own strengths' result, and a row with strength 0 for a
+    condition gets nothing from the pass another row needs."""
+    den = Denoiser(randomized(UNetConfig(**TINY))).eval()
+    x, _, cond = inputs(3, seed=9)
+    sigma = torch.exp(torch.randn(3, 16, generator=torch.Generator().manual_seed(10)))
+    rows = torch.tensor([[0.5, 1.0, 2.0], [0.0, 0.0, 0.0], [0.0, 3.0, 0.25]])
+    with torch.no_grad():
+        uniform = guided_denoiser(den, cond, (0.5, 1.0, 2.0))(x, sigma)
+        assert torch.equal(guided_denoiser(den, cond, rows[0].expand(3, 3))(x, sigma), uniform)
+        mixed = guided_denoiser(den, cond, rows)(x, sigma)
+        for i in range(3):
+            one = Conditions(cond.stimulus[i:i + 1], cond.expressiveness[i:i + 1], cond.emotion[i:i + 1])
+            alone = guided_denoiser(den, one, rows[i].tolist())(x[i:i + 1], sigma[i:i + 1])
+            torch.testing.assert_close(mixed[i:i + 1], alone, atol=1e-5, rtol=1e-4)
+    with pytest.raises(InputError, match=r"\[3, 3\]"):
+        guided_denoiser(den, cond, torch.ones(2, 3))
+    with pytest.raises(InputError, match="finite"):
+        guided_denoiser(den, cond, (0.0, float("nan"), 1.0))
+
+
 def test_tiny_model_overfits_one_window() -> None:
     """Memorizing one window: the denoising loss on fixed noise draws falls more than 10x in 60 Adam steps.
 

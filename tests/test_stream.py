@@ -80,6 +80,19 @@ def test_one_patient_matches_the_rolling_sampler(model):
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+def test_engine_and_rolling_sampler_run_the_same_window(model):
+    """Both call denoise_window: one patient's window from the engine is bit-for-bit RollingSampler.step."""
+    stim = np.linspace(0, 1, 8).astype(np.float32)
+    eng = StreamEngine(model, **SMALL)
+    pid = eng.add_patient(expressiveness=0.7, emotion="Anger", guidance=(0.0, 1.5, 3.0), seed=11)
+    eng.push(pid, stim)
+    eng.step()
+    ref = RollingSampler(model.denoiser, 0.7, "Anger", neutral=model.encode(neutral_face(1)[0]),
+                         config=model.sampler_config(**SMALL, guidance=(0.0, 1.5, 3.0)), batch=1,
+                         generator=torch.Generator().manual_seed(11))
+    assert np.array_equal(eng.pull(pid).face, model.decode(ref.step(stim[None]))[0])
+
+
 def test_a_patient_is_the_same_alone_or_batched(model):
     stim = np.r_[np.zeros(8), np.full(16, 0.8)]
     alone = StreamEngine(model, **SMALL)

@@ -179,54 +179,57 @@ def training_loss(denoiser: Denoiser, x0: Tensor, cond: Conditions, config: EDMC
 
 
 def guided_denoiser(denoiser: Denoiser, cond: Conditions,
-                    strengths: Sequence[float] = DEFAULT_GUIDANCE,
-                    interval: Sequence[float] | None = None) -> ModelFn:
+                    strengths: Sequence[float] | Tensor = DEFAULT_GUIDANCE) -> ModelFn:
     """Classifier-free guidance over the three conditions as a :data:`ModelFn`:
 
     D = (1 + sum_c l_c) D(C) - sum_c l_c D(C without c), strengths ``l`` in (emotion, expressiveness,
-    stimulus) order. All passes run as one batch ``[V * B]``, variant-major (rows ``v*B .. v*B+B-1`` are
-    variant v of every sequence), so sequences never mix. Zero strengths add no pass.
-
-    ``interval`` (sigma_lo, sigma_hi): guidance acts only on frames whose sigma lies in ``(lo, hi]``
-    (Kynkaanniemi et al. 2024, "Applying guidance in a limited interval"); other frames get the plain
-    conditional estimate, and a call where no frame is in the interval runs the conditional pass alone.
+    stimulus) order: three numbers for every sequence, or one row per sequence ``[B, 3]`` (the live
+    engine's patients each have their own). All passes run as one batch ``[V * B]``, variant-major (rows
+    ``v*B .. v*B+B-1`` are variant v of every sequence), so sequences never mix. A condition runs its
+    "without" pass when any row's strength for it is non-zero; a row with strength 0 gets exactly 0 from
+    that pass, so a row never depends on the others. All-zero columns add no pass.
     """
-    if len(strengths) != len(CONDITION_NAMES):
-        raise InputError(f"guidance strengths: expected {len(CONDITION_NAMES)} values ({', '.join(CONDITION_NAMES)}), "
-                         f"got {list(strengths)}")
-    strengths = [float(s) for s in strengths]
-    if not all(torch.isfinite(torch.tensor(strengths))):
-        raise InputError(f"guidance strengths: {strengths}; expected finite numbers")
-    active = [i for i, s in enumerate(strengths) if s != 0.0]
-    b = cond.batch
-    masks = torch.zeros(1 + len(active), b, len(CONDITION_NAMES), dtype=torch.bool)
+    lam = guidance_rows(strengths, cond.batch)
+    active = [i for i in range(len(CONDITION_NAMES)) if bool((lam[:, i] != 0).any())]
+    b, variants = cond.batch, len(active) + 1
+    masks = torch.zeros(variants, b, len(CONDITION_NAMES), dtype=torch.bool)
     for v, i in enumerate(active, start=1):
         masks[v, :, i] = True
-    variants = len(active) + 1
-    cond_all = cond.repeat(variants)
-
-    if interval is not None:
-        lo, hi = (float(v) for v in interval)
-        if not 0 <= lo < hi:
-            raise InputError(f"guidance interval: {list(interval)}; expected 0 <= sigma_lo < sigma_hi")
+    cond_all, drop = cond.repeat(variants), masks.reshape(variants * b, -1)
+    total = torch.ones(b, dtype=torch.float64)  # 1 + sum_c l_c summed in float64, as the numbers are given
+    for i in active:
+        total = total + lam[:, i]
+    total, lam = total.float(), lam.float()
 
     def model(x: Tensor, sigma: Tensor) -> Tensor:
         sigma = _per_frame(sigma, x)
-        inside = None
-        if interval is not None:
-            inside = (sigma > lo) & (sigma <= hi)
-            if not inside.any():
-                return denoiser(x, sigma, cond, torch.zeros(b, len(CONDITION_NAMES), dtype=torch.bool,
-                                                            device=x.device))
-        drop = masks.reshape(variants * b, -1).to(x.device)
-        d = denoiser(x.repeat(variants, 1, 1), sigma.repeat(variants, 1), cond_all, drop)
+        dev = x.device
+        d = denoiser(x.repeat(variants, 1, 1), sigma.repeat(variants, 1), cond_all, drop.to(dev))
         d = d.reshape(variants, *x.shape)
-        out = (1.0 + sum(strengths[i] for i in active)) * d[0]
+        out = total.to(dev)[:, None, None] * d[0]
         for v, i in enumerate(active, start=1):
-            out = out - strengths[i] * d[v]
+            out = out - lam[:, i, None, None].to(dev) * d[v]
         return out
 
     return model
+
+
+def guidance_rows(strengths: Sequence[float] | Tensor, batch: int) -> Tensor:
+    """Guidance strengths as ``[batch, 3]`` float64 (CPU): three numbers (for every row) or ``[batch, 3]``."""
+    n = len(CONDITION_NAMES)
+    try:
+        lam = torch.as_tensor(strengths if isinstance(strengths, Tensor) else [float(s) for s in strengths],
+                              dtype=torch.float64).cpu()
+    except (TypeError, ValueError):
+        raise InputError(f"guidance strengths: expected {n} numbers ({', '.join(CONDITION_NAMES)})") from None
+    if lam.shape == (n,):
+        lam = lam.expand(batch, n)
+    if lam.shape != (batch, n):
+        raise InputError(f"guidance strengths: expected {n} values ({', '.join(CONDITION_NAMES)}) or [{batch}, {n}] "
+                         f"(one row per sequence), got shape {tuple(lam.shape)}")
+    if not torch.isfinite(lam).all():
+        raise InputError(f"guidance strengths: {lam.flatten()[:6].tolist()}; expected finite numbers")
+    return lam
 
 
 def _per_frame(sigma: Tensor | float, x: Tensor) -> Tensor:

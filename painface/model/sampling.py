@@ -152,16 +152,9 @@ class SamplerConfig:
     sigma_max: float = 80.0
     rho: float = 7.0
     sigma_context: float = 0.02
-    guidance_interval: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         self.guidance = tuple(float(g) for g in self.guidance)  # type: ignore[assignment]
-        if self.guidance_interval is not None:
-            lo, hi = (float(v) for v in self.guidance_interval)
-            if not 0 <= lo < hi:
-                raise InputError(f"SamplerConfig.guidance_interval: {list(self.guidance_interval)}; expected "
-                                 "0 <= sigma_lo < sigma_hi")
-            self.guidance_interval = (lo, hi)
         if self.schedule not in SCHEDULES:
             raise InputError(f"SamplerConfig.schedule: {self.schedule!r}; expected one of {list(SCHEDULES)}")
         if not 0 < self.horizon < self.window:
@@ -177,8 +170,6 @@ class SamplerConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["guidance"] = list(self.guidance)
-        if self.guidance_interval is not None:
-            d["guidance_interval"] = list(self.guidance_interval)
         return d
 
     @classmethod
@@ -197,12 +188,14 @@ class SamplerConfig:
 @contextmanager
 def _eval_mode(module: torch.nn.Module):
     was_training = module.training
-    module.eval()
+    if was_training:  # eval() walks every submodule: only when needed (once per window otherwise)
+        module.eval()
     try:
         with torch.inference_mode():
             yield
     finally:
-        module.train(was_training)
+        if was_training:
+            module.train()
 
 
 class RollingSampler:
@@ -269,16 +262,26 @@ class RollingSampler:
         if stim.shape[1] == cfg.horizon:
             stim = torch.cat([self.context_stimulus, stim], dim=1)
         cond = Conditions(stim, self.expressiveness, self.emotion)
-        dev = self.context.device
-        eps = torch.randn(2, b, cfg.window, d, generator=self.generator).to(dev)  # initial / context noise
-        x = torch.cat([self.context, cfg.sigma_max * eps[0, :, c:]], dim=1)
-        with _eval_mode(self.denoiser):
-            model = hold_clean_frames(guided_denoiser(self.denoiser, cond, cfg.guidance, cfg.guidance_interval),
-                                      cfg.sigma_context, eps[1])
-            x = sample_dpmpp_2m(model, x, self.sigmas)
+        eps = torch.randn(2, b, cfg.window, d, generator=self.generator).to(self.context.device)
+        x = denoise_window(self.denoiser, self.context, cond, cfg.guidance, eps, self.sigmas, cfg)
         self.context = x[:, -c:].clone()
         self.context_stimulus = cond.stimulus[:, -c:].clone()
         return x[:, c:].clone()
+
+
+def denoise_window(denoiser: Denoiser, context: Tensor, cond: Conditions, guidance: Sequence[float] | Tensor,
+                   eps: Tensor, sigmas: Tensor, config: SamplerConfig) -> Tensor:
+    """One window ``[B, window, D]`` of rolling generation (what :meth:`RollingSampler.step` and the live engine
+    run): the clean ``context`` frames ``[B, window - horizon, D]`` followed by ``horizon`` new frames started at
+    sigma_max * ``eps[0]``, denoised by guided DPM-Solver++(2M) through the per-frame ``sigmas``
+    ``[rows, window]`` while the context is shown at ``config.sigma_context`` with the fixed noise ``eps[1]``
+    (``eps``: ``[2, B, window, D]``). ``cond`` covers the whole window; ``guidance``: three strengths or one row
+    per sequence ``[B, 3]`` (:func:`~painface.model.edm.guided_denoiser`)."""
+    c = config.context
+    x = torch.cat([context, config.sigma_max * eps[0, :, c:]], dim=1)
+    with _eval_mode(denoiser):
+        model = hold_clean_frames(guided_denoiser(denoiser, cond, guidance), config.sigma_context, eps[1])
+        return sample_dpmpp_2m(model, x, sigmas)
 
 
 def generate(denoiser: Denoiser, stimulus: object, expressiveness: object, emotion: object, *,
