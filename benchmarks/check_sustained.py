@@ -39,8 +39,9 @@ def simulator_reference(subjects: int, seed: int = 7) -> tuple[np.ndarray, np.nd
     """(expressiveness, mean PSPI 15-30 s after the plateau's onset) of ``subjects`` virtual subjects drawn from
     the default population: each does the BioVid session (its expressiveness), then the 30 s plateau."""
     from painface.subjects.population import session
-    from painface.subjects.protocols import BLOCK_KINDS, HeatProtocol, Stimulus
+    from painface.subjects.protocols import HeatProtocol, Stimulus
     from painface.subjects.simulate import simulate_face
+    from painface.subjects.sustained import BLOCK_KINDS
     from painface.subjects.traits import SimConfig, sample_traits
 
     cfg, proto = SimConfig(), HeatProtocol()

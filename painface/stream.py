@@ -8,6 +8,10 @@ context frames are paired with the stimulus that really came. So a stimulus chan
 at the next window: the horizon is the latency setting (``horizon / fps`` seconds at most, plus the
 compute time of one window), traded against compute (a shorter horizon means more windows per second).
 
+(Over 400 lines on purpose: one class, the engine, with its per-patient state and the reports the server
+sends; the input checks live in :mod:`painface.model.conditions` and the denoising in
+:func:`painface.model.sampling.denoise_window`.)
+
 Use:
 
 * **step mode** (tests, offline): ``push(pid, samples)`` appends stimulus samples (normalized, 0 =

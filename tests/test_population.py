@@ -7,7 +7,8 @@ from painface.data.corpus import open_corpus
 from painface.errors import CorpusError, InputError
 from painface.face.code import AU43_CLOSED_THRESHOLD, FEATURE_NAMES
 from painface.subjects.population import simulate_corpus, split_plan
-from painface.subjects.protocols import BLOCK_KINDS, HeatProtocol
+from painface.subjects.protocols import HeatProtocol
+from painface.subjects.sustained import BLOCK_KINDS
 
 SHORT = HeatProtocol(repetitions=2)  # 8 trials: a ~3 min session keeps the tests fast
 

@@ -190,7 +190,7 @@ def test_sustained_stimulus_adapts_and_shows_in_bursts_then_rests():
 
 
 def test_mixed_protocol_blocks():
-    from painface.subjects.protocols import BLOCK_KINDS, MixedProtocol, mixed_blocks
+    from painface.subjects.sustained import BLOCK_KINDS, MixedProtocol, mixed_blocks
 
     x, code = mixed_blocks(np.random.default_rng(0), MixedProtocol())
     assert x.shape == code.shape and x.min() >= 0 and x.max() <= 1.0 + 1e-6

@@ -30,16 +30,9 @@ from painface.data.corpus import (
 )
 from painface.errors import InputError
 from painface.face.code import FEATURE_NAMES
-from painface.subjects.protocols import (
-    BLOCK_KINDS,
-    HeatProtocol,
-    MixedProtocol,
-    Stimulus,
-    biovid_heat,
-    mixed_blocks,
-    normalized_to_celsius,
-)
+from painface.subjects.protocols import HeatProtocol, Stimulus, biovid_heat, normalized_to_celsius
 from painface.subjects.simulate import simulate_face
+from painface.subjects.sustained import BLOCK_KINDS, MixedProtocol, mixed_blocks
 from painface.subjects.traits import SimConfig, sample_traits
 
 GENERATOR = "painface.subjects"
