@@ -88,7 +88,46 @@ def test_mean_face_and_ground_truth(pool):
     assert g.shape == (6, 7, D) and np.array_equal(g[0], gt[0]) and np.array_equal(g[3], gt[1])
     assert np.array_equal(GroundTruth(gt).select(slice(1, 2)).generate(np.zeros((1, 7)))[0], gt[1])
     names = simple_baselines(pool, gt)
-    assert list(names) == ["ground_truth", "random", "nearest_neighbor", "mean_face"]
+    assert list(names) == ["ground_truth", "random", "nearest_neighbor", "mean_face", "stimulus_lookup"]
+
+
+def test_lagged_average_is_causal_and_lagged():
+    from painface.evaluate.baselines import lagged_average
+
+    s = np.array([0, 0, 0, 4, 4, 4, 4, 0, 0], np.float64)
+    a = lagged_average(s, window=2, lag=1)
+    # frame t averages s[t-2], s[t-1] (window 2 ending 1 frame before t); the start holds the first value
+    assert a.tolist() == [0, 0, 0, 0, 2, 4, 4, 4, 2]
+    assert lagged_average(s, 1, 0).tolist() == s.tolist()
+
+
+def test_stimulus_lookup_recovers_a_lagged_response():
+    """Training faces whose AU4 is 2 x the stimulus of 1 s earlier: the lookup finds the lag, returns the
+    table's mean face per bin, scales AUs by expressiveness and leaves head pose alone."""
+    from painface.evaluate.baselines import StimulusLookup
+
+    rng = np.random.default_rng(1)
+    subjects, infos, fps, lag = {}, [], 25, 25
+    for i in range(3):
+        t = 3000
+        stim = np.repeat(rng.uniform(0, 1, t // 100), 100).astype(np.float32)  # 4 s steps
+        face = np.zeros((t, D), np.float32)
+        face[lag:, FEATURE_NAMES.index("AU4")] = 2.0 * stim[:-lag]
+        face[:, FEATURE_NAMES.index("head_pitch")] = 3.0
+        info = {"id": f"s{i}", "split": "train", "expressiveness": 0.5, "emotion": "Neutral", "pattern": 0}
+        infos.append(info)
+        subjects[info["id"]] = SubjectData(info=info, face=face, stimulus=stim, pspi=pspi(face))
+    meta = make_meta(fps=fps, feature_names=FEATURE_NAMES, stimulus_units="normalized", subjects=infos)
+    lk = StimulusLookup(TrainingPool.from_corpus(Corpus(meta, subjects=subjects)))
+    centre_s = (lk.lag + (lk.window - 1) / 2) / fps  # the averaged span's centre, behind the current frame
+    assert centre_s == pytest.approx(1.0, abs=0.3) and lk.train_corr > 0.95
+    query = np.concatenate([np.zeros(100), np.full(200, 0.8)]).astype(np.float32)
+    out = lk.generate(np.stack([query, query]), expressiveness=[0.5, 1.0], samples=2)
+    assert out.shape == (4, 300, D) and np.array_equal(out[0], out[1])  # deterministic tries
+    au4 = out[:, :, FEATURE_NAMES.index("AU4")]
+    assert au4[0, 90] < 0.2 and au4[0, -1] == pytest.approx(1.6, abs=0.15)  # before and after the lagged rise
+    assert au4[2, -1] == pytest.approx(2 * au4[0, -1], rel=1e-5)  # expressiveness 1.0 vs the mean 0.5
+    assert np.allclose(out[:, :, FEATURE_NAMES.index("head_pitch")], 3.0)
 
 
 def test_bad_inputs(pool):
