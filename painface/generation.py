@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from painface.errors import InputError
 from painface.face.code import EMOTIONS, check_face, feature_space
@@ -53,8 +54,10 @@ def emotion_label(vector: np.ndarray) -> str:
 
 
 @dataclass(eq=False)
-class Generation:
-    """Face codes ``[B, frames, D]`` from PainDiffusion and what made them (see the module docstring)."""
+class Generation(NDArrayOperatorsMixin):
+    """Face codes ``[B, frames, D]`` from PainDiffusion and what made them (see the module docstring).
+    It behaves as the array of its codes where an array is expected: ``np.asarray``, arithmetic and
+    ufuncs (which return plain arrays), indexing, ``shape``, ``dtype`` and ``len``."""
 
     codes: np.ndarray
     feature_names: tuple[str, ...]
@@ -93,6 +96,22 @@ class Generation:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         arr = self.codes if dtype is None else self.codes.astype(dtype)
         return arr.copy() if copy and arr is self.codes else arr
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        inputs = tuple(x.codes if isinstance(x, Generation) else x for x in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(x.codes if isinstance(x, Generation) else x for x in kwargs["out"])
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return self.codes[index]
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.codes.dtype
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -30,9 +30,9 @@ def test_shipped_generators_obey_the_protocol(name):
         assert arg in params, f"{name}.generate lacks {arg}"
     stim = np.stack([np.linspace(0, 1, 48), np.zeros(48)]).astype(np.float32)  # two patients, 48 frames
     kw = {"steps": 4} if name == "paindiffusion" else {}
-    out = model.generate(stim, [0.5, 1.0], "Neutral", samples=2, seed=1, **kw)
+    out = np.asarray(model.generate(stim, [0.5, 1.0], "Neutral", samples=2, seed=1, **kw))  # a Generation too
     assert out.shape == (4, 48, len(model.feature_names)) and out.dtype == np.float32
-    again = model.generate(stim, [0.5, 1.0], "Neutral", samples=2, seed=1, **kw)
+    again = np.asarray(model.generate(stim, [0.5, 1.0], "Neutral", samples=2, seed=1, **kw))
     np.testing.assert_array_equal(out, again)
     assert model.fps == 25.0
 

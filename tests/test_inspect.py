@@ -107,7 +107,7 @@ def test_pspi_histogram_bins():
 # --- the summary -------------------------------------------------------------------------------
 def test_summary_exact_numbers():
     s = insp.summarize(make_corpus(), progress=False)
-    assert s["subjects"] == {"total": 4, "train": 3, "val": 1}
+    assert s["subjects"] == {"total": 4, "train": 3, "val": 1, "test": 0}
     assert s["frames_per_subject"] == {"min": 1300.0, "median": 1300.0, "max": 1400.0}
     assert s["fps"] == 25.0 and s["feature_space"] == "facs" and s["stimulus_units"] == "normalized"
     assert s["stoic_share"] == 0.5
