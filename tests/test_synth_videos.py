@@ -105,7 +105,7 @@ def test_resume_gives_the_same_dataset(tiny, tmp_path):
     (["--source", "flame"], "--source"),
     (["--subjects", "0"], "--subjects"),
     (["--clips", "21"], "--clips"),
-    (["--split", "test"], "--split"),
+    (["--split", "holdout"], "--split"),
     (["--source", "paindiffusion", "--checkpoint", "/nonexistent/pd.safetensors"], "checkpoint not found"),
 ])
 def test_bad_input(tmp_path, capsys, argv, msg):
