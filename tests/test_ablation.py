@@ -80,7 +80,8 @@ def test_windows_come_from_validation_subjects_with_levels_cycling_and_context_b
         assert np.array_equal(before, sub.face[w["start"] - 32:w["start"]])
         assert np.array_equal(ps, sub.pspi[w["start"]:w["start"] + 80])
         assert sub.extras["level"][w["start"] + 10:w["start"] + 20].max() == w["level"]
-        assert sub.stimulus[w["start"] + 10] == 0 and sub.stimulus[w["start"] + 11] > 0  # 1 s lead
+        # 1 s lead: the onset (first frame off baseline, as painface evaluate finds it) is 10 frames in
+        assert sub.stimulus[w["start"] + 9] == 0 and sub.stimulus[w["start"] + 10] > 0
     assert win.expressiveness.tolist() == [0.5, 1.5, 0.5, 1.5]
     assert win.emotion.argmax(1).tolist() == [0, 1, 0, 1]
     again = pick_windows(corpus, AblationConfig(**SMALL))
@@ -129,7 +130,7 @@ def test_bad_inputs_are_clear_errors():
         run_ablation(Oracle(), corpus, AblationConfig(**SMALL, guidances=((1.0, 2.0),)), progress=False)
     with pytest.raises(CorpusError, match="no validation subjects"):
         run_ablation(Oracle(), make_corpus(split_val=0), AblationConfig(**SMALL), progress=False)
-    with pytest.raises(CorpusError, match="a window needs"):
+    with pytest.raises(CorpusError, match="no heat onset with room"):
         run_ablation(Oracle(), make_corpus(frames=100), AblationConfig(**SMALL), progress=False)
 
     celsius = make_corpus()

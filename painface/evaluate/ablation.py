@@ -31,10 +31,8 @@ from tqdm import tqdm
 
 from painface.baselines import Generator
 from painface.data.corpus import Corpus
-from painface.data.trials import trial_onsets
 from painface.errors import CorpusError, InputError
 from painface.evaluate import metrics
-from painface.model.conditions import emotion_vector
 from painface.model.edm import DEFAULT_GUIDANCE
 
 DEFAULT_GUIDANCES: tuple[tuple[float, float, float], ...] = (
@@ -95,42 +93,32 @@ class Windows:
 
 
 def pick_windows(corpus: Corpus, cfg: AblationConfig, regressor: metrics.PspiRegressor | None = None) -> Windows:
-    """Cut the validation windows (see the module docstring) out of ``corpus``. Ground-truth PSPI is computed
-    from the face codes as for the generations (exact in FACS space, else by ``regressor``)."""
+    """Cut the validation windows (see the module docstring) out of ``corpus``, with ``painface evaluate``'s
+    onset windows (:func:`painface.evaluate.run.onset_windows`) and window loading: window k comes from
+    validation subject k mod n, from a seeded choice among its onsets of level 4 - k mod 4 (any level when it
+    has none). Ground-truth PSPI is computed from the face codes as for the generations (exact in FACS
+    space, else by ``regressor``)."""
+    from painface.evaluate.run import load_windows, onset_windows
+
     val = corpus.ids("val")
     if not val:
         raise CorpusError("ablation: the corpus has no validation subjects (split 'val')")
     fps, before = corpus.fps, max(int(c) for c in cfg.contexts)
     length, lead = int(round(cfg.seconds * fps)), int(round(cfg.lead_s * fps))
-    out: dict[str, list] = {k: [] for k in ("stimulus", "face", "pspi", "before", "expr", "emo", "where")}
+    chosen = []
     for k in range(cfg.windows):
-        sub = corpus.subject(val[k % len(val)])
-        n = sub.frames
-        if n < before + length:
-            raise CorpusError(f"ablation: subject {sub.id} has {n} frames; a window needs {before + length}")
-        rng = np.random.default_rng([cfg.seed, k])
-        want = 4 - k % 4
-        starts = np.arange(before, n - length + 1)
-        trial, level = sub.extras.get("trial"), sub.extras.get("level")
-        if trial is not None or level is not None:
-            onsets = trial_onsets(trial, level) - lead
-            onsets = onsets[(onsets >= before) & (onsets <= n - length)]
-            first = int(round(fps))  # a trial's level: the largest class in its first second
-            lv = (np.array([np.asarray(level)[o + lead:o + lead + first].max() for o in onsets], dtype=int)
-                  if level is not None and onsets.size else np.zeros(onsets.size, int))
-            starts = onsets[lv == want] if (lv == want).any() else (onsets if onsets.size else starts)
-        s = int(rng.choice(starts))
-        out["stimulus"].append(sub.stimulus[s:s + length])
-        out["face"].append(sub.face[s:s + length])
-        out["pspi"].append(metrics.pspi_of(sub.face[s:s + length], corpus.feature_names, regressor))
-        out["before"].append(sub.face[s - before:s])
-        out["expr"].append(float(sub.info.get("expressiveness", np.mean(sub.pspi))))
-        out["emo"].append(emotion_vector(str(sub.info.get("emotion", "Neutral"))))
-        got = int(np.asarray(level)[s + lead:s + lead + int(round(fps))].max()) if level is not None else 0
-        out["where"].append({"subject": sub.id, "start": s, "frames": length, "level": got})
-    return Windows(np.stack(out["stimulus"]).astype(np.float32), np.stack(out["face"]).astype(np.float32),
-                   np.stack(out["pspi"]).astype(np.float32), np.stack(out["before"]).astype(np.float32),
-                   np.asarray(out["expr"], np.float32), np.stack(out["emo"]).astype(np.float32), out["where"])
+        sid = val[k % len(val)]
+        found = onset_windows(corpus, sid, length, lead, before, shift=False)
+        if not found:
+            raise CorpusError(f"ablation: subject {sid} has no heat onset with room for {before} context frames "
+                              f"and a {length}-frame window")
+        same = [w for w in found if w.level == 4 - k % 4] or found
+        chosen.append(same[int(np.random.default_rng([cfg.seed, k]).integers(len(same)))])
+    data = load_windows(corpus, chosen, length, before)
+    pspi = np.stack([metrics.pspi_of(f, corpus.feature_names, regressor) for f in data.face]).astype(np.float32)
+    where = [{"subject": w.subject, "start": w.start, "frames": length, "level": w.level} for w in chosen]
+    return Windows(data.stimulus.astype(np.float32), data.face.astype(np.float32), pspi,
+                   data.context.astype(np.float32), data.expressiveness, data.emotion.astype(np.float32), where)
 
 
 def settings(cfg: AblationConfig, window: int, default_context: int) -> list[tuple[str, str, dict[str, Any]]]:

@@ -105,15 +105,33 @@ def default_corpus(out: Path, progress: bool = True) -> Path:
     return root
 
 
-def onset_levels(sub: Any, onsets: np.ndarray) -> np.ndarray:
-    """Stimulus level (1-4) of each onset: the corpus's ``level`` extra during the following 5 s at 25 fps,
-    or, without it, the quartile of the onset's peak stimulus among the subject's onsets."""
+def onset_levels(sub: Any, onsets: np.ndarray, fps: float = 25.0) -> np.ndarray:
+    """Stimulus level (1-4) of each onset: the corpus's ``level`` extra during the following 5 s, or, without
+    it, the quartile of the onset's peak stimulus (over the following 10 s) among the subject's onsets."""
     if "level" in sub.extras:
-        lv = np.asarray(sub.extras["level"])
-        return np.array([int(lv[o:o + 125].max()) for o in onsets], dtype=np.int64)
-    peaks = np.array([float(sub.stimulus[o:o + 250].max()) for o in onsets])
+        lv, span = np.asarray(sub.extras["level"]), max(1, int(round(5 * fps)))
+        return np.array([int(lv[o:o + span].max()) for o in onsets], dtype=np.int64)
+    span = max(1, int(round(10 * fps)))
+    peaks = np.array([float(sub.stimulus[o:o + span].max()) for o in onsets])
     ranks = np.argsort(np.argsort(peaks))
     return 1 + (4 * ranks) // max(len(onsets), 1)
+
+
+def onset_windows(corpus: Corpus, sid: str, length: int, lead: int, min_start: int, *,
+                  shift: bool = True) -> list[Window]:
+    """The windows of ``length`` frames starting ``lead`` frames before each heat onset (a rise of the
+    stimulus whose level is 1-4) of subject ``sid``, leaving ``min_start`` frames before them (context).
+    ``shift``: a window that would cross the recording's end is moved inside it (else it is left out)."""
+    sub = corpus.subject(sid)
+    onsets = stimulus_changes(sub.stimulus, kinds="rise")
+    found = []
+    for o, lv in zip(onsets.tolist(), onset_levels(sub, onsets, corpus.fps).tolist(), strict=True):
+        start = o - lead
+        if shift:
+            start = min(max(start, min_start), sub.frames - length)
+        if min_start <= start <= sub.frames - length and lv in LEVELS:
+            found.append(Window(sid, int(start), int(o), int(lv)))
+    return found
 
 
 def select_windows(corpus: Corpus, cfg: EvalConfig, min_start: int) -> list[Window]:
@@ -123,17 +141,7 @@ def select_windows(corpus: Corpus, cfg: EvalConfig, min_start: int) -> list[Wind
     ids = corpus.ids(cfg.split)
     if not ids:
         raise InputError(f"corpus: no {cfg.split!r} subjects; evaluate runs on held-out subjects")
-    per_subject: list[list[Window]] = []
-    for sid in ids:
-        sub = corpus.subject(sid)
-        onsets = stimulus_changes(sub.stimulus, kinds="rise")
-        levels = onset_levels(sub, onsets)
-        found = []
-        for o, lv in zip(onsets.tolist(), levels.tolist(), strict=True):
-            start = min(max(o - cfg.lead, min_start), sub.frames - cfg.length)
-            if start >= min_start and lv in LEVELS:
-                found.append(Window(sid, int(start), int(o), int(lv)))
-        per_subject.append(found)
+    per_subject = [onset_windows(corpus, sid, cfg.length, cfg.lead, min_start) for sid in ids]
     if cfg.full:
         out = [w for ws in per_subject for w in ws]
     else:
