@@ -30,9 +30,10 @@ class Generator(Protocol):
 
     def generate(self, stimulus: np.ndarray, expressiveness: Any = 1.0, emotion: Any = "Neutral", *,
                  samples: int = 1, seed: int = 0, context: np.ndarray | None = None, **sampler: Any) -> np.ndarray:
-        """Face codes ``[P * samples, L, D]`` float32 (patient-major; an array, or an object that
-        ``np.asarray`` turns into one, like PainDiffusion's :class:`~painface.generation.Generation`) for a
-        stimulus ``[L]`` or ``[P, L]`` (normalized units: 0 = baseline, 1 = the person's tolerance),
-        expressiveness (PSPI, a number or ``[P]``), emotion (a name, a blend or probabilities), reproducible from ``seed``; ``context``:
-        face-code frames ``[P * samples, C, D]`` the sequences continue from."""
+        """Face codes ``[P * samples, L, D]`` float32, patient-major (an array, or an object that
+        ``np.asarray`` turns into one, like PainDiffusion's :class:`~painface.generation.Generation`), for
+        a stimulus ``[L]`` or ``[P, L]`` (normalized units: 0 = baseline, 1 = the person's tolerance),
+        expressiveness (PSPI, a number or ``[P]``) and emotion (a name, a blend or probabilities),
+        reproducible from ``seed``; ``context``: face-code frames ``[P * samples, C, D]`` the sequences
+        continue from."""
         ...
