@@ -4,6 +4,9 @@
 
     python3 benchmarks/check_smoothing.py results/val/generations.npz
 """
+
+from __future__ import annotations
+
 import sys
 
 import numpy as np
@@ -12,23 +15,37 @@ from scipy.ndimage import gaussian_filter1d
 from painface.evaluate import metrics as M
 from painface.face.code import AU_NAMES, FEATURE_NAMES, pspi
 
-g = np.load(sys.argv[1])
-gt, gtp = g["ground_truth"], g["ground_truth_pspi"]
-au = np.array([n in AU_NAMES for n in FEATURE_NAMES])
-def rep(name, face):
-    P, K = face.shape[:2]
+FPS, LEAD, SPAN = 25.0, 160, 250
+
+
+def report(name: str, face: np.ndarray, gt: np.ndarray, gt_pspi: np.ndarray) -> None:
+    """One row: Sim, Corr, PSPI W1, Peak W1 (means over tries) and AU speed of ``face`` [P, K, L, D]."""
     ps = pspi(face, FEATURE_NAMES)
-    sim = np.mean([M.sim(ps[:, k], gtp).mean() for k in range(K)])
-    cor = np.mean([M.pearson(ps[:, k], gtp).mean() for k in range(K)])
-    w1 = np.mean([M.pspi_w1(ps[:, k], gtp) for k in range(K)])
-    pk = np.mean([M.peak_w1(ps[:, k], gtp, 160, 250) for k in range(K)])
-    sp = M.au_speed(face.reshape(-1, *face.shape[2:]), FEATURE_NAMES, 25).mean()
-    print(f"{name:24s} Sim {sim:.3f} Corr {cor:.3f} W1 {w1:.3f} PeakW1 {pk:.3f} speed {sp:.3f} (gt {M.au_speed(gt, FEATURE_NAMES, 25).mean():.3f})")
-for mode in ("seeded", "cold"):
-    print(mode)
-    rep("lookup", g[f"{mode}/stimulus_lookup/face"])
-    f = g[f"{mode}/paindiffusion/face"]
-    rep("paindiffusion", f)
-    for s in (1, 2, 3, 5):
-        sm = f.copy(); sm[..., au] = gaussian_filter1d(f[..., au], s, axis=2, mode="nearest")
-        rep(f"pd gauss {s}", sm)
+    k = range(face.shape[1])
+    sim = np.mean([M.sim(ps[:, i], gt_pspi).mean() for i in k])
+    corr = np.mean([M.pearson(ps[:, i], gt_pspi).mean() for i in k])
+    w1 = np.mean([M.pspi_w1(ps[:, i], gt_pspi) for i in k])
+    peak = np.mean([M.peak_w1(ps[:, i], gt_pspi, LEAD, SPAN) for i in k])
+    speed = M.au_speed(face.reshape(-1, *face.shape[2:]), FEATURE_NAMES, FPS).mean()
+    gt_speed = M.au_speed(gt, FEATURE_NAMES, FPS).mean()
+    print(f"| {name} | {sim:.3f} | {corr:.3f} | {w1:.3f} | {peak:.3f} | {speed:.3f} (gt {gt_speed:.3f}) |")
+
+
+def main() -> None:
+    with np.load(sys.argv[1]) as g:
+        arrays = {k: g[k] for k in g.files}
+    gt, gt_pspi = arrays["ground_truth"], arrays["ground_truth_pspi"]
+    au = np.array([n in AU_NAMES for n in FEATURE_NAMES])
+    for mode in ("seeded", "cold"):
+        print(f"\n{mode}\n| method | Sim | Corr | PSPI W1 | Peak W1 | AU speed |\n|---|---:|---:|---:|---:|---:|")
+        report("stimulus lookup", arrays[f"{mode}/stimulus_lookup/face"], gt, gt_pspi)
+        face = arrays[f"{mode}/paindiffusion/face"]
+        report("PainDiffusion", face, gt, gt_pspi)
+        for sigma in (1, 2, 3, 5):
+            smooth = face.copy()
+            smooth[..., au] = gaussian_filter1d(face[..., au], sigma, axis=2, mode="nearest")
+            report(f"low-pass, sigma {sigma} frames", smooth, gt, gt_pspi)
+
+
+if __name__ == "__main__":
+    main()
