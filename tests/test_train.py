@@ -71,6 +71,9 @@ def test_training_writes_checkpoints_and_resumes_exactly(corpus, tmp_path):
                                                 "subjects": len(train_expr)}
     assert PainDiffusion(denoiser, info).trained_expressiveness == (round(min(train_expr), 4),
                                                                     round(max(train_expr), 4))
+    # ... and so do the subject ids of every split (which subjects a report may call held out)
+    assert info["corpus"]["subjects"] == {sp: c.ids(sp) for sp in ("train", "val", "test") if c.ids(sp)}
+    assert set(info["corpus"]["subjects"]["train"]).isdisjoint(info["corpus"]["subjects"].get("val", []))
     # the shipped-format checkpoint holds the EMA weights
     ema = full.ema.module.state_dict()
     for k, v in denoiser.state_dict().items():
@@ -236,3 +239,21 @@ def test_one_training_step_is_the_edm_objective_drawn_from_the_trainers_generato
     result = trainer.run()
     assert result["loss"] == float(expected)
     assert trainer.gen.get_state().equal(gen.get_state())  # nothing else drew from the training generator
+
+
+def test_init_warm_starts_from_a_checkpoint_and_refuses_another_network(corpus, tmp_path):
+    torch.set_num_threads(1)
+    first = Trainer(corpus, tmp_path / "a", tiny_cfg(steps=3), progress=False)
+    first.run()
+    ckpt = tmp_path / "a" / "model.safetensors"
+    den, info = load_model(ckpt)
+    warm = Trainer(corpus, tmp_path / "b", tiny_cfg(steps=3, init=str(ckpt)), progress=False)
+    for k, v in den.state_dict().items():  # the run starts from the checkpoint's (EMA) weights ...
+        torch.testing.assert_close(warm.denoiser.state_dict()[k], v, rtol=0, atol=0)
+        torch.testing.assert_close(warm.ema.module.state_dict()[k], v, rtol=0, atol=0)
+    assert warm.normalizer.to_dict() == info["normalizer"]  # ... and keeps the normalizer its weights assume
+    cold = Trainer(corpus, tmp_path / "c", tiny_cfg(steps=3), progress=False)
+    assert any(not torch.equal(cold.denoiser.state_dict()[k], v) for k, v in den.state_dict().items())
+    wide = dict(TINY["unet"], channels=2 * TINY["unet"]["channels"])
+    with pytest.raises(InputError, match="network config differs"):
+        Trainer(corpus, tmp_path / "d", tiny_cfg(steps=3, init=str(ckpt), unet=wide), progress=False)
