@@ -213,7 +213,7 @@ def main() -> None:
         res: dict[str, Any] = {"label": st.label, "steps": st.steps, "shared": st.shared,
                                "rows_per_sequence": 2 if st.shared is not None else 4,
                                "calls_per_window": st.steps, "generate_s": round(seconds, 1),
-                               "table": score(gen, data, gt_pspi, pspi_fn, scale, cfg.dtw_window),
+                               "table": score(gen, pspi_fn(gen), data, gt_pspi, scale, cfg.dtw_window),
                                "movement": movement(gen, model.fps)}
         report["settings"].append(res)
         print(json.dumps(res), flush=True)

@@ -225,11 +225,11 @@ def generate_all(model: Any, data: WindowData, mode: str, tries: int, seed: int,
     return np.concatenate(out)
 
 
-def score(gen: np.ndarray, data: WindowData, gt_pspi: np.ndarray, pspi_fn: Any, scale: np.ndarray,
+def score(gen: np.ndarray, gen_pspi: np.ndarray, data: WindowData, gt_pspi: np.ndarray, scale: np.ndarray,
           dtw_window: int | None, *, names: tuple[str, ...] = (), fps: float = 25.0, onset: int = 0,
           per_window: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
-    """Metrics of ``gen`` ``[P, K, L, D]``: per try, the mean over windows (corr_max: the maximum), then
-    mean and std over tries; divrs: mean and std over windows. pspi_w1, peak_w1 (response peaks within
+    """Metrics of ``gen`` ``[P, K, L, D]`` with its PSPI ``gen_pspi`` ``[P, K, L]``: per try, the mean over
+    windows (corr_max: the maximum), then mean and std over tries; divrs: mean and std over windows. pspi_w1, peak_w1 (response peaks within
     :data:`PEAK_SPAN_S` of ``onset``) and speed (mean AU speed, AU/s; needs ``names``) per try too.
     ``per_window`` (a dict) receives sim and corr per window, averaged over tries."""
     per_try: dict[str, list[float]] = {m: [] for m in ("sim", "corr", "corr_max", "dist", "var", "pspi_w1",
@@ -237,7 +237,7 @@ def score(gen: np.ndarray, data: WindowData, gt_pspi: np.ndarray, pspi_fn: Any, 
     windows: dict[str, list[np.ndarray]] = {"sim": [], "corr": []}
     span = max(1, int(round(PEAK_SPAN_S * fps)))
     for k in range(gen.shape[1]):
-        g_pspi = pspi_fn(gen[:, k])
+        g_pspi = gen_pspi[:, k]
         seq = M.sequence_metrics(g_pspi, gt_pspi, gen[:, k], data.face, scale, dtw_window)
         for m in ("sim", "corr", "dist", "var"):
             per_try[m].append(float(seq[m].mean()))
@@ -323,10 +323,10 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             gen = generate_all(methods[name], data, mode, cfg.tries, cfg.seed, cfg.batch, bar)
             timing[mode][name] = round(time.perf_counter() - t, 2)
             per_window[mode][name] = {}
-            results[mode][name] = score(gen, data, gt_pspi, pspi_fn, scale, cfg.dtw_window,
+            gens[mode][name] = pspi_fn(gen)  # once per method: rendering and detecting is the costly part
+            results[mode][name] = score(gen, gens[mode][name], data, gt_pspi, scale, cfg.dtw_window,
                                         names=corpus.feature_names if corpus.feature_space == "facs" else (),
                                         fps=corpus.fps, onset=cfg.lead, per_window=per_window[mode][name])
-            gens[mode][name] = pspi_fn(gen)
             faces[f"{mode}/{name}"] = gen
     bar.close()
     atomic_write_json(out / "metrics.json", results)
