@@ -230,7 +230,8 @@ def score(gen: np.ndarray, gen_pspi: np.ndarray, data: WindowData, gt_pspi: np.n
           per_window: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
     """Metrics of ``gen`` ``[P, K, L, D]`` with its PSPI ``gen_pspi`` ``[P, K, L]``: per try, the mean over
     windows (corr_max: the maximum), then mean and std over tries; divrs: mean and std over windows.
-    pspi_w1, peak_w1 (response peaks within :data:`PEAK_SPAN_S` of ``onset``) and speed (mean AU speed, AU/s; needs ``names``) per try too.
+    pspi_w1, peak_w1 (response peaks within :data:`PEAK_SPAN_S` of ``onset``) and speed (mean AU speed,
+    AU/s; needs ``names``) per try too.
     ``per_window`` (a dict) receives sim and corr per window, averaged over tries."""
     per_try: dict[str, list[float]] = {m: [] for m in ("sim", "corr", "corr_max", "dist", "var", "pspi_w1",
                                                         "peak_w1", "speed")}
