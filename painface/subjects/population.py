@@ -82,10 +82,10 @@ def session(traits: Any, rng: np.random.Generator, protocol: HeatProtocol,
     of :class:`MixedProtocol` (level 0, trial -1 there). Returns (stimulus, block code per frame)."""
     stim = biovid_heat(traits.threshold_c, traits.tolerance_c, rng, protocol)
     block = np.full(stim.frames, BLOCK_KINDS.index("biovid"), np.int8)
-    if mixed is None or mixed.fps != protocol.fps:
-        if mixed is not None:
-            raise InputError(f"mixed protocol fps {mixed.fps} differs from the heat protocol's {protocol.fps}")
+    if mixed is None:
         return stim, block
+    if mixed.fps != protocol.fps:
+        raise InputError(f"mixed protocol fps {mixed.fps} differs from the heat protocol's {protocol.fps}")
     extra, code = mixed_blocks(rng, mixed)
     temp = normalized_to_celsius(extra, protocol.baseline_c, traits.tolerance_c)
     assert stim.temperature is not None and stim.level is not None and stim.trial is not None

@@ -70,13 +70,11 @@ def display_bursts(rng: np.random.Generator, drive: np.ndarray, fps: float, cfg:
         out.append((s, t))
         if t >= e or cfg.burst_rate_per_s <= 0:
             continue
-        u = rng.random(e - t)
-        p = cfg.burst_rate_per_s * np.minimum(drive[t:e], 1.0) / fps
-        while t < e:
-            hits = np.flatnonzero(u[t - (e - u.size):] < p[t - (e - u.size):])
-            if hits.size == 0:
-                break
-            b = t + int(hits[0])
+        # a burst may start at frame f (f >= the end of the previous burst) when u[f] < rate * drive[f] / fps
+        starts = t + np.flatnonzero(rng.random(e - t) < cfg.burst_rate_per_s * np.minimum(drive[t:e], 1.0) / fps)
+        for b in starts.tolist():
+            if b < t:
+                continue  # inside the previous burst
             t = min(e, b + max(1, int(round(cfg.burst_s * np.exp(rng.normal(0, cfg.burst_log_sd)) * fps))))
             out.append((b, t))
     return np.asarray(out, dtype=np.int64).reshape(-1, 2)
