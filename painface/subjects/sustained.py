@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
 
 from painface.errors import InputError
 from painface.subjects.protocols import ElbowProtocol, elbow_exercise
@@ -119,11 +120,9 @@ def mixed_blocks(rng: np.random.Generator, protocol: MixedProtocol | None = None
 
 
 def lfilter_ou(rng: np.random.Generator, n: int, a: float) -> np.ndarray:
-    """Unit-variance AR(1) (discrete Ornstein-Uhlenbeck) sequence of ``n`` values with coefficient ``a``."""
-    out = np.empty(n)
-    y = rng.standard_normal()
+    """Unit-variance AR(1) (discrete Ornstein-Uhlenbeck) sequence of ``n`` values with coefficient ``a``,
+    started from a stationary draw. (Like :func:`painface.subjects.simulate.ou_noise`, but drawing the start
+    before the innovations, the order the virtual corpus was made with.)"""
+    start = rng.standard_normal()
     e = rng.standard_normal(n) * np.sqrt(1.0 - a * a)
-    for i in range(n):
-        y = a * y + e[i]
-        out[i] = y
-    return out
+    return lfilter([1.0], [1.0, -a], e, zi=[a * start])[0]
