@@ -91,6 +91,11 @@ class PainDiffusion:
         rec = (self.info.get("corpus") or {}).get("expressiveness")
         return (float(rec["min"]), float(rec["max"])) if rec else None
 
+    @property
+    def stimulus_memory(self) -> tuple[float, ...]:
+        """Time constants (frames) of the network's stimulus memory; empty for networks without one."""
+        return tuple(self.denoiser.net.config.stimulus_memory)
+
     def check_expressiveness(self, values: Any) -> None:
         """Warn (:class:`ExtrapolationWarning`) when an expressiveness lies above the trained range."""
         rng = self.trained_expressiveness
@@ -125,6 +130,7 @@ class PainDiffusion:
         samples: int = 1,
         seed: int = 0,
         context: np.ndarray | None = None,
+        stimulus_before: np.ndarray | None = None,
         celsius: bool = False,
         calibration: HeatCalibration | None = None,
         **sampler: Any,
@@ -138,7 +144,9 @@ class PainDiffusion:
         default: baseline 32 °C, threshold 43 °C, tolerance 47.5 °C). A calibration also gives the result
         its °C. ``samples`` repeats every patient; B = patients x samples (patient-major). ``context``:
         face-code frames ``[B, window - horizon, D]`` to continue from; default: cold start from a neutral
-        face. ``sampler``: SamplerConfig overrides (steps, schedule, uncertainty, guidance, horizon, ...)."""
+        face. ``stimulus_before`` ``[frames]`` or ``[B, frames]`` (same units): the stimulus before the first
+        frame, which the model's stimulus memory and the context read (default: the patient rested at baseline).
+        ``sampler``: SamplerConfig overrides (steps, schedule, uncertainty, guidance, horizon, ...)."""
         stim, calibration = self._stimulus(stimulus, celsius, calibration)
         if samples < 1:
             raise InputError(f"samples: must be >= 1, got {samples}")
@@ -163,6 +171,11 @@ class PainDiffusion:
                 if len(self.feature_names) == len(FEATURE_NAMES)
                 else np.asarray(self.normalizer.mean)
             )
+        if stimulus_before is not None:
+            before, _ = self._stimulus(stimulus_before, celsius, calibration)
+            if before.shape[0] not in (1, patients):
+                raise InputError(f"stimulus_before: {before.shape[0]} rows for {patients} patients")
+            kwargs["stimulus_before"] = np.broadcast_to(before, (patients, before.shape[1]))[rep]
         x = generate(self.denoiser, stim[rep], expr[rep].copy(), emo[rep].copy(), config=cfg, generator=gen, **kwargs)
         return Generation(self.decode(x), self.feature_names, self.fps, stim, expr.copy(), emo.copy(), samples=samples,
                           seed=int(seed), sampler=cfg.to_dict(), calibration=calibration, checkpoint=self.source)

@@ -53,6 +53,7 @@ from painface.model.conditions import (  # noqa: F401 (re-exported)
     check_settings,
 )
 from painface.model.sampling import SamplerConfig, denoise_window
+from painface.stimulus import stimulus_memory
 
 LIVE_DEFAULTS: dict[str, Any] = {"horizon": 12, "window": 32, "steps": 8, "schedule": "full"}
 """Live sampler settings (chosen by measurement, docs/live.md): 12 new frames per window (0.48 s at 25 fps)
@@ -152,6 +153,8 @@ class _Patient:
     out: deque = field(default_factory=deque)
     on_frames: Callable[[Chunk], None] | None = None
     meter: ReactionMeter = field(default_factory=ReactionMeter)
+    memory: np.ndarray | None = None  # stimulus-memory state after the last generated frame [K] (None: no memory)
+    memory_context: np.ndarray | None = None  # the memory over the context frames [c, K]
 
 
 class StreamEngine:
@@ -214,6 +217,10 @@ class StreamEngine:
             self._patients[pid] = _Patient(pid, self._frame, gen, expr, emo, gui,
                                            self._rest[None].expand(c, -1).clone(), deque([0.0] * c, maxlen=c),
                                            on_frames=on_frames)
+            taus = self.model.denoiser.net.config.stimulus_memory
+            if taus:  # the patient rested at baseline before joining
+                self._patients[pid].memory = np.zeros(len(taus))
+                self._patients[pid].memory_context = np.zeros((c, len(taus)), np.float32)
         return pid
 
     def remove_patient(self, pid: int) -> None:
@@ -326,10 +333,11 @@ class StreamEngine:
         with self._lock:
             self._compute.append((seconds, len(batch)))
             for i, (p, (stim, _)) in enumerate(zip(batch, inputs, strict=True)):
-                chunk = Chunk(p.cursor, face[i], stim[c:].numpy().copy(), None if ps is None else ps[i],
+                raw = stim if stim.ndim == 1 else stim[:, 0]
+                chunk = Chunk(p.cursor, face[i], raw[c:].numpy().copy(), None if ps is None else ps[i],
                               self.fps, due0, ready)
                 p.context = x[i, -c:].clone()
-                p.history.extend(stim[c:].tolist())
+                p.history.extend(raw[c:].tolist())
                 p.cursor += h
                 if ps is not None:
                     p.meter.frames(chunk, self.rest_margin)
@@ -359,6 +367,12 @@ class StreamEngine:
         new = new + [p.last] * (h - len(new))
         del p.samples[:h]
         stim = torch.tensor(hist + new, dtype=torch.float32)
+        if p.memory is not None:  # carried from window to window (late samples do not revise it)
+            mem, p.memory = stimulus_memory(np.asarray(new, np.float64), self.model.denoiser.net.config.stimulus_memory,
+                                            p.memory)
+            mem = np.concatenate([p.memory_context, mem])
+            p.memory_context = mem[-c:]
+            stim = torch.cat([stim[:, None], torch.from_numpy(mem)], dim=1)
         eps = torch.randn(2, self.config.window, self._rest.shape[0], generator=p.generator)
         return stim, eps
 

@@ -113,10 +113,14 @@ class LossModule(nn.Module):
 def collate(
     items: list[dict[str, torch.Tensor]], scale: float, device: torch.device
 ) -> tuple[torch.Tensor, Conditions]:
-    """Stack dataset items into (x0 ``[B, T, D]`` scaled to sigma_data, conditions)."""
+    """Stack dataset items into (x0 ``[B, T, D]`` scaled to sigma_data, conditions); items with ``memory``
+    give the stimulus ``[B, T, 1 + K]``."""
     x0 = torch.stack([it["face"] for it in items]).to(device) * scale
+    stim = torch.stack([it["stimulus"] for it in items])
+    if "memory" in items[0]:
+        stim = torch.cat([stim[..., None], torch.stack([it["memory"] for it in items])], dim=-1)
     cond = Conditions(
-        torch.stack([it["stimulus"] for it in items]).to(device),
+        stim.to(device),
         torch.stack([it["expressiveness"] for it in items]).to(device),
         torch.stack([it["emotion"] for it in items]).to(device),
     )
@@ -156,6 +160,7 @@ class Trainer:
             random_share=cfg.random_share,
             seed=cfg.seed,
             normalizer=self.normalizer,
+            memory=self.unet_cfg.stimulus_memory,
             progress=self.progress,
         )
         expr = self.train_set.subject_expressiveness
@@ -164,7 +169,8 @@ class Trainer:
         self.corpus_meta["subjects"] = {sp: corpus.ids(sp) for sp in ("train", "val", "test") if corpus.ids(sp)}
         self.val_set = (
             WindowDataset(
-                corpus, "val", length=cfg.window, random_share=0.0, seed=cfg.seed + 1, normalizer=self.normalizer
+                corpus, "val", length=cfg.window, random_share=0.0, seed=cfg.seed + 1, normalizer=self.normalizer,
+                memory=self.unet_cfg.stimulus_memory,
             )
             if corpus.ids("val")
             else None

@@ -246,3 +246,30 @@ def test_bad_sampling_input_raises_input_error() -> None:
         RollingSampler(den, 20.0, "Neutral", neutral=torch.zeros(4))
     with pytest.raises(InputError, match="increases"):
         sample_dpmpp_2m(lambda x, s: x, torch.zeros(1, 4, 4), torch.tensor([1.0, 2.0, 0.0]))
+
+
+def test_smoothing_is_a_causal_low_pass_from_the_last_context_frame() -> None:
+    from scipy.signal import lfilter
+
+    from painface.model.sampling import denoise_window, lowpass
+
+    g = torch.Generator().manual_seed(0)
+    x, start = torch.randn(2, 12, 3, generator=g), torch.randn(2, 3, generator=g)
+    a = math.exp(-1 / 2.5)
+    want, _ = lfilter([1 - a], [1, -a], x.numpy(), axis=1, zi=a * start.numpy()[:, None, :])
+    np.testing.assert_allclose(lowpass(x, start, 2.5).numpy(), want, atol=1e-6)
+    den = randomized_denoiser()
+    ctx = torch.randn(2, 8, 4, generator=g)
+    cond = Conditions(torch.rand(2, 16, generator=g), torch.ones(2), torch.full((2, 8), 1 / 8))
+    eps = torch.randn(2, 2, 16, 4, generator=g)
+    plain_cfg, smooth_cfg = SamplerConfig(steps=3, window=16, horizon=8), SamplerConfig(steps=3, window=16, horizon=8,
+                                                                                      smooth=2.0)
+    raw = denoise_window(den, ctx, cond, (1, 1, 1), eps, plain_cfg.window_sigmas(2), plain_cfg)
+    smooth = denoise_window(den, ctx, cond, (1, 1, 1), eps, smooth_cfg.window_sigmas(2), smooth_cfg)
+    torch.testing.assert_close(smooth[:, :8], raw[:, :8])
+    torch.testing.assert_close(smooth[:, 8:], lowpass(raw[:, 8:], ctx[:, -1], 2.0))
+    speed = lambda v: (v[:, 1:] - v[:, :-1]).abs().mean()  # noqa: E731
+    assert speed(smooth[:, 8:]) < 0.7 * speed(raw[:, 8:])
+    assert SamplerConfig.from_dict({"steps": 3}).smooth == 0.0  # older checkpoints: no smoothing
+    with pytest.raises(InputError, match="smooth"):
+        SamplerConfig(smooth=-1.0)

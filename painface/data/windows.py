@@ -27,6 +27,7 @@ from painface.data.corpus import SPLITS, Corpus, atomic_write_json
 from painface.data.trials import stimulus_changes
 from painface.errors import InputError
 from painface.face.code import EMOTIONS, emotion_index
+from painface.stimulus import stimulus_memory
 
 TRAIN_LENGTH = 64
 VAL_LENGTH = 640
@@ -155,7 +156,10 @@ class WindowDataset(Dataset):
         per_change: train mode: windows drawn per change point; random_share: train mode: share (0-1)
             of all windows placed at random; lead: val mode: frames before the change point;
         kinds: change points used: "both" (rises and falls), "rise" or "fall";
-        seed: seed of the training windows; normalizer: applied to the face features once at load.
+        seed: seed of the training windows; normalizer: applied to the face features once at load;
+        memory: time constants (frames) of the stimulus memory (:func:`painface.model.conditions.stimulus_memory`)
+            computed over each whole recording, so a window's memory carries what came before it; items then
+            hold ``memory`` ``[T, K]``.
     """
 
     def __init__(
@@ -173,6 +177,7 @@ class WindowDataset(Dataset):
         kinds: str = "both",
         seed: int = 0,
         normalizer: FeatureNormalizer | None = None,
+        memory: tuple[float, ...] = (),
         progress: bool = False,
     ):
         if split not in SPLITS:
@@ -209,6 +214,8 @@ class WindowDataset(Dataset):
             raise InputError(f"split {split!r}: the corpus has no subjects in it")
         self._face: list[np.ndarray] = []
         self._stim: list[np.ndarray] = []
+        self._mem: list[np.ndarray] = []
+        self.memory = tuple(float(t) for t in memory)
         self._pspi: list[np.ndarray] = []
         self._expr = np.zeros(len(self.subject_ids), dtype=np.float32)
         self._emo = np.zeros((len(self.subject_ids), len(EMOTIONS)), dtype=np.float32)
@@ -220,6 +227,8 @@ class WindowDataset(Dataset):
             face = sub.face if normalizer is None else normalizer.normalize(sub.face).astype(np.float32)
             self._face.append(np.ascontiguousarray(face, dtype=np.float32))
             self._stim.append(np.asarray(sub.stimulus, dtype=np.float32))
+            if self.memory:
+                self._mem.append(stimulus_memory(self._stim[-1], self.memory)[0])
             self._pspi.append(np.asarray(sub.pspi, dtype=np.float32))
             self._expr[i] = float(sub.info["expressiveness"])
             self._emo[i] = subject_emotion(sub.info)
@@ -300,12 +309,13 @@ class WindowDataset(Dataset):
         """One window: ``face`` [T, D] float32 (normalized if a normalizer was given), ``stimulus`` [T]
         float32 (corpus units), ``pspi`` [T] float32, ``expressiveness`` [] float32 (mean PSPI of the
         subject), ``emotion`` [8] float32, ``subject`` [] int64 (index into ``subject_ids``), ``start``
-        [] int64 (first frame), ``change`` [] int64 (the change point's frame, -1 for random windows)."""
+        [] int64 (first frame), ``change`` [] int64 (the change point's frame, -1 for random windows);
+        with ``memory`` set also ``memory`` [T, K] float32."""
         if not -len(self) <= i < len(self):
             raise IndexError(f"window {i} out of range ({len(self)} windows)")
         s, start, change = (int(x) for x in self.windows[i])
         sl = slice(start, start + self.length)
-        return {
+        item = {
             "face": torch.from_numpy(self._face[s][sl].copy()),
             "stimulus": torch.from_numpy(self._stim[s][sl].copy()),
             "pspi": torch.from_numpy(self._pspi[s][sl].copy()),
@@ -315,3 +325,6 @@ class WindowDataset(Dataset):
             "start": torch.tensor(start, dtype=torch.int64),
             "change": torch.tensor(change, dtype=torch.int64),
         }
+        if self.memory:
+            item["memory"] = torch.from_numpy(self._mem[s][sl].copy())
+        return item

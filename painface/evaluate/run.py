@@ -83,7 +83,9 @@ class Window:
 @dataclass
 class WindowData:
     """The arrays of the evaluated windows: stimulus ``[P, L]``, face ``[P, L, D]``, context ``[P, C, D]``
-    (recorded frames before each window), expressiveness ``[P]``, emotion ``[P, 8]``."""
+    (recorded frames before each window), expressiveness ``[P]``, emotion ``[P, 8]``; ``before``
+    ``[P, BEFORE_FRAMES]``: the stimulus before each window (0 = baseline before the recording), which a
+    model with a stimulus memory is given in both modes (the stimulus is an input; only the face is seeded)."""
 
     windows: list[Window]
     stimulus: np.ndarray
@@ -92,6 +94,12 @@ class WindowData:
     expressiveness: np.ndarray
     emotion: np.ndarray
     extra: dict[str, Any] = field(default_factory=dict)
+    before: np.ndarray | None = None
+
+
+BEFORE_FRAMES = 7500
+"""Stimulus frames before each window kept for models with a stimulus memory (300 s at 25 fps: 5 x its
+longest time constant)."""
 
 
 # --- corpus and windows ---------------------------------------------------------------------------
@@ -162,16 +170,18 @@ def select_windows(corpus: Corpus, cfg: EvalConfig, min_start: int) -> list[Wind
 
 def load_windows(corpus: Corpus, windows: list[Window], length: int, context: int) -> WindowData:
     subs = {w.subject: corpus.subject(w.subject) for w in windows}
-    stim, face, ctx, expr, emo = [], [], [], [], []
+    stim, face, ctx, expr, emo, before = [], [], [], [], [], []
     for w in windows:
         s = subs[w.subject]
         stim.append(s.stimulus[w.start:w.start + length])
+        prior = np.asarray(s.stimulus[max(0, w.start - BEFORE_FRAMES):w.start], np.float32)
+        before.append(np.concatenate([np.zeros(BEFORE_FRAMES - prior.size, np.float32), prior]))
         face.append(s.face[w.start:w.start + length])
         ctx.append(s.face[w.start - context:w.start])
         expr.append(float(s.info["expressiveness"]))
         emo.append(subject_emotion(s.info))
     return WindowData(windows, np.stack(stim), np.stack(face), np.stack(ctx), np.asarray(expr, np.float32),
-                      np.stack(emo))
+                      np.stack(emo), before=np.stack(before))
 
 
 # --- methods --------------------------------------------------------------------------------------
@@ -217,8 +227,11 @@ def generate_all(model: Any, data: WindowData, mode: str, tries: int, seed: int,
         if mode == "seeded" and c > 0:
             ctx = np.repeat(data.context[sl, data.context.shape[1] - c:], tries, axis=0)
         method = model.select(sl) if hasattr(model, "select") else model  # per-window state: ground truth
+        kw = {"context": ctx}
+        if getattr(model, "stimulus_memory", ()) and data.before is not None:
+            kw["stimulus_before"] = data.before[sl]
         gen = method.generate(data.stimulus[sl], data.expressiveness[sl], data.emotion[sl], samples=tries,
-                             seed=seed + i, context=ctx)
+                             seed=seed + i, **kw)
         out.append(np.asarray(gen, np.float32).reshape(-1, tries, *gen.shape[1:]))
         if bar is not None:
             bar.update(1)

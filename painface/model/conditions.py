@@ -3,7 +3,9 @@
 A :class:`Conditions` holds, for a batch of ``B`` sequences of ``T`` frames:
 
 * ``stimulus`` ``[B, T]`` float: the pain stimulus per frame in normalized units (0 = baseline,
-  1 = the person's pain tolerance; the data layer does the normalization);
+  1 = the person's pain tolerance; the data layer does the normalization); or ``[B, T, 1 + K]``: the
+  same in channel 0 followed by the K channels of its :func:`stimulus_memory` (for networks configured
+  with a stimulus memory, ``UNetConfig.stimulus_memory``);
 * ``expressiveness`` ``[B]`` float: the person's mean PSPI (PSPI units, 0..16, typically 0..4);
 * ``emotion`` ``[B, 8]`` float: a probability vector (one-hot or a blend) over
   :data:`painface.face.code.EMOTIONS`.
@@ -120,8 +122,9 @@ class Conditions:
             if not isinstance(getattr(self, name), Tensor):
                 raise InputError(f"{name}: expected a torch.Tensor, got {type(getattr(self, name)).__name__}")
         s, x, e = self.stimulus, self.expressiveness, self.emotion
-        if s.ndim != 2:
-            raise InputError(f"stimulus: expected shape [batch, frames], got {tuple(s.shape)}")
+        if s.ndim not in (2, 3) or (s.ndim == 3 and s.shape[-1] < 1):
+            raise InputError(f"stimulus: expected shape [batch, frames] or [batch, frames, 1 + memory channels], "
+                             f"got {tuple(s.shape)}")
         batch = s.shape[0]
         if x.shape != (batch,):
             raise InputError(f"expressiveness: expected shape [{batch}] (one PSPI value per sequence), "
@@ -144,6 +147,16 @@ class Conditions:
     @property
     def frames(self) -> int:
         return int(self.stimulus.shape[1])
+
+    @property
+    def raw(self) -> Tensor:
+        """The stimulus itself ``[B, T]`` (channel 0 when memory channels are attached)."""
+        return self.stimulus if self.stimulus.ndim == 2 else self.stimulus[..., 0]
+
+    @property
+    def memory(self) -> Tensor | None:
+        """The stimulus-memory channels ``[B, T, K]``, or None when the stimulus has none."""
+        return None if self.stimulus.ndim == 2 else self.stimulus[..., 1:]
 
     @classmethod
     def build(cls, stimulus: object, expressiveness: object, emotion: object, batch: int | None = None,
@@ -182,7 +195,8 @@ class Conditions:
 
     def repeat(self, n: int) -> Conditions:
         """The batch tiled ``n`` times: ``[n * B, ...]``, copy-major (row ``k * B + b`` is sequence ``b``)."""
-        return Conditions(self.stimulus.repeat(n, 1), self.expressiveness.repeat(n), self.emotion.repeat(n, 1))
+        stim = self.stimulus.repeat(n, *([1] * (self.stimulus.ndim - 1)))
+        return Conditions(stim, self.expressiveness.repeat(n), self.emotion.repeat(n, 1))
 
     def frames_slice(self, start: int, stop: int) -> Conditions:
         """The same conditions with the stimulus cut to frames ``[start, stop)``."""

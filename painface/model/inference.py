@@ -71,8 +71,10 @@ def _example(denoiser: Denoiser, frames: int, rows: int = 4) -> tuple[Tensor, ..
     emotion = torch.full((rows, 8), 1 / 8)
     drop = torch.zeros(rows, len(CONDITION_NAMES), dtype=torch.bool)
     drop[1:, :] = torch.eye(len(CONDITION_NAMES), dtype=torch.bool)[: rows - 1]
+    ch = denoiser.net.config.stimulus_channels
+    stimulus = torch.rand(rows, frames, *((ch,) if ch > 1 else ()), generator=g)
     return (torch.randn(rows, frames, d, generator=g), torch.rand(rows, frames, generator=g) * 3,
-            torch.rand(rows, frames, generator=g), torch.rand(rows, generator=g), emotion, drop)
+            stimulus, torch.rand(rows, generator=g), emotion, drop)
 
 
 def onnx_bytes(denoiser: Denoiser, frames: int) -> bytes:

@@ -27,6 +27,7 @@ from painface.errors import InputError
 from painface.io import config_from_dict
 from painface.model.conditions import Conditions
 from painface.model.edm import DEFAULT_GUIDANCE, Denoiser, ModelFn, guided_denoiser
+from painface.stimulus import stimulus_memory
 
 SCHEDULES = ("full", "pyramid")
 
@@ -139,7 +140,10 @@ class SamplerConfig:
     schedule: "full" (all new frames share one level) or "pyramid" (diffusion forcing, ``uncertainty`` u,
     paper's best 2; costs steps + floor((horizon_tokens - 1) u) passes); guidance: strengths (emotion,
     expressiveness, stimulus); sigma_min, sigma_max, rho: Karras schedule (EDM); sigma_context: level the
-    context frames are held at (must match training, EDMConfig.sigma_context).
+    context frames are held at (must match training, EDMConfig.sigma_context); smooth: time constant (frames)
+    of a causal one-pole low-pass applied to every new frame as it leaves the window, starting from the last
+    context frame (0: none). It removes the frame-to-frame residue the solver leaves (docs/model.md, "movement"),
+    costs ``smooth`` frames of lag, and is the same offline and live.
     """
 
     steps: int = 20
@@ -152,9 +156,12 @@ class SamplerConfig:
     sigma_max: float = 80.0
     rho: float = 7.0
     sigma_context: float = 0.02
+    smooth: float = 0.0
 
     def __post_init__(self) -> None:
         self.guidance = tuple(float(g) for g in self.guidance)  # type: ignore[assignment]
+        if not (math.isfinite(self.smooth) and 0 <= self.smooth <= 100):
+            raise InputError(f"SamplerConfig.smooth: {self.smooth!r}; expected a time constant in frames, 0..100")
         if self.schedule not in SCHEDULES:
             raise InputError(f"SamplerConfig.schedule: {self.schedule!r}; expected one of {list(SCHEDULES)}")
         if not 0 < self.horizon < self.window:
@@ -207,12 +214,16 @@ class RollingSampler:
     cold from a ``neutral`` resting face ``[D]`` or ``[B, D]`` repeated over the context. ``context_stimulus``
     ``[B, window - horizon]`` is the stimulus during the context (default 0 = baseline). expressiveness:
     number or ``[B]`` (PSPI); emotion: name, blend mapping, ``[8]`` or ``[B, 8]``.
+
+    For a network with a stimulus memory (``UNetConfig.stimulus_memory``) the sampler carries the memory's
+    state from step to step; ``stimulus_before`` ``[B, N]`` (or ``[N]``), the stimulus of the frames before the
+    context, primes it (default: the stimulus rested at baseline).
     """
 
     def __init__(self, denoiser: Denoiser, expressiveness: object, emotion: object, *, context: Tensor | None = None,
                  neutral: Tensor | None = None, context_stimulus: Tensor | None = None,
                  config: SamplerConfig | None = None, batch: int | None = None,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, stimulus_before: object = None) -> None:
         self.denoiser, self.config, self.generator = denoiser, config or SamplerConfig(), generator
         cfg, net_cfg = self.config, denoiser.net.config
         for name, n in (("window", cfg.window), ("horizon", cfg.horizon)):
@@ -238,10 +249,21 @@ class RollingSampler:
             raise InputError("context/neutral: contains NaN or infinity")
         self.expressiveness, self.emotion = static.expressiveness.to(dev), static.emotion.to(dev)
         stim = torch.zeros(b, c) if context_stimulus is None else torch.as_tensor(context_stimulus, dtype=torch.float32)
+        stim = stim.expand(b, -1) if stim.ndim == 1 else stim
         if stim.shape != (b, c):
             raise InputError(f"context_stimulus: expected shape [{b}, {c}], got {tuple(stim.shape)}")
         self.context, self.context_stimulus = start.clone(), stim.to(dev)
         self.sigmas = cfg.window_sigmas(net_cfg.frames_per_token).to(dev)
+        self.taus = net_cfg.stimulus_memory
+        if self.taus:  # memory state before the context, and over it
+            before = np.zeros((b, 0)) if stimulus_before is None else np.asarray(stimulus_before, np.float64)
+            before = np.broadcast_to(before, (b, before.shape[-1])) if before.ndim == 1 else before
+            if before.ndim != 2 or before.shape[0] != b or not np.isfinite(before).all():
+                raise InputError(f"stimulus_before: expected finite values of shape [{b}, frames] or [frames], "
+                                 f"got {tuple(before.shape)}")
+            _, self._state_before = stimulus_memory(before, self.taus)
+            mem, self._state = stimulus_memory(stim.numpy(), self.taus, self._state_before)
+            self.context_memory = torch.from_numpy(mem).to(dev)
 
     @property
     def batch(self) -> int:
@@ -259,13 +281,25 @@ class RollingSampler:
         if stim.ndim != 2 or stim.shape[0] != b or stim.shape[1] not in (cfg.horizon, cfg.window):
             raise InputError(f"stimulus: expected shape [{b}, {cfg.horizon}] (the next horizon frames) or "
                              f"[{b}, {cfg.window}] (the whole window), got {tuple(stim.shape)}")
-        if stim.shape[1] == cfg.horizon:
+        whole = stim.shape[1] == cfg.window
+        if not whole:
             stim = torch.cat([self.context_stimulus, stim], dim=1)
-        cond = Conditions(stim, self.expressiveness, self.emotion)
+        full = stim
+        if self.taus:
+            if whole:
+                mem, state = stimulus_memory(stim.cpu().numpy(), self.taus, self._state_before)
+                mem = torch.from_numpy(mem).to(stim.device)
+            else:
+                new, state = stimulus_memory(stim[:, c:].cpu().numpy(), self.taus, self._state)
+                mem = torch.cat([self.context_memory, torch.from_numpy(new).to(stim.device)], dim=1)
+            full = torch.cat([stim[..., None], mem], dim=-1)
+            self._state_before, self._state = mem[:, -c - 1].double().cpu().numpy(), state
+            self.context_memory = mem[:, -c:].clone()
+        cond = Conditions(full, self.expressiveness, self.emotion)
         eps = torch.randn(2, b, cfg.window, d, generator=self.generator).to(self.context.device)
         x = denoise_window(self.denoiser, self.context, cond, cfg.guidance, eps, self.sigmas, cfg)
         self.context = x[:, -c:].clone()
-        self.context_stimulus = cond.stimulus[:, -c:].clone()
+        self.context_stimulus = stim[:, -c:].clone()
         return x[:, c:].clone()
 
 
@@ -281,14 +315,30 @@ def denoise_window(denoiser: Denoiser, context: Tensor, cond: Conditions, guidan
     x = torch.cat([context, config.sigma_max * eps[0, :, c:]], dim=1)
     with _eval_mode(denoiser):
         model = hold_clean_frames(guided_denoiser(denoiser, cond, guidance), config.sigma_context, eps[1])
-        return sample_dpmpp_2m(model, x, sigmas)
+        x = sample_dpmpp_2m(model, x, sigmas)
+    if config.smooth > 0:
+        x = torch.cat([x[:, :c], lowpass(x[:, c:], context[:, -1], config.smooth)], dim=1)
+    return x
+
+
+def lowpass(x: Tensor, start: Tensor, tau: float) -> Tensor:
+    """Causal one-pole low-pass over frames of ``x`` ``[B, T, D]``: ``y[t] = a y[t - 1] + (1 - a) x[t]``,
+    ``a = exp(-1 / tau)``, from ``y[-1] = start`` ``[B, D]``."""
+    a = math.exp(-1.0 / tau)
+    out, y = torch.empty_like(x), start
+    for t in range(x.shape[1]):
+        y = a * y + (1.0 - a) * x[:, t]
+        out[:, t] = y
+    return out
 
 
 def generate(denoiser: Denoiser, stimulus: object, expressiveness: object, emotion: object, *,
              context: Tensor | None = None, neutral: Tensor | None = None, config: SamplerConfig | None = None,
-             generator: torch.Generator | None = None) -> Tensor:
+             generator: torch.Generator | None = None, stimulus_before: object = None) -> Tensor:
     """Generate face codes ``[B, L, D]`` for a stimulus ``[L]`` or ``[B, L]`` of any length L >= 1 by rolling
-    windows (see :class:`RollingSampler`; the last window's stimulus is padded with its last value)."""
+    windows (see :class:`RollingSampler`; the last window's stimulus is padded with its last value).
+    ``stimulus_before`` ``[N]`` or ``[B, N]``: the stimulus of the frames before the first one (its last
+    ``window - horizon`` frames are the context's stimulus, the rest primes a stimulus memory); default: baseline."""
     stim = torch.as_tensor(np.asarray(stimulus, dtype=np.float32))
     if stim.ndim not in (1, 2) or stim.shape[-1] < 1:
         raise InputError(f"stimulus: expected shape [frames] or [batch, frames] with frames >= 1, got "
@@ -296,8 +346,19 @@ def generate(denoiser: Denoiser, stimulus: object, expressiveness: object, emoti
     if not torch.isfinite(stim).all():
         raise InputError("stimulus: contains NaN or infinity; expected finite normalized values")
     batch = stim.shape[0] if stim.ndim == 2 else None
+    context_stim = before = None
+    if stimulus_before is not None:
+        sb = np.asarray(stimulus_before, np.float32)
+        c = (config or SamplerConfig()).context
+        if sb.ndim not in (1, 2) or not np.isfinite(sb).all():
+            raise InputError(f"stimulus_before: expected finite values of shape [frames] or [batch, frames], got "
+                             f"{sb.shape}")
+        sb = np.concatenate([np.zeros((*sb.shape[:-1], max(0, c - sb.shape[-1])), np.float32), sb], axis=-1)
+        before, context_stim = sb[..., :-c] if c else sb, sb[..., sb.shape[-1] - c:]
+        batch = batch or (sb.shape[0] if sb.ndim == 2 else None)
     sampler = RollingSampler(denoiser, expressiveness, emotion, context=context, neutral=neutral, config=config,
-                             batch=batch, generator=generator)
+                             batch=batch, generator=generator, context_stimulus=context_stim,
+                             stimulus_before=before)
     stim = stim.expand(sampler.batch, -1) if stim.ndim == 1 else stim
     h, length = sampler.config.horizon, stim.shape[1]
     chunks = math.ceil(length / h)

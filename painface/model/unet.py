@@ -32,6 +32,7 @@ from painface.errors import InputError
 from painface.face.code import EMOTIONS
 from painface.io import config_from_dict
 from painface.model.conditions import CONDITION_NAMES, Conditions
+from painface.stimulus import memory_decays
 
 
 @dataclass
@@ -43,7 +44,9 @@ class UNetConfig:
     depth: ResNet+attention blocks per level on the way down; heads: attention heads; cond_dim: width of
     condition tokens and position features; noise_dim: Fourier features per frame of c_noise; dropout:
     dropout in the ResNet blocks; groups: GroupNorm groups; stimulus_history: frames of stimulus history
-    (a causal filter bank) each token's scale-shift sees.
+    (a causal filter bank) each token's scale-shift sees; stimulus_memory: time constants (frames) of the
+    stimulus's moving averages the network reads besides the stimulus (:func:`~painface.model.conditions.
+    stimulus_memory`; empty: none, the stimulus is ``[B, T]``; else ``[B, T, 1 + K]``).
     """
 
     feature_dim: int = 20
@@ -57,9 +60,12 @@ class UNetConfig:
     dropout: float = 0.0
     groups: int = 8
     stimulus_history: int = 48
+    stimulus_memory: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         self.channel_mults = tuple(int(m) for m in self.channel_mults)
+        self.stimulus_memory = tuple(float(t) for t in self.stimulus_memory)
+        memory_decays(self.stimulus_memory)
         for name in ("feature_dim", "frames_per_token", "channels", "depth", "heads", "cond_dim", "noise_dim",
                      "groups", "stimulus_history"):
             value = getattr(self, name)
@@ -85,7 +91,13 @@ class UNetConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["channel_mults"] = list(self.channel_mults)
+        d["stimulus_memory"] = list(self.stimulus_memory)
         return d
+
+    @property
+    def stimulus_channels(self) -> int:
+        """Channels of the stimulus the network takes: 1 + len(stimulus_memory) (shape ``[B, T]`` when 1)."""
+        return 1 + len(self.stimulus_memory)
 
     @classmethod
     def from_dict(cls, d: dict) -> UNetConfig:
@@ -196,21 +208,34 @@ class ConditionEncoder(nn.Module):
         # filter bank, so the response's latency (about a second) is one linear filter away.
         self.history = cfg.stimulus_history
         self.stimulus_filter = nn.Conv1d(1, d, self.history)
+        # Memory path: the stimulus's moving averages (seconds to a minute) per token, added to both the
+        # stimulus tokens and the local features, so a token knows how long the stimulus has lasted.
+        m = len(cfg.stimulus_memory)
+        self.memory = nn.Sequential(nn.Linear(m, d), nn.SiLU(), nn.Linear(d, d)) if m else None
+
+    def _memory(self, cond: Conditions) -> Tensor | float:
+        """Per-token memory features ``[B, N, cond_dim]`` (0 for networks without memory)."""
+        mem = cond.memory
+        if self.memory is None or mem is None:
+            return 0.0
+        b, t, m = mem.shape
+        return self.memory(mem.reshape(b, t // self.k, self.k, m).mean(2))
 
     def local(self, cond: Conditions, drop: Tensor) -> Tensor:
         """Per-token features of the stimulus history ``[B, N, cond_dim]`` (the stimulus null where dropped):
         a causal filter over the last ``history`` frames, averaged over each token's frames."""
-        b, t = cond.stimulus.shape
-        x = F.pad(cond.stimulus[:, None, :], (self.history - 1, 0), mode="replicate")
+        b, t = cond.raw.shape
+        x = F.pad(cond.raw[:, None, :], (self.history - 1, 0), mode="replicate")
         feats = self.stimulus_filter(x).transpose(1, 2).reshape(b, t // self.k, self.k, -1).mean(2)
+        feats = feats + self._memory(cond)
         i_stim = CONDITION_NAMES.index("stimulus")
         return torch.where(drop[:, i_stim, None, None], self.null[i_stim].to(feats.dtype), F.silu(feats))
 
     def forward(self, cond: Conditions, drop: Tensor, pos: Tensor) -> Tensor:
-        b, t = cond.stimulus.shape
+        b, t = cond.raw.shape
         null = self.null.to(pos.dtype)
         i_emo, i_expr, i_stim = (CONDITION_NAMES.index(n) for n in ("emotion", "expressiveness", "stimulus"))
-        stim = self.stimulus(cond.stimulus.reshape(b, t // self.k, self.k))
+        stim = self.stimulus(cond.raw.reshape(b, t // self.k, self.k)) + self._memory(cond)
         stim = torch.where(drop[:, i_stim, None, None], null[i_stim], stim) + pos
         e = cond.expressiveness[:, None]
         expr = self.expressiveness(torch.cat([torch.log(e.clamp_min(0.0) + 0.05), e], dim=-1))
@@ -277,8 +302,11 @@ class TemporalUNet(nn.Module):
         if c_noise.shape != (b, t):
             raise InputError(f"c_noise: expected shape [{b}, {t}] (one noise level per frame), got "
                              f"{tuple(c_noise.shape)}")
-        if cond.stimulus.shape != (b, t):
-            raise InputError(f"stimulus: expected shape [{b}, {t}] to match the face window, got "
+        want = (b, t) if cfg.stimulus_channels == 1 else (b, t, cfg.stimulus_channels)
+        if cond.stimulus.shape != want:
+            extra = "" if cfg.stimulus_channels == 1 else (
+                f" (the stimulus and its {cfg.stimulus_channels - 1} memory channels, conditions.stimulus_memory)")
+            raise InputError(f"stimulus: expected shape {list(want)} to match the face window{extra}, got "
                              f"{tuple(cond.stimulus.shape)}")
         if drop.shape != (b, len(CONDITION_NAMES)) or drop.dtype != torch.bool:
             raise InputError(f"null mask: expected a bool tensor of shape [{b}, {len(CONDITION_NAMES)}] "
