@@ -42,8 +42,9 @@ def ground_truth(data: str, split: str, patients: int) -> tuple[np.ndarray, list
     return np.asarray(speeds), who
 
 
-def live(model: PainDiffusion, stim: np.ndarray, expressiveness: float, emotion: np.ndarray, seed: int) -> np.ndarray:
-    eng = StreamEngine(model)
+def live(model: PainDiffusion, stim: np.ndarray, expressiveness: float, emotion: np.ndarray, seed: int,
+         **over) -> np.ndarray:
+    eng = StreamEngine(model, **over)
     pid = eng.add_patient(expressiveness=expressiveness, emotion=emotion, seed=seed)
     eng.push(pid, stim)
     chunks, frames = [], 0
@@ -65,7 +66,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--sampler", default="{}", help="JSON of sampler overrides for both (default: none)")
     args = ap.parse_args()
+    over = json.loads(args.sampler)
     torch.set_num_threads(1)
     model = PainDiffusion.load(args.checkpoint)
     gt, who = ground_truth(args.data, args.split, args.patients)
@@ -73,13 +76,13 @@ def main() -> None:
     t0 = time.time()
     for i, p in enumerate(who):
         stim = make_stimulus("biovid", args.seconds, model.fps, args.seed + i)
-        g = np.asarray(model.generate(stim, p["expressiveness"], p["emotion"], seed=args.seed + i))[0]
+        g = np.asarray(model.generate(stim, p["expressiveness"], p["emotion"], seed=args.seed + i, **over))[0]
         gen_speed.append(float(au_speed(g[None], model.feature_names, model.fps)[0]))
-        f = live(model, stim, p["expressiveness"], p["emotion"], args.seed + i)
+        f = live(model, stim, p["expressiveness"], p["emotion"], args.seed + i, **over)
         live_speed.append(float(au_speed(f[None], model.feature_names, model.fps)[0]))
         print(f"{p['id']}: expressiveness {p['expressiveness']:.3f}  gt {gt[i]:.3f}  generate {gen_speed[-1]:.3f}  "
               f"live {live_speed[-1]:.3f} AU/s", flush=True)
-    res = {"checkpoint": args.checkpoint or "shipped", "split": args.split, "patients": len(who),
+    res = {"checkpoint": args.checkpoint or "shipped", "sampler": over, "split": args.split, "patients": len(who),
            "seconds": args.seconds, "gt": float(gt.mean()), "generate": float(np.mean(gen_speed)),
            "live": float(np.mean(live_speed)), "seconds_taken": round(time.time() - t0, 1)}
     res["generate_ratio"], res["live_ratio"] = res["generate"] / res["gt"], res["live"] / res["gt"]

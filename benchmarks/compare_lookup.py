@@ -54,6 +54,8 @@ def main() -> None:
     model = PainDiffusion.load(args.checkpoint)
     for name, over in json.loads(args.variants).items():
         t = time.time()
+        if model.stimulus_memory:  # the stimulus before each window, as painface evaluate gives it
+            over = {"stimulus_before": data.before, **over}
         g = np.asarray(model.generate(data.stimulus, data.expressiveness, data.emotion, samples=args.tries, seed=0,
                                       **over))
         report(f"{name} ({time.time() - t:.0f} s)", g.reshape(len(data.windows), args.tries, *g.shape[1:]))

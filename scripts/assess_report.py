@@ -105,7 +105,8 @@ def real_table(real: Path, runs: Path, variants: list[str], out: Path) -> None:
     res = {}
     for v in variants:
         ckpt = runs / v / "best.safetensors"
-        if v == "c":  # the person's own neutral photo is the reference
+        # variant c: the person's own neutral photo is the reference
+        if json.loads(ckpt.with_suffix(".json").read_text())["config"]["variant"] == "c":
             dfs = []
             for f in files:
                 ref = str(Path(f).with_name(Path(f).name.split("_")[0] + "_neutral.jpg"))

@@ -159,3 +159,12 @@ def test_init_from_checkpoint(tmp_path):
     bad = save(tmp_path / "bad", ViTPain(ViTConfig(size=32, dim=64, depth=1, heads=2)), {})
     with pytest.raises(InputError, match="differs"):
         train(TrainConfig(**{**cfg.__dict__, "init": str(bad)}), tmp_path / "r2", progress=False)
+
+
+def test_the_recorded_command_spells_out_every_non_default_setting():
+    from painface.assess.train import command_line
+
+    cmd = command_line(TrainConfig(data="d", init="x.safetensors", augment=0.8, steps=2000, lr=2e-4), "runs/r")
+    assert cmd == ("painface train-assess --data d --out runs/r --variant a --init x.safetensors --steps 2000 "
+                   "--lr 0.0002 --augment 0.8")
+    assert command_line(TrainConfig(data="d", variant="c"), "o") == "painface train-assess --data d --out o --variant c"

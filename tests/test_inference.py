@@ -14,9 +14,11 @@ from painface.errors import InputError
 from painface.express import SHIPPED, PainDiffusion
 from painface.model import inference
 from painface.model.checkpoint import save_model
+from painface.model.conditions import Conditions
 from painface.model.edm import Denoiser, guided_denoiser
 from painface.model.inference import FastDenoiser, OnnxCache, fast_denoiser
 from painface.model.unet import UNetConfig
+from painface.stimulus import stimulus_memory
 from tests.model_helpers import TINY, inputs, randomized
 
 has_ort = inference.onnxruntime_available()
@@ -136,6 +138,9 @@ def test_shipped_checkpoint_fast_path_matches(tmp_path, monkeypatch) -> None:
     g = torch.Generator().manual_seed(0)
     x, sigma = torch.randn(4, 64, 20, generator=g), torch.rand(4, 64, generator=g) * 3
     _, _, cond = inputs(4, 64, 20)
+    if plain.stimulus_memory:  # the shipped network reads the stimulus's memory channels too
+        mem = torch.from_numpy(stimulus_memory(cond.stimulus.numpy(), plain.stimulus_memory)[0])
+        cond = Conditions(torch.cat([cond.stimulus[..., None], mem], -1), cond.expressiveness, cond.emotion)
     drop = torch.zeros(4, 3, dtype=torch.bool)
     drop[1:] = torch.eye(3, dtype=torch.bool)
     with torch.inference_mode():

@@ -20,7 +20,7 @@ from painface.model.edm import Denoiser
 from painface.model.sampling import RollingSampler, SamplerConfig, generate
 from painface.model.unet import UNetConfig
 from painface.stimulus import stimulus_memory
-from painface.stream import StreamEngine
+from painface.stream import LIVE_DEFAULTS, StreamEngine
 from painface.train import collate
 from tests.model_helpers import TINY, randomized
 from tests.test_windows import make_corpus
@@ -155,7 +155,7 @@ def test_live_engine_carries_the_memory_like_the_rolling_sampler() -> None:
     for _ in range(5):
         eng.step()
     got = eng.pull(pid).face
-    cfg = model.sampler_config(**SMALL)
+    cfg = model.sampler_config(**SMALL, smooth=LIVE_DEFAULTS["smooth"])
     ref = RollingSampler(model.denoiser, 2.0, "Sadness", neutral=model.encode(neutral_face(1)[0]), config=cfg,
                          batch=1, generator=torch.Generator().manual_seed(7))
     want = np.concatenate([model.decode(ref.step(stim[None, i * 8:(i + 1) * 8]))[0] for i in range(5)])

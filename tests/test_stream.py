@@ -15,7 +15,7 @@ from painface.face.code import FEATURE_NAMES, neutral_face
 from painface.model.edm import Denoiser
 from painface.model.sampling import RollingSampler
 from painface.model.unet import UNetConfig
-from painface.stream import Chunk, ReactionMeter, StreamEngine
+from painface.stream import LIVE_DEFAULTS, Chunk, ReactionMeter, StreamEngine
 
 SMALL = dict(horizon=8, window=16, steps=3)
 
@@ -73,7 +73,7 @@ def test_one_patient_matches_the_rolling_sampler(model):
     eng = StreamEngine(model, **SMALL)
     pid = eng.add_patient(expressiveness=2.0, emotion="Sadness", guidance=(0.5, 1.0, 2.0), seed=7)
     got = run(eng, {pid: stim}, 3)[pid].face
-    cfg = model.sampler_config(**SMALL, guidance=(0.5, 1.0, 2.0))
+    cfg = model.sampler_config(**SMALL, smooth=LIVE_DEFAULTS["smooth"], guidance=(0.5, 1.0, 2.0))
     ref = RollingSampler(model.denoiser, 2.0, "Sadness", neutral=model.encode(neutral_face(1)[0]), config=cfg,
                          batch=1, generator=torch.Generator().manual_seed(7))
     want = np.concatenate([model.decode(ref.step(stim[None, i * 8:(i + 1) * 8]))[0] for i in range(3)])
@@ -88,7 +88,8 @@ def test_engine_and_rolling_sampler_run_the_same_window(model):
     eng.push(pid, stim)
     eng.step()
     ref = RollingSampler(model.denoiser, 0.7, "Anger", neutral=model.encode(neutral_face(1)[0]),
-                         config=model.sampler_config(**SMALL, guidance=(0.0, 1.5, 3.0)), batch=1,
+                         config=model.sampler_config(**SMALL, smooth=LIVE_DEFAULTS["smooth"], guidance=(0.0, 1.5, 3.0)),
+                         batch=1,
                          generator=torch.Generator().manual_seed(11))
     assert np.array_equal(eng.pull(pid).face, model.decode(ref.step(stim[None]))[0])
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +46,29 @@ class TrainConfig:
     dim: int = 128
     depth: int = 4
     heads: int = 4
-    steps: int = 1000
+    steps: int = 6000
     batch: int = 32
     lr: float = 3e-4
     weight_decay: float = 0.05
     warmup: int = 100
     ema: float = 0.995
     distill: float = 1.0
-    augment: float = 0.3
-    eval_every: int = 50
+    augment: float = 0.5
+    eval_every: int = 250
     val_images: int = 300
     save_every: int = 50
     seed: int = 0
+
+
+def command_line(cfg: TrainConfig, out: Path | str) -> str:
+    """The ``painface train-assess`` command of ``cfg``: every setting that differs from the default is spelled out."""
+    default = TrainConfig()
+    parts = [f"painface train-assess --data {cfg.data} --out {out} --variant {cfg.variant}"]
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name not in ("data", "variant") and value != getattr(default, f.name):
+            parts.append(f"--{f.name.replace('_', '-')} {value}")
+    return " ".join(parts)
 
 
 def model_config(cfg: TrainConfig) -> ViTConfig:
@@ -252,7 +263,7 @@ def finish(cfg: TrainConfig, out: Path, train_s: D.Split, elapsed: float, log=pr
     thr = M.tune_thresholds(train_s.pspi.numpy()[idx], predict_split(best, train_s, idx))
     info = {k: v for k, v in meta.items() if k not in ("format", "version", "config")}
     info.update(thresholds={str(k): v for k, v in thr.items()}, train_seconds=elapsed,
-                command=f"painface train-assess --data {cfg.data} --out {out} --variant {cfg.variant}")
+                command=command_line(cfg, out))
     save(out / "best", best, info)
     test_s = D.load_split(cfg.data, "test", cfg.size, heatmaps=cfg.variant == "teacher")
     p = predict_split(best, test_s)
