@@ -87,6 +87,8 @@ CASES = [
     ("generate --checkpoint {ckpt} --seconds 1e12 --out {out}/g.npz", "--seconds"),
     ("generate --checkpoint {ckpt} --seconds 1 --samples 100000000 --out {out}/g.npz", "--samples"),
     ("generate --checkpoint {ckpt} --seconds 1 --samples 0 --out {out}/g.npz", "--samples"),
+    ("generate --checkpoint {ckpt} --seconds 1 --smooth -1 --out {out}/g.npz", "--smooth"),
+    ("generate --checkpoint {ckpt} --seconds 1 --smooth nan --out {out}/g.npz", "--smooth"),
     ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/binary.csv --out {out}/g.npz", "--stimulus"),
     ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/wide.csv --out {out}/g.npz", "outside 0..1.5"),
     ("generate --checkpoint {ckpt} --seconds 1 --stimulus {root}/hot.csv --out {out}/g.npz",

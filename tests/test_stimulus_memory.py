@@ -181,3 +181,19 @@ def test_fast_inference_of_a_memory_network_matches_pytorch() -> None:
     with torch.inference_mode():
         diff = (fast(x, sigma, cond) - plain(x, sigma, cond)).abs().max().item()
     assert diff < 1e-5 and fast.used == {"onnxruntime": 1}
+
+
+def test_generate_command_passes_the_low_pass(tmp_path) -> None:
+    from painface.cli import main
+    from painface.model.checkpoint import save_model
+
+    model = tiny_memory_model(3)
+    ckpt = save_model(tmp_path / "tiny", model.denoiser, model.info)
+    speeds = {}
+    for smooth in ("0", "6"):
+        out = tmp_path / f"g{smooth}.npz"
+        assert main(["generate", "--checkpoint", str(ckpt), "--seconds", "3", "--steps", "2", "--smooth", smooth,
+                     "--out", str(out)]) == 0
+        with np.load(out) as z:
+            speeds[smooth] = float(np.abs(np.diff(z["face"][..., :17], axis=-2)).mean())
+    assert speeds["6"] < 0.6 * speeds["0"], speeds

@@ -23,9 +23,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--emotion", default="Neutral", help=f"one of {', '.join(EMOTIONS)}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=1, help="independent generations (batched)")
-    p.add_argument("--guidance", default=None, help="strengths E,X,S for emotion, expressiveness, stimulus")
+    p.add_argument("--guidance", default=None, help="strengths E,X,S for emotion, expressiveness, stimulus (0,0,0 "
+                   "for long holds: guidance inflates sustained responses, docs/model.md)")
     p.add_argument("--schedule", choices=["full", "pyramid"], default=None, help="scheduling matrix")
     p.add_argument("--steps", type=int, default=None, help="solver steps (default from the checkpoint)")
+    p.add_argument("--smooth", type=float, default=None,
+                   help="low-pass time constant in frames, 0 = none (default from the checkpoint)")
     p.add_argument("--celsius", action="store_true",
                    help="the CSV stimulus is in °C: converted with --baseline-c and --tolerance-c")
     p.add_argument("--baseline-c", type=float, default=None, help="resting thermode temperature, °C (default 32)")
@@ -55,6 +58,8 @@ def check_args(args: argparse.Namespace) -> tuple[tuple[float, float, float] | N
                          f"for {args.seconds:g} s (at most {MAX_FRAMES_TOTAL:,} frames in all)")
     if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
         raise InputError(f"--steps {args.steps}: expected 1..{MAX_STEPS}")
+    if args.smooth is not None and not (np.isfinite(args.smooth) and 0 <= args.smooth <= 100):
+        raise InputError(f"--smooth {args.smooth}: expected a time constant in frames, 0..100")
     try:
         check_settings(expressiveness=args.expressiveness, emotion=args.emotion)
     except InputError as e:
@@ -107,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     model = PainDiffusion.load(args.checkpoint)
     stim = make_stimulus(args.stimulus, args.seconds, model.fps, args.seed, calibration, args.celsius)
     result = model.generate(stim, args.expressiveness, args.emotion, samples=args.samples, seed=args.seed,
-                            calibration=calibration, guidance=guidance, schedule=args.schedule, steps=args.steps)
+                            calibration=calibration, guidance=guidance, schedule=args.schedule, steps=args.steps,
+                            smooth=args.smooth)
     result.save(args.out)
     if args.csv:
         text = result.to_frame().to_csv(index=False, float_format="%.4f").encode()
