@@ -16,6 +16,7 @@ import argparse
 import numpy as np
 
 from painface.data.corpus import open_corpus
+from painface.data.trials import stimulus_changes
 from painface.evaluate import metrics as M
 from painface.evaluate.baselines import StimulusLookup, TrainingPool
 from painface.face.code import pspi
@@ -45,7 +46,8 @@ def main() -> None:
         _, pb = simulate_face(traits, stim, cfg, np.random.default_rng([args.seed, i, 2]))
         expr = float(pa[block == BLOCK_KINDS.index("biovid")].mean())
         s = stim.normalized
-        onsets = np.flatnonzero((s[1:] > 0.05) & (s[:-1] <= 0.05) & (block[1:] == BLOCK_KINDS.index("biovid"))) + 1
+        rises = stimulus_changes(s, kinds="rise")  # the evaluation's own definition of an onset
+        onsets = rises[block[rises] == BLOCK_KINDS.index("biovid")]
         for on in onsets[2:6]:  # a few trials per person, away from the session's start
             lo = on - LEAD
             if lo < 0 or lo + LENGTH > s.size:

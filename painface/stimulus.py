@@ -1,4 +1,5 @@
-"""Signals computed from a pain stimulus that the data layer and the model share (neither imports the other).
+"""Signals computed from a pain stimulus that the data layer and the model share (neither imports the other),
+and the one-pole low-pass they are made of (:func:`one_pole`, also the simulator's and the sampler's smoothing).
 
 The **stimulus memory** (:func:`stimulus_memory`) is what PainDiffusion reads besides the stimulus of its window:
 exponential moving averages of the stimulus over seconds to a minute. The training windows compute it over
@@ -14,6 +15,20 @@ from typing import Any
 import numpy as np
 
 from painface.errors import InputError
+
+
+def one_pole(x: Any, tau: float, state: Any = None, axis: int = -1) -> np.ndarray:
+    """Causal first-order low-pass with unit DC gain along ``axis`` of ``x``: ``y[n] = a y[n - 1] + (1 - a) x[n]``,
+    ``a = exp(-1 / tau)`` (``tau`` in samples, > 0), from ``y[-1] = state`` (shape of ``x`` without ``axis``;
+    default 0). Returns ``y`` float64, the shape of ``x``; ``y`` at the last sample is the state to continue from."""
+    from scipy.signal import lfilter
+
+    x = np.asarray(x, dtype=np.float64)
+    a = float(np.exp(-1.0 / tau))
+    if state is None:
+        return lfilter([1.0 - a], [1.0, -a], x, axis=axis)
+    zi = np.expand_dims(a * np.asarray(state, dtype=np.float64), axis)
+    return lfilter([1.0 - a], [1.0, -a], x, axis=axis, zi=zi)[0]
 
 
 def memory_decays(taus: Sequence[float]) -> np.ndarray:
@@ -34,8 +49,6 @@ def stimulus_memory(stimulus: Any, taus: Sequence[float], state: Any = None) -> 
     A step from 0 to 1 reaches ``1 - exp(-t / tau)`` after t frames, so channels at 5, 20 and 60 s tell the network
     how long a stimulus has lasted and what came before its window: what adaptation and tonic pain depend on.
     """
-    from scipy.signal import lfilter
-
     x = np.asarray(stimulus, dtype=np.float64)
     decays = memory_decays(taus)
     k = decays.size
@@ -45,6 +58,6 @@ def stimulus_memory(stimulus: Any, taus: Sequence[float], state: Any = None) -> 
     if x.shape[-1] == 0:
         return np.zeros((*x.shape, k), np.float32), z
     out = np.empty((*x.shape, k), np.float64)
-    for j, a in enumerate(decays):
-        out[..., j], _ = lfilter([1.0 - a], [1.0, -a], x, axis=-1, zi=a * z[..., j:j + 1])
+    for j, tau in enumerate(np.asarray(list(taus), dtype=np.float64)):
+        out[..., j] = one_pole(x, tau, z[..., j])
     return out.astype(np.float32), out[..., -1, :]

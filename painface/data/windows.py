@@ -157,7 +157,7 @@ class WindowDataset(Dataset):
             of all windows placed at random; lead: val mode: frames before the change point;
         kinds: change points used: "both" (rises and falls), "rise" or "fall";
         seed: seed of the training windows; normalizer: applied to the face features once at load;
-        memory: time constants (frames) of the stimulus memory (:func:`painface.model.conditions.stimulus_memory`)
+        memory: time constants (frames) of the stimulus memory (:func:`painface.stimulus.stimulus_memory`)
             computed over each whole recording, so a window's memory carries what came before it; items then
             hold ``memory`` ``[T, K]``.
     """

@@ -27,7 +27,7 @@ from painface.errors import InputError
 from painface.io import config_from_dict
 from painface.model.conditions import Conditions
 from painface.model.edm import DEFAULT_GUIDANCE, Denoiser, ModelFn, guided_denoiser
-from painface.stimulus import stimulus_memory
+from painface.stimulus import one_pole, stimulus_memory
 
 SCHEDULES = ("full", "pyramid")
 
@@ -142,8 +142,8 @@ class SamplerConfig:
     expressiveness, stimulus); sigma_min, sigma_max, rho: Karras schedule (EDM); sigma_context: level the
     context frames are held at (must match training, EDMConfig.sigma_context); smooth: time constant (frames)
     of a causal one-pole low-pass applied to every new frame as it leaves the window, starting from the last
-    context frame (0: none). It removes the frame-to-frame residue the solver leaves (docs/model.md, "movement"),
-    costs ``smooth`` frames of lag, and is the same offline and live.
+    context frame (0: none). It removes the frame-to-frame residue the solver leaves (docs/model.md, "issue 20
+    diagnosis"), costs ``smooth`` frames of lag, and is the same offline and live.
     """
 
     steps: int = 20
@@ -322,14 +322,10 @@ def denoise_window(denoiser: Denoiser, context: Tensor, cond: Conditions, guidan
 
 
 def lowpass(x: Tensor, start: Tensor, tau: float) -> Tensor:
-    """Causal one-pole low-pass over frames of ``x`` ``[B, T, D]``: ``y[t] = a y[t - 1] + (1 - a) x[t]``,
-    ``a = exp(-1 / tau)``, from ``y[-1] = start`` ``[B, D]``."""
-    a = math.exp(-1.0 / tau)
-    out, y = torch.empty_like(x), start
-    for t in range(x.shape[1]):
-        y = a * y + (1.0 - a) * x[:, t]
-        out[:, t] = y
-    return out
+    """Causal one-pole low-pass over frames of ``x`` ``[B, T, D]`` (:func:`painface.stimulus.one_pole`, time
+    constant ``tau`` frames) from ``y[-1] = start`` ``[B, D]``."""
+    y = one_pole(x.detach().cpu().numpy(), tau, start.detach().cpu().numpy(), axis=1)
+    return torch.from_numpy(y).to(x.device, x.dtype)
 
 
 def generate(denoiser: Denoiser, stimulus: object, expressiveness: object, emotion: object, *,
@@ -354,7 +350,7 @@ def generate(denoiser: Denoiser, stimulus: object, expressiveness: object, emoti
             raise InputError(f"stimulus_before: expected finite values of shape [frames] or [batch, frames], got "
                              f"{sb.shape}")
         sb = np.concatenate([np.zeros((*sb.shape[:-1], max(0, c - sb.shape[-1])), np.float32), sb], axis=-1)
-        before, context_stim = sb[..., :-c] if c else sb, sb[..., sb.shape[-1] - c:]
+        before, context_stim = sb[..., :-c], sb[..., -c:]  # c >= 1: SamplerConfig keeps horizon < window
         batch = batch or (sb.shape[0] if sb.ndim == 2 else None)
     sampler = RollingSampler(denoiser, expressiveness, emotion, context=context, neutral=neutral, config=config,
                              batch=batch, generator=generator, context_stimulus=context_stim,

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from painface.face.code import AU_NAMES, FEATURE_NAMES, POSE_NAMES, pspi
+from painface.stimulus import one_pole
 from painface.subjects.protocols import BIOVID_BASELINE_C, Stimulus, normalized_to_celsius
 from painface.subjects.traits import EMOTION_REST_AUS, REGION_DELAY_S, SimConfig, SubjectTraits, response_profile
 
@@ -50,8 +51,7 @@ def perceived_pain(
 
 def lowpass(x: np.ndarray, fps: float, tau_s: float) -> np.ndarray:
     """First-order low-pass (unit DC gain, starting at 0) of ``x`` ``[frames]`` with time constant ``tau_s``."""
-    a = np.exp(-1.0 / (fps * tau_s))
-    return lfilter([1.0 - a], [1.0, -a], np.asarray(x, dtype=np.float64))
+    return one_pole(x, fps * tau_s)
 
 
 def adapted_pain(felt: np.ndarray, fps: float, adaptation: float, tau_s: float) -> np.ndarray:
