@@ -7,7 +7,7 @@ the backends interleaved within each repeat so that they share the machine's loa
 ``--repeats`` runs, the ratio against the baseline measured in the same run, and the load average.
 
     python3 benchmarks/bench_generate.py [--checkpoint PATH] [--seconds 60] [--repeats 5] [--threads 2]
-        [--inference torch,auto] [--steps N]
+        [--inference torch,auto] [--steps N] [--stimulus sine|biovid|elbow]
 """
 
 from __future__ import annotations
@@ -39,15 +39,22 @@ def main() -> None:
     ap.add_argument("--schedules", default="full,pyramid")
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--steps", type=int, default=None, help="solver steps (default: the checkpoint's)")
+    ap.add_argument("--stimulus", default="sine", choices=["sine", "biovid", "elbow"],
+                    help="sine: a rectified sine (about half rest); biovid / elbow: what `painface generate` makes")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     backends = args.inference.split(",")
     models = {b: PainDiffusion.load(args.checkpoint, device=args.device, inference=b) for b in backends}
     fps = models[backends[0]].fps
     frames = int(args.seconds * fps)
-    stim = np.clip(np.sin(np.linspace(0, 12, frames)), 0, 1).astype(np.float32)
+    if args.stimulus == "sine":
+        stim = np.clip(np.sin(np.linspace(0, 12, frames)), 0, 1).astype(np.float32)
+    else:
+        from painface.express import make_stimulus
+
+        stim = np.asarray(make_stimulus(args.stimulus, args.seconds, fps, 0, None, False), np.float32)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"threads {args.threads}, device {args.device}; {args.seconds:g} s at {fps:g} fps, median of {args.repeats}; "
+          f"threads {args.threads}, device {args.device}; {args.stimulus} stimulus, {args.seconds:g} s at {fps:g} fps, median of {args.repeats}; "
           f"load average at start {load()}")
     print("| schedule | batch | backend | seconds of compute | real-time factor (per sequence x batch) | ratio vs "
           f"{backends[0]} |")

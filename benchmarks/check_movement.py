@@ -60,7 +60,7 @@ def live(model: PainDiffusion, stim: np.ndarray, expressiveness: float, emotion:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--data", default="corpus_mixed")
+    ap.add_argument("--data", default="corpus")
     ap.add_argument("--split", default="test")
     ap.add_argument("--patients", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=60.0)

@@ -197,3 +197,71 @@ def test_generate_command_passes_the_low_pass(tmp_path) -> None:
         with np.load(out) as z:
             speeds[smooth] = float(np.abs(np.diff(z["face"][..., :17], axis=-2)).mean())
     assert speeds["6"] < 0.6 * speeds["0"], speeds
+
+
+
+def test_gated_guidance_amplifies_only_what_is_new_in_the_stimulus() -> None:
+    from painface.model.edm import guided_denoiser
+    from painface.model.sampling import GATE_FLOOR, GATE_REST, guidance_gate
+
+    den = memory_net(2)
+    b, t = 2, 16
+    g = torch.Generator().manual_seed(4)
+    x, sigma = torch.randn(b, t, TINY["feature_dim"], generator=g), torch.full((b, t), 0.7)
+    raw = torch.cat([torch.zeros(b, 6), torch.ones(b, 10)], 1)  # an onset: raw above its moving average
+    raw[1] *= 0.5
+    mem = torch.from_numpy(stimulus_memory(raw.numpy(), TAUS)[0])
+    cond = Conditions(torch.cat([raw[..., None], mem], -1), torch.ones(b), torch.full((b, 8), 1 / 8))
+    gate = guidance_gate(cond, 1, "xs")
+    share = ((raw - mem[..., 0]) / raw.clamp(min=0.1)).clamp(0, 1)
+    want = torch.where(raw < GATE_REST, 1.0, torch.where(share < GATE_FLOOR, 0.0, share))
+    torch.testing.assert_close(gate[..., 2].float(), want)
+    torch.testing.assert_close(gate[..., 1], gate[..., 2])
+    assert (gate[..., 0] == 1).all() and (gate[:, :6, 2] == 1).all() and (gate[:, 6, 2] > 0.85).all()
+    assert (gate[:, 7:, 2].diff(dim=1) < 0).all()  # fades as the moving average catches up
+    torch.testing.assert_close(gate[0], gate[1])  # a share: the same for a weaker stimulus of the same shape
+    assert guidance_gate(cond, 0) is None
+    lam = (0.5, 1.0, 3.0)
+    with torch.no_grad():
+        got = guided_denoiser(den, cond, lam, gate)(x, sigma)
+        d = den(x, sigma, cond)
+        nulls = [den(x, sigma, cond, torch.eye(3, dtype=torch.bool)[i].expand(b, 3)) for i in range(3)]
+    w = torch.tensor(lam) * gate.float()  # [B, T, 3]
+    want = (1 + w.sum(-1))[..., None] * d - sum(w[..., i, None] * nulls[i] for i in range(3))
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    # a stimulus held long enough, or falling, gets no gated guidance and runs no pass for it
+    class Rows(Denoiser):
+        def __init__(self) -> None:
+            super().__init__(den.net)
+            self.rows: list[int] = []
+
+        def forward(self, x, sigma, cond, drop=None):
+            self.rows.append(x.shape[0])
+            return super().forward(x, sigma, cond, drop)
+
+    calls = Rows()
+    for level, average in ((1.0, 1.0), (0.6, 0.9)):
+        held = torch.full((b, t), level)
+        cond_h = Conditions(torch.cat([held[..., None], torch.full((b, t, 2), average)], -1), torch.ones(b),
+                            torch.full((b, 8), 1 / 8))
+        gate_h = guidance_gate(cond_h, 2, "exs")
+        assert not gate_h.any()
+        with torch.no_grad():
+            calls.rows.clear()
+            torch.testing.assert_close(guided_denoiser(calls, cond_h, lam, gate_h)(x, sigma), den(x, sigma, cond_h))
+            assert calls.rows == [b]  # one plain pass: no "without" variants
+    # through the sampler; a network without memory, or a channel it lacks, is refused
+    cfg = SamplerConfig(steps=2, window=16, horizon=8, gate=1)
+    out = generate(den, raw[0].numpy(), 1.0, "Neutral", neutral=torch.zeros(TINY["feature_dim"]), config=cfg,
+                   generator=torch.Generator().manual_seed(0))
+    assert out.shape == (1, 16, TINY["feature_dim"]) and torch.isfinite(out).all()
+    with pytest.raises(InputError, match="stimulus-memory channels"):
+        guidance_gate(cond, 3)
+    plain = Conditions(raw, torch.ones(b), torch.full((b, 8), 1 / 8))
+    with pytest.raises(InputError, match="stimulus-memory channels"):
+        guidance_gate(plain, 1)
+    for bad in ({"gate": -1}, {"gate": True}, {"gate_terms": "q"}, {"gate_terms": ""}):
+        with pytest.raises(InputError, match="SamplerConfig.gate"):
+            SamplerConfig(**bad)
+    with pytest.raises(InputError, match="guidance gate"):
+        guided_denoiser(den, cond, lam, gate[:1])

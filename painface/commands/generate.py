@@ -23,8 +23,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--emotion", default="Neutral", help=f"one of {', '.join(EMOTIONS)}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=1, help="independent generations (batched)")
-    p.add_argument("--guidance", default=None, help="strengths E,X,S for emotion, expressiveness, stimulus (0,0,0 "
-                   "for long holds: guidance inflates sustained responses, docs/model.md)")
+    p.add_argument("--guidance", default=None, help="strengths E,X,S for emotion, expressiveness, stimulus (default "
+                   "from the checkpoint; the shipped one scales them by the stimulus's news, docs/model.md)")
     p.add_argument("--schedule", choices=["full", "pyramid"], default=None, help="scheduling matrix")
     p.add_argument("--steps", type=int, default=None, help="solver steps (default from the checkpoint)")
     p.add_argument("--smooth", type=float, default=None,

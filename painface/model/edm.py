@@ -179,7 +179,8 @@ def training_loss(denoiser: Denoiser, x0: Tensor, cond: Conditions, config: EDMC
 
 
 def guided_denoiser(denoiser: Denoiser, cond: Conditions,
-                    strengths: Sequence[float] | Tensor = DEFAULT_GUIDANCE) -> ModelFn:
+                    strengths: Sequence[float] | Tensor = DEFAULT_GUIDANCE,
+                    gate: Tensor | None = None) -> ModelFn:
     """Classifier-free guidance over the three conditions as a :data:`ModelFn`:
 
     D = (1 + sum_c l_c) D(C) - sum_c l_c D(C without c), strengths ``l`` in (emotion, expressiveness,
@@ -188,27 +189,36 @@ def guided_denoiser(denoiser: Denoiser, cond: Conditions,
     ``v*B .. v*B+B-1`` are variant v of every sequence), so sequences never mix. A condition runs its
     "without" pass when any row's strength for it is non-zero; a row with strength 0 gets exactly 0 from
     that pass, so a row never depends on the others. All-zero columns add no pass.
+
+    ``gate`` ``[B, T, 3]`` (values 0..1): per-frame factors on the strengths (guidance that follows the stimulus's
+    news, :func:`painface.model.sampling.guidance_gate`); a condition whose gated strengths are 0 in every frame
+    and row runs no pass.
     """
     lam = guidance_rows(strengths, cond.batch)
-    active = [i for i in range(len(CONDITION_NAMES)) if bool((lam[:, i] != 0).any())]
-    b, variants = cond.batch, len(active) + 1
-    masks = torch.zeros(variants, b, len(CONDITION_NAMES), dtype=torch.bool)
+    b, n = cond.batch, len(CONDITION_NAMES)
+    if gate is not None:
+        if gate.shape != (b, cond.frames, n):
+            raise InputError(f"guidance gate: expected shape [{b}, {cond.frames}, {n}], got {tuple(gate.shape)}")
+        lam = lam[:, None, :] * gate.double().cpu()  # [B, T, 3]
+    else:
+        lam = lam[:, None, :]  # [B, 1, 3]: the same for every frame
+    active = [i for i in range(n) if bool((lam[..., i] != 0).any())]
+    variants = len(active) + 1
+    masks = torch.zeros(variants, b, n, dtype=torch.bool)
     for v, i in enumerate(active, start=1):
         masks[v, :, i] = True
     cond_all, drop = cond.repeat(variants), masks.reshape(variants * b, -1)
-    total = torch.ones(b, dtype=torch.float64)  # 1 + sum_c l_c summed in float64, as the numbers are given
-    for i in active:
-        total = total + lam[:, i]
-    total, lam = total.float(), lam.float()
+    total = (1 + lam[..., active].sum(-1)).float()  # 1 + sum_c l_c summed in float64, as the numbers are given
+    lam = lam.float()
 
     def model(x: Tensor, sigma: Tensor) -> Tensor:
         sigma = _per_frame(sigma, x)
         dev = x.device
         d = denoiser(x.repeat(variants, 1, 1), sigma.repeat(variants, 1), cond_all, drop.to(dev))
         d = d.reshape(variants, *x.shape)
-        out = total.to(dev)[:, None, None] * d[0]
+        out = total.to(dev)[..., None] * d[0]
         for v, i in enumerate(active, start=1):
-            out = out - lam[:, i, None, None].to(dev) * d[v]
+            out = out - lam[:, :, i, None].to(dev) * d[v]
         return out
 
     return model

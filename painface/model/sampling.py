@@ -143,7 +143,11 @@ class SamplerConfig:
     context frames are held at (must match training, EDMConfig.sigma_context); smooth: time constant (frames)
     of a causal one-pole low-pass applied to every new frame as it leaves the window, starting from the last
     context frame (0: none). It removes the frame-to-frame residue the solver leaves (docs/model.md, "issue 20
-    diagnosis"), costs ``smooth`` frames of lag, and is the same offline and live.
+    diagnosis"), costs ``smooth`` frames of lag, and is the same offline and live. gate: 0 = classic guidance,
+    the strengths in every frame; k >= 1 (networks with a stimulus memory) = each frame's strengths of the
+    conditions named in ``gate_terms`` (letters ``e``, ``x``, ``s``) scaled by the share of the stimulus above its
+    moving average over ``UNetConfig.stimulus_memory[k - 1]`` frames, and 1 at rest (:func:`guidance_gate`):
+    onsets and the resting face are guided, long holds and falling stimuli are not (docs/model.md, "Guidance that follows the stimulus's news").
     """
 
     steps: int = 20
@@ -157,9 +161,17 @@ class SamplerConfig:
     rho: float = 7.0
     sigma_context: float = 0.02
     smooth: float = 0.0
+    gate: int = 0
+    gate_terms: str = "exs"
 
     def __post_init__(self) -> None:
         self.guidance = tuple(float(g) for g in self.guidance)  # type: ignore[assignment]
+        if isinstance(self.gate, bool) or not isinstance(self.gate, int) or not 0 <= self.gate <= 16:
+            raise InputError(f"SamplerConfig.gate: {self.gate!r}; expected 0 (no gate) or the index 1..K of a "
+                             "stimulus-memory channel")
+        if not isinstance(self.gate_terms, str) or not self.gate_terms or set(self.gate_terms) - set("exs"):
+            raise InputError(f"SamplerConfig.gate_terms: {self.gate_terms!r}; expected letters from 'exs' "
+                             "(emotion, expressiveness, stimulus)")
         if not (math.isfinite(self.smooth) and 0 <= self.smooth <= 100):
             raise InputError(f"SamplerConfig.smooth: {self.smooth!r}; expected a time constant in frames, 0..100")
         if self.schedule not in SCHEDULES:
@@ -313,12 +325,44 @@ def denoise_window(denoiser: Denoiser, context: Tensor, cond: Conditions, guidan
     per sequence ``[B, 3]`` (:func:`~painface.model.edm.guided_denoiser`)."""
     c = config.context
     x = torch.cat([context, config.sigma_max * eps[0, :, c:]], dim=1)
+    gate = guidance_gate(cond, config.gate, config.gate_terms)
     with _eval_mode(denoiser):
-        model = hold_clean_frames(guided_denoiser(denoiser, cond, guidance), config.sigma_context, eps[1])
+        model = hold_clean_frames(guided_denoiser(denoiser, cond, guidance, gate), config.sigma_context, eps[1])
         x = sample_dpmpp_2m(model, x, sigmas)
     if config.smooth > 0:
         x = torch.cat([x[:, :c], lowpass(x[:, c:], context[:, -1], config.smooth)], dim=1)
     return x
+
+
+GATE_FLOOR = 0.02
+"""Gate values below this are 0 (a hold of 4 time constants), so a held stimulus runs no guidance pass."""
+
+GATE_REST = 0.05
+"""Stimulus below this counts as rest (normalized units): the gate is 1 there, so the resting face (and the emotion it
+shows) is guided as without a gate."""
+
+
+def guidance_gate(cond: Conditions, channel: int, terms: str = "exs") -> Tensor | None:
+    """Per-frame factors on the guidance strengths ``[B, T, 3]`` (:attr:`SamplerConfig.gate`): None for
+    ``channel`` 0; else, for the conditions named in ``terms``, g = clip((s - m_k) / max(s, 0.1), 0, 1), the share
+    of the stimulus s above its moving average m_k (memory channel ``channel``), 0 below :data:`GATE_FLOOR`, 1 at
+    rest (s below :data:`GATE_REST`); 1 for the other conditions."""
+    if channel == 0:
+        return None
+    mem = cond.memory
+    if mem is None or mem.shape[-1] < channel:
+        have = 0 if mem is None else mem.shape[-1]
+        raise InputError(f"SamplerConfig.gate: {channel}; this network has {have} stimulus-memory channels "
+                         "(UNetConfig.stimulus_memory); use 0 or a channel it has")
+    s = cond.raw.double().cpu()
+    g = ((s - mem[..., channel - 1].double().cpu()) / s.clamp(min=0.1)).clamp(0, 1)
+    g = torch.where(g < GATE_FLOOR, torch.zeros_like(g), g)
+    g = torch.where(s < GATE_REST, torch.ones_like(g), g)  # at rest: the resting face keeps its guidance
+    out = torch.ones(*s.shape, 3, dtype=torch.float64)
+    for i, letter in enumerate("exs"):
+        if letter in terms:
+            out[..., i] = g
+    return out
 
 
 def lowpass(x: Tensor, start: Tensor, tau: float) -> Tensor:
