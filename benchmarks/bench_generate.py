@@ -54,7 +54,8 @@ def main() -> None:
 
         stim = np.asarray(make_stimulus(args.stimulus, args.seconds, fps, 0, None, False), np.float32)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"threads {args.threads}, device {args.device}; {args.stimulus} stimulus, {args.seconds:g} s at {fps:g} fps, median of {args.repeats}; "
+          f"threads {args.threads}, device {args.device}; {args.stimulus} stimulus, {args.seconds:g} s at {fps:g} fps, "
+          f"median of {args.repeats}; "
           f"load average at start {load()}")
     print("| schedule | batch | backend | seconds of compute | real-time factor (per sequence x batch) | ratio vs "
           f"{backends[0]} |")

@@ -147,7 +147,8 @@ class SamplerConfig:
     the strengths in every frame; k >= 1 (networks with a stimulus memory) = each frame's strengths of the
     conditions named in ``gate_terms`` (letters ``e``, ``x``, ``s``) scaled by the share of the stimulus above its
     moving average over ``UNetConfig.stimulus_memory[k - 1]`` frames, and 1 at rest (:func:`guidance_gate`):
-    onsets and the resting face are guided, long holds and falling stimuli are not (docs/model.md, "Guidance that follows the stimulus's news").
+    onsets and the resting face are guided, long holds and falling stimuli are not (docs/model.md, "Guidance that
+    follows the stimulus's news").
     """
 
     steps: int = 20
