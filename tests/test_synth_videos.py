@@ -93,11 +93,13 @@ def test_resume_gives_the_same_dataset(tiny, tmp_path):
     make_videos(CFG, root, progress=False)
     after = pd.read_csv(root / "samples.csv", sep="\t")
     pd.testing.assert_frame_equal(before, after)
+    with np.load(tiny / victim.codes_file) as z1, np.load(root / victim.codes_file) as z2:
+        np.testing.assert_array_equal(z1["face"], z2["face"])  # the same motion, exactly
     a = read_clip(tiny / victim.file, frames=8, stride=4).astype(int)
     b = read_clip(root / victim.file, frames=8, stride=4).astype(int)
-    assert np.abs(a - b).max() <= 2
-    with np.load(tiny / victim.codes_file) as z1, np.load(root / victim.codes_file) as z2:
-        np.testing.assert_array_equal(z1["face"], z2["face"])
+    # the same pictures up to the encoder: another clip of the same person differs by 11-15 on average, a clean CI
+    # clone once saw isolated pixels 40 apart (max) in a re-encoded clip, so the check is on the mean
+    assert np.abs(a - b).mean() <= 3.0
 
 
 @pytest.mark.parametrize("argv, msg", [
