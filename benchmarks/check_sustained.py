@@ -7,7 +7,7 @@
 2. A staircase (4 steps of 10 s up to 1.0): mean generated PSPI per step (should rise with the step).
 
     python3 benchmarks/check_sustained.py [--checkpoint CKPT] [--samples 4] [--subjects 400] [--json out.json]
-        [--guidance E,X,S] [--sampler '{"contrast": 1}'] [--reference sim_ref.npz]
+        [--guidance E,X,S] [--sampler '{"gate": 1, "sigma_context": 0.1}'] [--reference sim_ref.npz]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=400)
     ap.add_argument("--json", default=None)
     ap.add_argument("--guidance", default=None, help="E,X,S (default: the checkpoint's)")
-    ap.add_argument("--sampler", default=None, help='JSON of SamplerConfig overrides, e.g. \'{"contrast": 1}\'')
+    ap.add_argument("--sampler", default=None, help='JSON of SamplerConfig overrides, e.g. \'{"gate": 0}\'')
     ap.add_argument("--reference", default=None, help="npz cache of the simulator reference (made if absent)")
     args = ap.parse_args()
     torch.set_num_threads(1)

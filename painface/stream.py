@@ -60,7 +60,7 @@ LIVE_DEFAULTS: dict[str, Any] = {"horizon": 12, "window": 32, "steps": 8, "sched
 """Live sampler settings (chosen by measurement, docs/live.md): 12 new frames per window (0.48 s at 25 fps)
 after 20 context frames, 8 solver steps, the full-sequence schedule; a 2.5-frame low-pass of the new frames (chosen on
 the val subjects so the live face moves like the data, docs/model.md; ``painface generate`` uses the checkpoint's
-3.5); context frames held at sigma 0.02 (the checkpoint's 0.1 nearly froze the live face: 0.16x the data's movement)."""
+4.5); context frames held at sigma 0.02 (the checkpoint's 0.1 nearly froze the live face: 0.16x the data's movement)."""
 
 @dataclass
 class Chunk:

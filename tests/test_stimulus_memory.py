@@ -199,7 +199,6 @@ def test_generate_command_passes_the_low_pass(tmp_path) -> None:
     assert speeds["6"] < 0.6 * speeds["0"], speeds
 
 
-
 def test_gated_guidance_amplifies_only_what_is_new_in_the_stimulus() -> None:
     from painface.model.edm import guided_denoiser
     from painface.model.sampling import GATE_FLOOR, GATE_REST, guidance_gate

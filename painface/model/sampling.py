@@ -140,10 +140,11 @@ class SamplerConfig:
     schedule: "full" (all new frames share one level) or "pyramid" (diffusion forcing, ``uncertainty`` u,
     paper's best 2; costs steps + floor((horizon_tokens - 1) u) passes); guidance: strengths (emotion,
     expressiveness, stimulus); sigma_min, sigma_max, rho: Karras schedule (EDM); sigma_context: level the
-    context frames are held at (must match training, EDMConfig.sigma_context); smooth: time constant (frames)
-    of a causal one-pole low-pass applied to every new frame as it leaves the window, starting from the last
-    context frame (0: none). It removes the frame-to-frame residue the solver leaves (docs/model.md, "issue 20
-    diagnosis"), costs ``smooth`` frames of lag, and is the same offline and live. gate: 0 = classic guidance,
+    context frames are held at (trained at EDMConfig.sigma_context; the per-frame log-normal training noise covers
+    nearby levels, and the shipped checkpoint holds them at 0.1 against exposure bias, docs/model.md); smooth: time
+    constant (frames) of a causal one-pole low-pass applied to every new frame as it leaves the window, starting
+    from the last context frame (0: none). It removes the frame-to-frame residue the solver leaves (docs/model.md,
+    "issue 20 diagnosis"), costs ``smooth`` frames of lag, and is the same offline and live. gate: 0 = classic guidance,
     the strengths in every frame; k >= 1 (networks with a stimulus memory) = each frame's strengths of the
     conditions named in ``gate_terms`` (letters ``e``, ``x``, ``s``) scaled by the share of the stimulus above its
     moving average over ``UNetConfig.stimulus_memory[k - 1]`` frames, and 1 at rest (:func:`guidance_gate`):
