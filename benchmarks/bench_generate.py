@@ -8,6 +8,9 @@ the backends interleaved within each repeat so that they share the machine's loa
 
     python3 benchmarks/bench_generate.py [--checkpoint PATH] [--seconds 60] [--repeats 5] [--threads 2]
         [--inference torch,auto] [--steps N] [--stimulus sine|biovid|elbow]
+
+``--inference auto,auto+distilled`` compares the guided sampler's four network passes per solver stage with the
+distilled network's one (painface.model.distill) on the same backend.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--inference", default="torch,auto", help="backends, the first is the baseline")
+    ap.add_argument("--inference", default="torch,auto", help="backends, the first is the baseline; NAME+distilled: "
+                    "with the distilled guided network (painface distill), else with the four guided passes")
     ap.add_argument("--schedules", default="full,pyramid")
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--steps", type=int, default=None, help="solver steps (default: the checkpoint's)")
@@ -44,7 +48,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     backends = args.inference.split(",")
-    models = {b: PainDiffusion.load(args.checkpoint, device=args.device, inference=b) for b in backends}
+    models = {b: PainDiffusion.load(args.checkpoint, device=args.device, inference=b.removesuffix("+distilled"),
+                                    distilled=b.endswith("+distilled")) for b in backends}
     fps = models[backends[0]].fps
     frames = int(args.seconds * fps)
     if args.stimulus == "sine":

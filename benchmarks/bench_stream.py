@@ -11,7 +11,9 @@ browser is sent (face codes vs rendered frames).
 3. Face in the browser vs frames streamed: bytes per frame of a ``frames`` message against a 256 px JPEG
    and the server CPU time to render + encode one frame.
 
-Usage: ``python3 benchmarks/bench_stream.py [--checkpoint PATH] [--threads 1] [--inference torch,auto]``.
+Usage: ``python3 benchmarks/bench_stream.py [--checkpoint PATH] [--threads 1] [--inference torch,auto]``
+(``NAME+distilled``: that backend with the distilled guided network, painface.model.distill; plain names run the
+four guided passes).
 """
 
 from __future__ import annotations
@@ -115,7 +117,8 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=ExtrapolationWarning)  # patients above the trained range: timing only
     torch.set_num_threads(args.threads)
     backends = args.inference.split(",")
-    models = {b: PainDiffusion.load(args.checkpoint, inference=b) for b in backends}
+    models = {b: PainDiffusion.load(args.checkpoint, inference=b.removesuffix("+distilled"),
+                                    distilled=b.endswith("+distilled")) for b in backends}
     model = models[backends[-1]]
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{args.threads} thread(s), load average {open('/proc/loadavg').read().split()[:3]}")

@@ -13,6 +13,8 @@ controllability acceptance is unchanged. Rerun on a new checkpoint with ``--chec
     python3 benchmarks/study_steps.py --data corpus --out /tmp/steps [--steps 20,12,8,4] [--shared 2.0]
         [--windows 12] [--tries 3] [--control-seeds 6] [--control-trials 2] [--control-for 0,2] [--threads 1]
 
+``--distilled 20,12``: the same steps with the distilled guided network (painface distill), one row per sequence.
+
 "Shared" guidance (``--shared W``): D = (1 + W) D(C) - W D(no condition), one unconditional pass instead of
 one per condition: 2 network rows per sequence instead of 4.
 """
@@ -79,8 +81,10 @@ def guidance_mode(shared: float | None):
 class Setting:
     """PainDiffusion with sampler overrides, as a method for generate_all / run_control."""
 
-    def __init__(self, model: PainDiffusion, steps: int, shared: float | None, **sampler: Any) -> None:
+    def __init__(self, model: PainDiffusion, steps: int, shared: float | None, distilled: bool = False,
+                 **sampler: Any) -> None:
         self.model, self.steps, self.shared, self.overrides = model, steps, shared, sampler
+        self.distilled = distilled
         self.fps, self.sampler = model.fps, model.sampler_config(**sampler)
         self.trained_expressiveness = model.trained_expressiveness
 
@@ -90,7 +94,8 @@ class Setting:
 
     @property
     def label(self) -> str:
-        return f"{self.steps} steps" + ("" if self.shared is None else f", shared guidance w={self.shared:g}")
+        return (f"{self.steps} steps" + ("" if self.shared is None else f", shared guidance w={self.shared:g}")
+                + (", distilled guidance" if self.distilled else ""))
 
     def generate(self, *args: Any, **kwargs: Any) -> np.ndarray:
         kwargs.update(self.overrides, steps=self.steps)
@@ -140,15 +145,19 @@ def figure(report: dict[str, Any], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(TABLE) + 1, figsize=(3.0 * (len(TABLE) + 1), 3.0), constrained_layout=True)
     for ax, m in zip(axes, (*TABLE, "movement"), strict=True):
-        for shared in (False, True):
-            rows = [r for r in report["settings"] if (r["shared"] is not None) == shared]
+        for kind in ("plain", "shared", "distilled"):
+            shared = kind == "shared"
+            rows = [r for r in report["settings"] if kind == ("shared" if r["shared"] is not None else
+                                                              "distilled" if r.get("distilled") else "plain")]
             if not rows:
                 continue
             x = [r["rows_per_sequence"] * r["calls_per_window"] for r in rows]
             y = [r["movement"] if m == "movement" else r["table"][m]["mean"] for r in rows]
             e = [0.0 if m == "movement" else r["table"][m]["std"] for r in rows]
-            ax.errorbar(x, y, yerr=e, marker="s" if shared else "o", ls="none" if shared else "-",
-                        label="shared guidance" if shared else "steps " + ",".join(str(r["steps"]) for r in rows))
+            ax.errorbar(x, y, yerr=e, marker={"plain": "o", "shared": "s", "distilled": "^"}[kind],
+                        ls="none" if shared else "-",
+                        label="shared guidance" if shared else ("distilled, steps " if kind == "distilled" else
+                                                                "steps ") + ",".join(str(r["steps"]) for r in rows))
         if m == "movement":
             ax.axhline(report["ground_truth_movement"], color="k", lw=0.8, label="ground truth")
         ax.set_title(m + (" (AU/s)" if m == "movement" else ""))
@@ -174,6 +183,10 @@ def main() -> None:
                     "sweeps for (default: all); they run after every setting's Table I")
     ap.add_argument("--window", type=int, default=None, help="sampler window (default: the checkpoint's; live: 32)")
     ap.add_argument("--horizon", type=int, default=None, help="sampler horizon (default: the checkpoint's; live: 12)")
+    ap.add_argument("--sigma-context", type=float, default=None, help="default: the checkpoint's; live: 0.02")
+    ap.add_argument("--smooth", type=float, default=None, help="default: the checkpoint's; live: 2.5")
+    ap.add_argument("--distilled", default="", help="steps to try with the distilled guided network (painface "
+                    "distill; <checkpoint>_guided.safetensors): one network row per sequence")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--inference", default=None, help="backend (painface.model.inference; default auto)")
     ap.add_argument("--table-from", type=Path, default=None,
@@ -187,11 +200,15 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    model = PainDiffusion.load(args.checkpoint, inference=args.inference)
+    model = PainDiffusion.load(args.checkpoint, inference=args.inference, distilled=False)
     steps = [int(s) for s in args.steps.split(",") if s]
-    over = {k: v for k, v in (("window", args.window), ("horizon", args.horizon)) if v is not None}
+    over = {k: v for k, v in (("window", args.window), ("horizon", args.horizon), ("sigma_context", args.sigma_context),
+                              ("smooth", args.smooth)) if v is not None}
     settings = [Setting(model, s, None, **over) for s in steps]
     settings += [Setting(model, steps[0], float(w), **over) for w in args.shared.split(",") if w]
+    if args.distilled:
+        student = PainDiffusion.load(args.checkpoint, inference=args.inference, distilled=True)
+        settings += [Setting(student, int(s), None, True, **over) for s in args.distilled.split(",") if s]
 
     corpus = open_corpus(args.data)
     cfg = EvalConfig(windows=args.windows, tries=args.tries, length=args.length, progress=False)
@@ -211,7 +228,8 @@ def main() -> None:
         gen = generate_all(st, data, "seeded", cfg.tries, cfg.seed, cfg.batch)
         seconds = time.perf_counter() - t
         res: dict[str, Any] = {"label": st.label, "steps": st.steps, "shared": st.shared,
-                               "rows_per_sequence": 2 if st.shared is not None else 4,
+                               "distilled": st.distilled,
+                               "rows_per_sequence": 1 if st.distilled else 2 if st.shared is not None else 4,
                                "calls_per_window": st.steps, "generate_s": round(seconds, 1),
                                "table": score(gen, pspi_fn(gen), data, gt_pspi, scale, cfg.dtw_window),
                                "movement": movement(gen, model.fps)}

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("express", "generate pain expression sequences with PainDiffusion (npz, CSV)"),
     "serve": ("express", "the live page: a face that reacts to a stimulus slider, one patient per tab"),
     "train": ("express", "train PainDiffusion on a corpus (resumes; torchrun-ready)"),
+    "distill": ("express", "distill a checkpoint's guided sampler into one network pass (2x faster; resumes)"),
     "render": ("show", "render a face-code file to a video (mp4/gif), with a scrolling plot"),
     "export": ("show", "export a face-code file as ARKit CSV/JSON or an animated glTF (.glb)"),
     "simulate": ("data", "write a corpus of virtual subjects under the BioVid heat protocol"),

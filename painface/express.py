@@ -24,6 +24,7 @@ from painface.face.code import EMOTIONS, FEATURE_NAMES, clip_aus, feature_space,
 from painface.generation import Generation
 from painface.model.checkpoint import load_model
 from painface.model.conditions import emotion_vector
+from painface.model.distill import guided_path
 from painface.model.inference import fast_denoiser
 from painface.model.sampling import SamplerConfig, generate
 from painface.subjects.protocols import (
@@ -57,6 +58,7 @@ class PainDiffusion:
                  source: str | None = None):
         self.denoiser, self.info, self.device = denoiser, info, torch.device(device)
         self.source = source  # the checkpoint file, recorded in every Generation
+        self.distilled_source: str | None = None  # the distilled guided network in use (attach_distilled)
         self.normalizer = FeatureNormalizer.from_dict(info["normalizer"])
         self.scale = float(info.get("data_scale", denoiser.sigma_data))
         if not (np.isfinite(self.scale) and 1e-6 < self.scale < 1e6):
@@ -68,16 +70,52 @@ class PainDiffusion:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-             inference: str | None = None) -> PainDiffusion:
+             inference: str | None = None, distilled: bool | None = None) -> PainDiffusion:
         """``inference``: the denoiser's inference backend (painface.model.inference; None: $PAINFACE_INFERENCE
-        or "auto")."""
+        or "auto"). ``distilled``: run the distilled guided network ``<name>_guided.safetensors`` beside the
+        checkpoint, one network pass per solver stage instead of four, whenever the sampler's guidance and gate are
+        the ones it learned (painface.model.distill); None: when the file is there, unless $PAINFACE_DISTILLED is 0;
+        True: it must be there; False: never."""
         path = Path(path) if path is not None else SHIPPED
         if path is SHIPPED and not SHIPPED.is_file():
             raise InputError(f"no shipped checkpoint at {SHIPPED}; train one (docs/training.md) and pass --checkpoint")
         denoiser, info = load_model(path, device)
         if "normalizer" not in info:
             raise InputError(f"{path}: the checkpoint has no feature normalizer (not made by painface train?)")
-        return cls(fast_denoiser(denoiser, inference, path), info, device, source=str(path))
+        model = cls(fast_denoiser(denoiser, inference, path), info, device, source=str(path))
+        if distilled is None:
+            distilled = None if os.environ.get("PAINFACE_DISTILLED", "1").strip() != "0" else False
+        if distilled is not False:
+            model.attach_distilled(guided_path(path), inference=inference, required=bool(distilled))
+        return model
+
+    def attach_distilled(self, path: str | os.PathLike, inference: str | None = None, required: bool = True) -> bool:
+        """Run the distilled guided network at ``path`` (made by ``painface distill`` from this checkpoint)
+        whenever it covers the sampler's settings. ``required`` False: a missing file, or one distilled from
+        another checkpoint, is skipped (the latter with a warning) and False returned."""
+        from painface.model.distill import DistilledGuidance
+        from painface.model.inference import file_sha256
+
+        path = Path(path)
+        if not path.is_file():
+            if required:
+                raise InputError(f"distilled guided network {path}: file not found (made by painface distill)")
+            return False
+        student, info = load_model(path, self.device)
+        guided = DistilledGuidance.from_info(student, info, str(path))
+        want = info["distilled"].get("teacher_sha256")
+        if self.source is None or want != file_sha256(self.source):
+            msg = f"{path}: distilled from another checkpoint than {self.source}"
+            if required:
+                raise InputError(msg)
+            warnings.warn(f"{msg}; not used (the four guided passes run instead)", RuntimeWarning, stacklevel=3)
+            return False
+        if student.net.config.to_dict() != self.denoiser.net.config.to_dict():
+            raise InputError(f"{path}: its network config differs from the checkpoint's")
+        student = fast_denoiser(student, inference, path)
+        self.denoiser.distilled = DistilledGuidance(student, guided.guidance, guided.gate, guided.gate_terms)
+        self.distilled_source = str(path)
+        return True
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -178,7 +216,16 @@ class PainDiffusion:
             kwargs["stimulus_before"] = np.broadcast_to(before, (patients, before.shape[1]))[rep]
         x = generate(self.denoiser, stim[rep], expr[rep].copy(), emo[rep].copy(), config=cfg, generator=gen, **kwargs)
         return Generation(self.decode(x), self.feature_names, self.fps, stim, expr.copy(), emo.copy(), samples=samples,
-                          seed=int(seed), sampler=cfg.to_dict(), calibration=calibration, checkpoint=self.source)
+                          seed=int(seed), sampler=self._sampler_record(cfg), calibration=calibration,
+                          checkpoint=self.source)
+
+    def _sampler_record(self, cfg: SamplerConfig) -> dict[str, Any]:
+        """The sampler settings a Generation records, with ``distilled``: the distilled guided network that ran
+        (its file name), or None when the four guided passes ran."""
+        guided = getattr(self.denoiser, "distilled", None)
+        ran = guided is not None and guided.covers(cfg.guidance, cfg, 1)
+        name = Path(self.distilled_source).name if ran and self.distilled_source else None
+        return {**cfg.to_dict(), "distilled": name}
 
     def _stimulus(self, stimulus: Any, celsius: bool, calibration: HeatCalibration | None
                   ) -> tuple[np.ndarray, HeatCalibration | None]:

@@ -198,6 +198,11 @@ class Conditions:
         stim = self.stimulus.repeat(n, *([1] * (self.stimulus.ndim - 1)))
         return Conditions(stim, self.expressiveness.repeat(n), self.emotion.repeat(n, 1))
 
+    def rows(self, index: Tensor) -> Conditions:
+        """The sequences at ``index`` (a 1-D index tensor), in that order."""
+        index = index.to(self.stimulus.device)
+        return Conditions(self.stimulus[index], self.expressiveness[index], self.emotion[index])
+
     def frames_slice(self, start: int, stop: int) -> Conditions:
         """The same conditions with the stimulus cut to frames ``[start, stop)``."""
         return Conditions(self.stimulus[:, start:stop], self.expressiveness, self.emotion)

@@ -15,7 +15,7 @@ while the stimulus of the whole window is known.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -26,10 +26,12 @@ from torch import Tensor
 from painface.errors import InputError
 from painface.io import config_from_dict
 from painface.model.conditions import Conditions
-from painface.model.edm import DEFAULT_GUIDANCE, Denoiser, ModelFn, guided_denoiser
+from painface.model.edm import DEFAULT_GUIDANCE, Denoiser, ModelFn, guidance_rows, guided_denoiser
 from painface.stimulus import one_pole, stimulus_memory
 
 SCHEDULES = ("full", "pyramid")
+Observer = Callable[[Tensor, Tensor, Conditions, Tensor], None]
+"""``observe(x, sigma, cond, denoised)``: sees each call of a window's guided model (:func:`denoise_window`)."""
 
 
 def karras_sigmas(steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> Tensor:
@@ -237,8 +239,10 @@ class RollingSampler:
     def __init__(self, denoiser: Denoiser, expressiveness: object, emotion: object, *, context: Tensor | None = None,
                  neutral: Tensor | None = None, context_stimulus: Tensor | None = None,
                  config: SamplerConfig | None = None, batch: int | None = None,
-                 generator: torch.Generator | None = None, stimulus_before: object = None) -> None:
+                 generator: torch.Generator | None = None, stimulus_before: object = None,
+                 observe: Observer | None = None) -> None:
         self.denoiser, self.config, self.generator = denoiser, config or SamplerConfig(), generator
+        self.observe = observe
         cfg, net_cfg = self.config, denoiser.net.config
         for name, n in (("window", cfg.window), ("horizon", cfg.horizon)):
             if n % net_cfg.frames_per_token or (name == "window" and n % net_cfg.frame_multiple):
@@ -311,29 +315,73 @@ class RollingSampler:
             self.context_memory = mem[:, -c:].clone()
         cond = Conditions(full, self.expressiveness, self.emotion)
         eps = torch.randn(2, b, cfg.window, d, generator=self.generator).to(self.context.device)
-        x = denoise_window(self.denoiser, self.context, cond, cfg.guidance, eps, self.sigmas, cfg)
+        x = denoise_window(self.denoiser, self.context, cond, cfg.guidance, eps, self.sigmas, cfg, self.observe)
         self.context = x[:, -c:].clone()
         self.context_stimulus = stim[:, -c:].clone()
         return x[:, c:].clone()
 
 
 def denoise_window(denoiser: Denoiser, context: Tensor, cond: Conditions, guidance: Sequence[float] | Tensor,
-                   eps: Tensor, sigmas: Tensor, config: SamplerConfig) -> Tensor:
+                   eps: Tensor, sigmas: Tensor, config: SamplerConfig, observe: Observer | None = None) -> Tensor:
     """One window ``[B, window, D]`` of rolling generation (what :meth:`RollingSampler.step` and the live engine
     run): the clean ``context`` frames ``[B, window - horizon, D]`` followed by ``horizon`` new frames started at
     sigma_max * ``eps[0]``, denoised by guided DPM-Solver++(2M) through the per-frame ``sigmas``
     ``[rows, window]`` while the context is shown at ``config.sigma_context`` with the fixed noise ``eps[1]``
     (``eps``: ``[2, B, window, D]``). ``cond`` covers the whole window; ``guidance``: three strengths or one row
-    per sequence ``[B, 3]`` (:func:`~painface.model.edm.guided_denoiser`)."""
+    per sequence ``[B, 3]`` (:func:`~painface.model.edm.guided_denoiser`); a denoiser with a distilled guided
+    network that covers these settings runs it instead, one pass per solver stage (:func:`window_model`).
+    ``observe(x, sigma, cond, denoised)``, if given, sees every call of the guided model (what guidance
+    distillation learns from, :mod:`painface.model.distill`)."""
     c = config.context
     x = torch.cat([context, config.sigma_max * eps[0, :, c:]], dim=1)
-    gate = guidance_gate(cond, config.gate, config.gate_terms)
     with _eval_mode(denoiser):
-        model = hold_clean_frames(guided_denoiser(denoiser, cond, guidance, gate), config.sigma_context, eps[1])
+        model = window_model(denoiser, cond, guidance, config)
+        if observe is not None:
+            model = _observed(model, cond, observe)
+        model = hold_clean_frames(model, config.sigma_context, eps[1])
         x = sample_dpmpp_2m(model, x, sigmas)
     if config.smooth > 0:
         x = torch.cat([x[:, :c], lowpass(x[:, c:], context[:, -1], config.smooth)], dim=1)
     return x
+
+
+def window_model(denoiser: Denoiser, cond: Conditions, guidance: Sequence[float] | Tensor,
+                 config: SamplerConfig) -> ModelFn:
+    """The guided denoiser of one window as a :data:`~painface.model.edm.ModelFn`: classifier-free guidance over
+    the null-masked passes (:func:`~painface.model.edm.guided_denoiser`, gated by :func:`guidance_gate`), or,
+    when ``denoiser.distilled`` (a :class:`painface.model.distill.DistilledGuidance`) covers ``guidance`` and
+    ``config``'s gate, the distilled network's single pass, which learned that combination."""
+    distilled = getattr(denoiser, "distilled", None)
+    gate = guidance_gate(cond, config.gate, config.gate_terms)
+    rows = None if distilled is None else distilled.covered_rows(guidance, config, cond.batch, cond)
+    if rows is None or not rows.any():
+        return guided_denoiser(denoiser, cond, guidance, gate)
+    student = distilled.student
+    if rows.all():
+        return lambda x, sigma: student(x, sigma, cond)
+    # some rows (live patients with their own strengths) keep the guided passes; each row's result is its own
+    mine, rest = rows.nonzero()[:, 0], (~rows).nonzero()[:, 0]
+    lam = guidance_rows(guidance, cond.batch)[rest]
+    guided = guided_denoiser(denoiser, cond.rows(rest), lam, None if gate is None else gate[rest])
+    cond_mine = cond.rows(mine)
+
+    def model(x: Tensor, sigma: Tensor) -> Tensor:
+        sigma = sigma.expand(x.shape[:2])
+        out = torch.empty_like(x)
+        out[mine.to(x.device)] = student(x[mine.to(x.device)], sigma[mine.to(x.device)], cond_mine)
+        out[rest.to(x.device)] = guided(x[rest.to(x.device)], sigma[rest.to(x.device)])
+        return out
+
+    return model
+
+
+def _observed(model: ModelFn, cond: Conditions, observe: Observer) -> ModelFn:
+    def wrapped(x: Tensor, sigma: Tensor) -> Tensor:
+        out = model(x, sigma)
+        observe(x, sigma, cond, out)
+        return out
+
+    return wrapped
 
 
 GATE_FLOOR = 0.02
