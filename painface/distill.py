@@ -39,6 +39,7 @@ from painface.errors import InputError
 from painface.io import atomic_write_json, config_from_dict
 from painface.model.conditions import EMOTIONS, Conditions
 from painface.model.edm import Denoiser, loss_weight
+from painface.model.distill import weights_sha256
 from painface.model.sampling import RollingSampler
 
 BEFORE_FRAMES = 1500
@@ -362,7 +363,8 @@ def _save_student(save_model: Any, out: Path, student: Denoiser, teacher: Any, s
                   step: int, val: float, states: int, start: float) -> None:
     sc = teacher.sampler
     info = {k: v for k, v in teacher.info.items() if k not in ("format", "version", "unet", "sigma_data", "training")}
-    info["distilled"] = {"teacher_sha256": sha, "guidance": list(sc.guidance), "gate": sc.gate,
+    info["distilled"] = {"teacher_sha256": sha, "teacher_weights_sha256": weights_sha256(teacher.denoiser),
+                         "guidance": list(sc.guidance), "gate": sc.gate,
                          "gate_terms": sc.gate_terms, "step": step, "val_loss": val, "val_loss_start": start,
                          "train_states": states, "config": asdict(cfg)}
     save_model(out / "model.safetensors", student, info)

@@ -93,7 +93,7 @@ class PainDiffusion:
         """Run the distilled guided network at ``path`` (made by ``painface distill`` from this checkpoint)
         whenever it covers the sampler's settings. ``required`` False: a missing file, or one distilled from
         another checkpoint, is skipped (the latter with a warning) and False returned."""
-        from painface.model.distill import DistilledGuidance
+        from painface.model.distill import DistilledGuidance, weights_sha256
         from painface.model.inference import file_sha256
 
         path = Path(path)
@@ -103,8 +103,10 @@ class PainDiffusion:
             return False
         student, info = load_model(path, self.device)
         guided = DistilledGuidance.from_info(student, info, str(path))
-        want = info["distilled"].get("teacher_sha256")
-        if self.source is None or want != file_sha256(self.source):
+        want = info["distilled"].get("teacher_weights_sha256")
+        same = (want == weights_sha256(self.denoiser) if want is not None else  # older students: the file's hash
+                self.source is not None and info["distilled"].get("teacher_sha256") == file_sha256(self.source))
+        if not same:
             msg = f"{path}: distilled from another checkpoint than {self.source}"
             if required:
                 raise InputError(msg)

@@ -185,7 +185,12 @@ def test_a_student_of_another_checkpoint_is_not_used(teacher_run, tmp_path, monk
     other = tmp_path / "other.safetensors"
     shutil.copyfile(ckpt, other)
     shutil.copyfile(ckpt.with_suffix(".json"), other.with_suffix(".json"))
-    with open(other, "r+b") as fh:  # a retrained checkpoint: same name, other bytes
+    denoiser, info = load_model(other)  # the metadata rewritten (other sampler defaults): the same weights, still used
+    info["sampler"]["smooth"] = 3.0
+    save_model(other, denoiser, info)
+    shutil.copyfile(run / "model.safetensors", guided_path(other))
+    assert PainDiffusion.load(other, distilled=True).distilled_source == str(guided_path(other))
+    with open(other, "r+b") as fh:  # a retrained checkpoint: same name, other weights
         fh.seek(-4, 2)
         fh.write(b"    ")
     shutil.copyfile(run / "model.safetensors", guided_path(other))

@@ -85,13 +85,14 @@ def test_expressiveness_above_the_trained_range_warns(model: PainDiffusion) -> N
 def test_shipped_distilled_network_is_the_documented_run_and_follows_its_teacher(model: PainDiffusion) -> None:
     """docs/training.md, "The distilled guided network": distilled from this very checkpoint by `painface distill
     --config configs/distill.json`, loaded by default, and giving what the four guided passes give."""
-    from painface.model.distill import guided_path
+    from painface.model.distill import guided_path, weights_sha256
     from painface.model.inference import file_sha256
 
     path = guided_path(SHIPPED)
     assert model.distilled_source == str(path) and path.stat().st_size <= 25 * 2**20
     info = json.loads(path.with_suffix(".json").read_text())["distilled"]
-    assert info["teacher_sha256"] == file_sha256(SHIPPED)
+    assert info["teacher_weights_sha256"] == weights_sha256(model.denoiser)
+    assert info["teacher_sha256"] == file_sha256(SHIPPED)  # made from the file as shipped
     documented = json.loads((SHIPPED.parents[2] / "configs" / "distill.json").read_text())
     assert {k: info["config"][k] for k in documented} == documented
     assert model.denoiser.distilled.covers(model.sampler.guidance, model.sampler_config(), 1)

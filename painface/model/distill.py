@@ -12,6 +12,7 @@ strengths).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,18 @@ def held_frames(cond: Conditions, channel: int) -> Tensor:
     g = (s - m) / s.clamp(min=0.1)
     falling = torch.cat([torch.zeros_like(s[:, :1], dtype=torch.bool), s[:, 1:] < s[:, :-1]], 1)
     return (s >= HOLD_LEVEL) & (s >= m) & ~falling & (g < HOLD_GATE)
+
+
+def weights_sha256(denoiser: Denoiser) -> str:
+    """sha256 of a network's weights (names, dtypes, shapes and bytes, in name order): what a distilled network was
+    learned from. Unlike the checkpoint file's hash it does not change when only the metadata is rewritten (e.g. the
+    sampler defaults, docs/training.md)."""
+    h = hashlib.sha256()
+    for name, t in sorted(denoiser.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def guided_path(checkpoint: str | Path) -> Path:
