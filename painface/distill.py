@@ -38,8 +38,8 @@ from tqdm import tqdm
 from painface.errors import InputError
 from painface.io import atomic_write_json, config_from_dict
 from painface.model.conditions import EMOTIONS, Conditions
-from painface.model.edm import Denoiser, loss_weight
 from painface.model.distill import weights_sha256
+from painface.model.edm import Denoiser, loss_weight
 from painface.model.sampling import RollingSampler
 
 BEFORE_FRAMES = 1500
