@@ -144,7 +144,8 @@ def collect_states(model: Any, corpus: Any, split: str, sequences: int, cfg: Dis
                    progress: bool = True) -> dict[str, Tensor]:
     """Run ``model``'s own guided sampler (a :class:`~painface.express.PainDiffusion` without a distilled
     network) on ``sequences`` stretches of ``split`` subjects' recorded stimuli and record its calls
-    (:class:`StateRecorder`); half offline settings, ``cfg.live_share`` live settings."""
+    (:class:`StateRecorder`): a share ``cfg.live_share`` at the live engine's settings, the rest at the checkpoint's
+    offline settings."""
     from painface.data.windows import subject_emotion
     from painface.face.code import FEATURE_NAMES, neutral_face
     from painface.stream import LIVE_DEFAULTS
@@ -177,7 +178,10 @@ def collect_states(model: Any, corpus: Any, split: str, sequences: int, cfg: Dis
             stim, before, ctx_stim, ctx, expr, emo = [], [], [], [], [], []
             for _ in range(b):
                 sub = corpus.subject(ids[int(rng.integers(len(ids)))])
-                s0 = int(rng.integers(c, max(c + 1, sub.frames - frames)))
+                if sub.frames <= c:
+                    raise InputError(f"--data: subject {sub.id} has {sub.frames} frames; distillation needs more than "
+                                     f"the sampler's {c} context frames")
+                s0 = int(rng.integers(c, max(c, sub.frames - frames) + 1))
                 seg = np.asarray(sub.stimulus[s0:s0 + frames], np.float32)
                 seg = np.concatenate([seg, np.full(frames - seg.size, seg[-1] if seg.size else 0, np.float32)])
                 cold = rng.random() < cfg.cold_share
@@ -282,13 +286,18 @@ def distill(checkpoint: str | Path, data: str | Path, out: str | Path, cfg: Dist
     corpus = open_corpus(data)
     sha = file_sha256(checkpoint)
     collection = {k: v for k, v in asdict(cfg).items() if k in COLLECTION_KEYS}
-    settings = {"checkpoint_sha256": sha, "collection": collection}
+    subjects = {sp: corpus.ids(sp) for sp in ("train", "val")}
+    settings = {"checkpoint_sha256": sha, "collection": collection, "corpus_subjects": subjects}
     run_json = out / "distill.json"
     if run_json.is_file():
-        before = json.loads(run_json.read_text(encoding="utf-8"))
-        if before.get("checkpoint_sha256") != sha or before.get("collection") != collection:
-            raise InputError(f"--out {out}: holds a distillation of another checkpoint or other collection settings "
-                             f"({', '.join(COLLECTION_KEYS)}); use a new folder")
+        try:
+            before = json.loads(run_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise InputError(f"--out {out}: distill.json is unreadable ({e}); use a new folder") from None
+        if (before.get("checkpoint_sha256") != sha or before.get("collection") != collection
+                or before.get("corpus_subjects", subjects) != subjects):
+            raise InputError(f"--out {out}: holds a distillation of another checkpoint, corpus or other collection "
+                             f"settings ({', '.join(COLLECTION_KEYS)}); use a new folder")
     else:
         atomic_write_json(run_json, settings)
     states_path = out / "states.safetensors"
@@ -316,12 +325,11 @@ def distill(checkpoint: str | Path, data: str | Path, out: str | Path, cfg: Dist
     if state_path.is_file():
         info = load_state(state_path, "painface_state", {"student": student, "ema": ema}, lambda _i: opt,
                           (gen, ("rng",)))
-        step, best = int(info["step"]), float(info["best"])
+        step, best, start_loss = int(info["step"]), float(info["best"]), float(info["start"])
     else:
-        best = evaluate_states(student, val_states)  # the teacher's own conditional output, unguided
+        start_loss = best = evaluate_states(student, val_states)  # the teacher's own conditional output, unguided
         append_log(out / "log.jsonl", {"event": "start", "val_loss": best})
         _save_student(save_model, out, student, teacher, sha, cfg, 0, best, len(train_states), start=best)
-    start_loss = json.loads((out / "model.json").read_text(encoding="utf-8"))["distilled"]["val_loss_start"]
     probs = train_states.sizes / train_states.sizes.sum()
     bar = tqdm(total=cfg.steps, initial=step, desc="distill", unit="step", disable=not progress)
     losses: list[float] = []
@@ -351,7 +359,7 @@ def distill(checkpoint: str | Path, data: str | Path, out: str | Path, cfg: Dist
                 _save_student(save_model, out, ema.module, teacher, sha, cfg, step, val, len(train_states),
                               start=start_loss)
             save_state(state_path, "painface_state", {"student": student, "ema": ema}, opt,
-                       {"step": step, "best": best}, {"rng": gen.get_state()})
+                       {"step": step, "best": best, "start": start_loss}, {"rng": gen.get_state()})
     bar.close()
     result = {"steps": step, "val_loss": best, "val_loss_start": start_loss, "train_states": len(train_states),
               "val_states": len(val_states)}
@@ -364,7 +372,7 @@ def _save_student(save_model: Any, out: Path, student: Denoiser, teacher: Any, s
     sc = teacher.sampler
     info = {k: v for k, v in teacher.info.items() if k not in ("format", "version", "unet", "sigma_data", "training")}
     info["distilled"] = {"teacher_sha256": sha, "teacher_weights_sha256": weights_sha256(teacher.denoiser),
-                         "guidance": list(sc.guidance), "gate": sc.gate,
+                         "guidance": list(sc.guidance), "gate": sc.gate, "schedules": ["full"],
                          "gate_terms": sc.gate_terms, "step": step, "val_loss": val, "val_loss_start": start,
                          "train_states": states, "config": asdict(cfg)}
     save_model(out / "model.safetensors", student, info)

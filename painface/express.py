@@ -92,7 +92,7 @@ class PainDiffusion:
     def attach_distilled(self, path: str | os.PathLike, inference: str | None = None, required: bool = True) -> bool:
         """Run the distilled guided network at ``path`` (made by ``painface distill`` from this checkpoint)
         whenever it covers the sampler's settings. ``required`` False: a missing file, or one distilled from
-        another checkpoint, is skipped (the latter with a warning) and False returned."""
+        another checkpoint, or an unreadable one, is skipped (the latter two with a warning) and False returned."""
         from painface.model.distill import DistilledGuidance, weights_sha256
         from painface.model.inference import file_sha256
 
@@ -101,8 +101,14 @@ class PainDiffusion:
             if required:
                 raise InputError(f"distilled guided network {path}: file not found (made by painface distill)")
             return False
-        student, info = load_model(path, self.device)
-        guided = DistilledGuidance.from_info(student, info, str(path))
+        try:
+            student, info = load_model(path, self.device)
+            guided = DistilledGuidance.from_info(student, info, str(path))
+        except InputError as e:  # optional: a broken file must not stop the model from loading
+            if required:
+                raise
+            warnings.warn(f"{e}; not used (the four guided passes run instead)", RuntimeWarning, stacklevel=3)
+            return False
         want = info["distilled"].get("teacher_weights_sha256")
         same = (want == weights_sha256(self.denoiser) if want is not None else  # older students: the file's hash
                 self.source is not None and info["distilled"].get("teacher_sha256") == file_sha256(self.source))
@@ -115,7 +121,8 @@ class PainDiffusion:
         if student.net.config.to_dict() != self.denoiser.net.config.to_dict():
             raise InputError(f"{path}: its network config differs from the checkpoint's")
         student = fast_denoiser(student, inference, path)
-        self.denoiser.distilled = DistilledGuidance(student, guided.guidance, guided.gate, guided.gate_terms)
+        self.denoiser.distilled = DistilledGuidance(student, guided.guidance, guided.gate, guided.gate_terms,
+                                                    guided.schedules)
         self.distilled_source = str(path)
         return True
 
@@ -222,8 +229,8 @@ class PainDiffusion:
                           checkpoint=self.source)
 
     def _sampler_record(self, cfg: SamplerConfig) -> dict[str, Any]:
-        """The sampler settings a Generation records, with ``distilled``: the distilled guided network that ran
-        (its file name), or None when the four guided passes ran."""
+        """The sampler settings a Generation records, with ``distilled``: the distilled guided network that covered
+        these settings (its file name; windows in long holds ran the four guided passes), or None when they all did."""
         guided = getattr(self.denoiser, "distilled", None)
         ran = guided is not None and guided.covers(cfg.guidance, cfg, 1)
         name = Path(self.distilled_source).name if ran and self.distilled_source else None

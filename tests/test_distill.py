@@ -77,6 +77,10 @@ def test_covers_only_the_learned_strengths_and_gate() -> None:
     assert not d.covers(GUIDE, SamplerConfig(guidance=GUIDE, gate=0), 3)
     assert not d.covers(GUIDE, SamplerConfig(guidance=GUIDE, gate=1, gate_terms="s"), 3)
     assert not d.covers("loud", cfg, 3)
+    assert not d.covers(GUIDE, SamplerConfig(guidance=GUIDE, gate=1, schedule="pyramid"), 3)  # never trained on it
+    odd = DistilledGuidance(d.student, (1.5, 2.5, 0.3), 1, "exs")  # 0.3 is not exact in float32
+    rows32 = torch.tensor([(1.5, 2.5, 0.3)] * 2, dtype=torch.float32)  # as the live engine keeps a patient's
+    assert odd.covers((1.5, 2.5, 0.3), cfg, 2) and odd.covers(rows32, cfg, 2)
 
 
 def test_the_student_runs_once_per_stage_and_only_where_it_covers() -> None:
@@ -182,6 +186,12 @@ def test_a_student_of_another_checkpoint_is_not_used(teacher_run, tmp_path, monk
     (tmp_path / "cfg.json").write_text(json.dumps({**SMALL, "sequences": 2, "val_sequences": 1}))
     assert main(["distill", "--data", str(corpus), "--checkpoint", str(ckpt), "--config", str(tmp_path / "cfg.json"),
                  "--out", str(run), "--steps", "2", "--quiet"]) == 0
+    meta = json.loads((run / "model.json").read_text())
+    meta["distilled"]["val_loss"] = meta["distilled"]["val_loss_start"]  # as if it had never improved
+    (run / "model.json").write_text(json.dumps(meta))
+    assert main(["distill", "--data", str(corpus), "--checkpoint", str(ckpt), "--config", str(tmp_path / "cfg.json"),
+                 "--out", str(run), "--steps", "2", "--quiet", "--install"]) == 2
+    assert "never beat the teacher's unguided output" in capsys.readouterr().err and not guided_path(ckpt).exists()
     other = tmp_path / "other.safetensors"
     shutil.copyfile(ckpt, other)
     shutil.copyfile(ckpt.with_suffix(".json"), other.with_suffix(".json"))
@@ -198,6 +208,11 @@ def test_a_student_of_another_checkpoint_is_not_used(teacher_run, tmp_path, monk
         assert PainDiffusion.load(other).distilled_source is None
     with pytest.raises(InputError, match="another checkpoint"):
         PainDiffusion.load(other, distilled=True)
+    guided_path(other).write_bytes(b"not a checkpoint")  # a broken optional file: warned about, the model loads
+    with pytest.warns(RuntimeWarning, match="not used"):
+        assert PainDiffusion.load(other).distilled_source is None
+    with pytest.raises(InputError):
+        PainDiffusion.load(other, distilled=True)
     monkeypatch.setenv("PAINFACE_DISTILLED", "0")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -206,7 +221,7 @@ def test_a_student_of_another_checkpoint_is_not_used(teacher_run, tmp_path, monk
     (tmp_path / "cfg2.json").write_text(json.dumps({**SMALL, "sequences": 3, "val_sequences": 1}))
     assert main(["distill", "--data", str(corpus), "--checkpoint", str(ckpt), "--config", str(tmp_path / "cfg2.json"),
                  "--out", str(run), "--steps", "2", "--quiet"]) == 2
-    assert "another checkpoint or other collection settings" in capsys.readouterr().err
+    assert "another checkpoint, corpus or other collection settings" in capsys.readouterr().err
 
 
 def test_rows_the_student_does_not_cover_keep_their_guided_passes() -> None:
@@ -228,7 +243,7 @@ def test_rows_the_student_does_not_cover_keep_their_guided_passes() -> None:
 
 
 def test_long_holds_keep_the_guided_passes() -> None:
-    """held_frames: the stimulus on, not falling, its gate faded below HOLD_GATE (a hold of more than ~1 time constant);
+    """held_frames: the stimulus on, not falling, its gate faded below HOLD_GATE (held for about 1.6 time constants);
     rest, fresh onsets and falling stimuli are not held."""
     from painface.model.distill import HOLD_GATE, held_frames
 

@@ -42,6 +42,15 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = args.checkpoint or SHIPPED
     distill(checkpoint, args.data, out, cfg, progress=not args.quiet)
     if args.install:
+        import json
+
+        from painface.errors import InputError
+
+        info = json.loads((out / "model.json").read_text(encoding="utf-8"))["distilled"]
+        if info["step"] == 0 or not info["val_loss"] < info["val_loss_start"]:
+            raise InputError(f"--install: the student in {out} never beat the teacher's unguided output on the "
+                             f"validation states (loss {info['val_loss']:.4g} vs {info['val_loss_start']:.4g}); "
+                             "not installed")
         dest = guided_path(checkpoint)
         for src, dst in ((out / "model.safetensors", dest), (out / "model.json", dest.with_suffix(".json"))):
             with atomic_path(dst) as tmp:

@@ -38,18 +38,22 @@ class DistilledGuidance:
     guidance: tuple[float, float, float]
     gate: int
     gate_terms: str
+    schedules: tuple[str, ...] = ("full",)
 
     def covered_rows(self, guidance: Any, config: SamplerConfig, batch: int, cond: Conditions | None = None) -> Tensor:
         """Which rows ``[batch]`` (bool) the student covers: ``config``'s gate and the row's strengths are the ones it
-        learned, and (given the window's conditions ``cond``) no frame of the row is in a long hold
-        (:func:`held_frames`)."""
+        learned (compared in float32, the precision the live engine keeps them in), its schedule is one it was trained
+        on, and (given the window's conditions ``cond``) no frame of the row is in a long hold (:func:`held_frames`)."""
+        none = torch.zeros(batch, dtype=torch.bool)
         if config.gate != self.gate or (self.gate and config.gate_terms != self.gate_terms):
-            return torch.zeros(batch, dtype=torch.bool)
+            return none
+        if config.schedule not in self.schedules:
+            return none
         try:
             lam = guidance_rows(guidance, batch)
         except InputError:
-            return torch.zeros(batch, dtype=torch.bool)
-        rows = (lam == torch.tensor(self.guidance, dtype=torch.float64)).all(-1)
+            return none
+        rows = (lam.float() == torch.tensor(self.guidance, dtype=torch.float32)).all(-1)
         if cond is not None and self.gate:
             rows = rows & ~held_frames(cond, self.gate).any(-1)
         return rows
@@ -58,14 +62,14 @@ class DistilledGuidance:
         """Whether the student covers every row (:meth:`covered_rows`)."""
         return bool(self.covered_rows(guidance, config, batch, cond).all())
 
-
     @classmethod
     def from_info(cls, student: Denoiser, info: dict[str, Any], source: str) -> DistilledGuidance:
         d = info.get("distilled")
         if not isinstance(d, dict):
             raise InputError(f"{source}: not a distilled guided network (no 'distilled' entry in its config)")
         try:
-            return cls(student, tuple(float(g) for g in d["guidance"]), int(d["gate"]), str(d["gate_terms"]))
+            return cls(student, tuple(float(g) for g in d["guidance"]), int(d["gate"]), str(d["gate_terms"]),
+                       tuple(str(x) for x in d.get("schedules", ["full"])))
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"{source}: its 'distilled' entry is incomplete: {e}") from None
 

@@ -26,7 +26,7 @@ from torch import Tensor
 from painface.errors import InputError
 from painface.io import config_from_dict
 from painface.model.conditions import Conditions
-from painface.model.edm import DEFAULT_GUIDANCE, Denoiser, ModelFn, guidance_rows, guided_denoiser
+from painface.model.edm import DEFAULT_GUIDANCE, Denoiser, ModelFn, _per_frame, guidance_rows, guided_denoiser
 from painface.stimulus import one_pole, stimulus_memory
 
 SCHEDULES = ("full", "pyramid")
@@ -366,7 +366,7 @@ def window_model(denoiser: Denoiser, cond: Conditions, guidance: Sequence[float]
     cond_mine = cond.rows(mine)
 
     def model(x: Tensor, sigma: Tensor) -> Tensor:
-        sigma = sigma.expand(x.shape[:2])
+        sigma = _per_frame(sigma, x)
         out = torch.empty_like(x)
         out[mine.to(x.device)] = student(x[mine.to(x.device)], sigma[mine.to(x.device)], cond_mine)
         out[rest.to(x.device)] = guided(x[rest.to(x.device)], sigma[rest.to(x.device)])
