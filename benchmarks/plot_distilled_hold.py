@@ -3,7 +3,8 @@ with the four guided passes, the distilled network with the long-hold rule (the 
 alone (the rule off), at two expressiveness levels, against the simulator's 10th-90th percentile band 15-30 s after
 onset (from ``check_sustained.py --reference``, when given).
 
-    python3 benchmarks/plot_distilled_hold.py [--samples 6] [--reference sim_ref.npz] [--out docs/figures/distilled_hold.png]
+    python3 benchmarks/plot_distilled_hold.py [--samples 6] [--reference sim_ref.npz]
+        [--out docs/figures/distilled_hold.png]
 """
 
 from __future__ import annotations
