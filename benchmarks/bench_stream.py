@@ -46,8 +46,9 @@ def window_seconds(model: PainDiffusion, patients: int, windows: int, **sampler)
     return float(np.median(times[1:]))
 
 
-def latencies(model: PainDiffusion, patients: int, trials: int, seed: int) -> dict:
-    eng = StreamEngine(model, max_patients=patients, threads=None)
+def latencies(model: PainDiffusion, patients: int, trials: int, seed: int, lead_s: float = 0.25,
+              **sampler) -> dict:
+    eng = StreamEngine(model, max_patients=patients, threads=None, lead_s=lead_s, **sampler)
     pids = [eng.add_patient(expressiveness=2.0, seed=i) for i in range(patients)]
     rng = np.random.default_rng(seed)
     eng.start()
@@ -110,6 +111,9 @@ def main() -> None:
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-transport", action="store_true")
     ap.add_argument("--latency-patients", default="1,8", help="patient counts of the clocked-mode latency runs")
+    ap.add_argument("--lead", type=float, default=0.25, help="StreamEngine lead_s of the latency runs (default 0.25)")
+    ap.add_argument("--latency-sampler", default="{}", help='JSON of sampler overrides for the latency runs, e.g. '
+                    '\'{"horizon": 8}\'')
     ap.add_argument("--inference", default="auto",
                     help="inference backends (painface.model.inference), each a row per setting; the latency runs "
                          "use the last")
@@ -148,7 +152,7 @@ def main() -> None:
           " | real-time factor | overruns |")
     print("|---|---|---|---|---|---|---|")
     for p in (int(v) for v in args.latency_patients.split(",")):
-        st = latencies(model, p, args.trials, seed=p)
+        st = latencies(model, p, args.trials, seed=p, lead_s=args.lead, **json.loads(args.latency_sampler))
         fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
         print(f"| {p} | {fmt(st['pipeline_s'])} | {fmt(st['reaction_s'])} | {fmt(st['reaction_stream_s'])} | "
               f"{st['reactions']} | {fmt(st['real_time_factor'])} | {st['overruns']} |", flush=True)
