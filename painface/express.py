@@ -93,8 +93,9 @@ class PainDiffusion:
         """Run the distilled guided network at ``path`` (made by ``painface distill`` from this checkpoint)
         whenever it covers the sampler's settings. ``required`` False: a missing file, or one distilled from
         another checkpoint, or an unreadable one, is skipped (the latter two with a warning) and False returned."""
+        from dataclasses import replace
+
         from painface.model.distill import DistilledGuidance, weights_sha256
-        from painface.model.inference import file_sha256
 
         path = Path(path)
         if not path.is_file():
@@ -109,10 +110,7 @@ class PainDiffusion:
                 raise
             warnings.warn(f"{e}; not used (the four guided passes run instead)", RuntimeWarning, stacklevel=3)
             return False
-        want = info["distilled"].get("teacher_weights_sha256")
-        same = (want == weights_sha256(self.denoiser) if want is not None else  # older students: the file's hash
-                self.source is not None and info["distilled"].get("teacher_sha256") == file_sha256(self.source))
-        if not same:
+        if info["distilled"].get("teacher_weights_sha256") != weights_sha256(self.denoiser):
             msg = f"{path}: distilled from another checkpoint than {self.source}"
             if required:
                 raise InputError(msg)
@@ -120,9 +118,7 @@ class PainDiffusion:
             return False
         if student.net.config.to_dict() != self.denoiser.net.config.to_dict():
             raise InputError(f"{path}: its network config differs from the checkpoint's")
-        student = fast_denoiser(student, inference, path)
-        self.denoiser.distilled = DistilledGuidance(student, guided.guidance, guided.gate, guided.gate_terms,
-                                                    guided.schedules)
+        self.denoiser.distilled = replace(guided, student=fast_denoiser(student, inference, path))
         self.distilled_source = str(path)
         return True
 

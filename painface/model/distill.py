@@ -23,7 +23,7 @@ from torch import Tensor
 from painface.errors import InputError
 from painface.model.conditions import Conditions
 from painface.model.edm import Denoiser, guidance_rows
-from painface.model.sampling import SamplerConfig
+from painface.model.sampling import SamplerConfig, stimulus_news
 
 GUIDED_SUFFIX = "_guided"
 """A checkpoint ``NAME.safetensors``'s distilled guided network is ``NAME_guided.safetensors`` beside it."""
@@ -94,10 +94,9 @@ def held_frames(cond: Conditions, channel: int) -> Tensor:
     mem = cond.memory
     if mem is None or mem.shape[-1] < channel:
         return torch.zeros(cond.batch, cond.frames, dtype=torch.bool)
-    s, m = cond.raw.double().cpu(), mem[..., channel - 1].double().cpu()
-    g = (s - m) / s.clamp(min=0.1)
+    s, g = stimulus_news(cond, channel)  # g >= 0 exactly when s >= m
     falling = torch.cat([torch.zeros_like(s[:, :1], dtype=torch.bool), s[:, 1:] < s[:, :-1]], 1)
-    return (s >= HOLD_LEVEL) & (s >= m) & ~falling & (g < HOLD_GATE)
+    return (s >= HOLD_LEVEL) & (g >= 0) & ~falling & (g < HOLD_GATE)
 
 
 def weights_sha256(denoiser: Denoiser) -> str:

@@ -352,13 +352,14 @@ def window_model(denoiser: Denoiser, cond: Conditions, guidance: Sequence[float]
     when ``denoiser.distilled`` (a :class:`painface.model.distill.DistilledGuidance`) covers ``guidance`` and
     ``config``'s gate, the distilled network's single pass, which learned that combination."""
     distilled = getattr(denoiser, "distilled", None)
-    gate = guidance_gate(cond, config.gate, config.gate_terms)
     rows = None if distilled is None else distilled.covered_rows(guidance, config, cond.batch, cond)
+    if rows is not None and rows.all():
+        student = distilled.student
+        return lambda x, sigma: student(x, sigma, cond)
+    gate = guidance_gate(cond, config.gate, config.gate_terms)
     if rows is None or not rows.any():
         return guided_denoiser(denoiser, cond, guidance, gate)
     student = distilled.student
-    if rows.all():
-        return lambda x, sigma: student(x, sigma, cond)
     # some rows (live patients with their own strengths) keep the guided passes; each row's result is its own
     mine, rest = rows.nonzero()[:, 0], (~rows).nonzero()[:, 0]
     lam = guidance_rows(guidance, cond.batch)[rest]
@@ -392,6 +393,13 @@ GATE_REST = 0.05
 shows) is guided as without a gate."""
 
 
+def stimulus_news(cond: Conditions, channel: int) -> tuple[Tensor, Tensor]:
+    """(s, (s - m) / max(s, 0.1)) ``[B, T]`` float64 on the CPU: the stimulus and its share above its moving average m
+    (memory channel ``channel``, which the conditions must carry), unclipped."""
+    s = cond.raw.double().cpu()
+    return s, (s - cond.memory[..., channel - 1].double().cpu()) / s.clamp(min=0.1)
+
+
 def guidance_gate(cond: Conditions, channel: int, terms: str = "exs") -> Tensor | None:
     """Per-frame factors on the guidance strengths ``[B, T, 3]`` (:attr:`SamplerConfig.gate`): None for
     ``channel`` 0; else, for the conditions named in ``terms``, g = clip((s - m_k) / max(s, 0.1), 0, 1), the share
@@ -404,8 +412,8 @@ def guidance_gate(cond: Conditions, channel: int, terms: str = "exs") -> Tensor 
         have = 0 if mem is None else mem.shape[-1]
         raise InputError(f"SamplerConfig.gate: {channel}; this network has {have} stimulus-memory channels "
                          "(UNetConfig.stimulus_memory); use 0 or a channel it has")
-    s = cond.raw.double().cpu()
-    g = ((s - mem[..., channel - 1].double().cpu()) / s.clamp(min=0.1)).clamp(0, 1)
+    s, g = stimulus_news(cond, channel)
+    g = g.clamp(0, 1)
     g = torch.where(g < GATE_FLOOR, torch.zeros_like(g), g)
     g = torch.where(s < GATE_REST, torch.ones_like(g), g)  # at rest: the resting face keeps its guidance
     out = torch.ones(*s.shape, 3, dtype=torch.float64)
