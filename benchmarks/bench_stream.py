@@ -47,18 +47,24 @@ def window_seconds(model: PainDiffusion, patients: int, windows: int, **sampler)
 
 
 def latencies(model: PainDiffusion, patients: int, trials: int, seed: int, lead_s: float = 0.25,
-              **sampler) -> dict:
-    eng = StreamEngine(model, max_patients=patients, threads=None, lead_s=lead_s, **sampler)
+              redo: bool = True, stagger: bool = False, **sampler) -> dict:
+    """Clocked engine, ``trials`` stimulus steps 0 -> 0.9 per patient; all patients at one random moment, or with
+    ``stagger`` each at its own (spread over one window period: news arriving independently)."""
+    eng = StreamEngine(model, max_patients=patients, threads=None, lead_s=lead_s, redo=redo, **sampler)
     pids = [eng.add_patient(expressiveness=2.0, seed=i) for i in range(patients)]
     rng = np.random.default_rng(seed)
+    period = eng.config.horizon / eng.fps
     eng.start()
     try:
         for _ in range(trials):
             for p in pids:
                 eng.push(p, 0.0)
-            time.sleep(3.0 + rng.uniform(0, eng.config.horizon / eng.fps))  # rest, then a random phase
-            for p in pids:
-                eng.push(p, 0.9)
+            time.sleep(3.0 + rng.uniform(0, period))  # rest, then a random phase
+            at = np.sort(rng.uniform(0, period, len(pids))) if stagger else np.zeros(len(pids))
+            t0 = time.monotonic()
+            for p, t in zip(rng.permutation(pids), at, strict=True):
+                time.sleep(max(t0 + t - time.monotonic(), 0.0))
+                eng.push(int(p), 0.9)
             time.sleep(5.0)
             for p in pids:
                 eng.pull(p)
@@ -114,6 +120,9 @@ def main() -> None:
     ap.add_argument("--lead", type=float, default=0.25, help="StreamEngine lead_s of the latency runs (default 0.25)")
     ap.add_argument("--latency-sampler", default="{}", help='JSON of sampler overrides for the latency runs, e.g. '
                     '\'{"horizon": 8}\'')
+    ap.add_argument("--redo", default="on", help="latency runs with the engine's redo on news: on, off or on,off")
+    ap.add_argument("--stagger", action="store_true",
+                    help="latency runs: each patient's step at its own moment within a window period (else all at one)")
     ap.add_argument("--inference", default="auto",
                     help="inference backends (painface.model.inference), each a row per setting; the latency runs "
                          "use the last")
@@ -148,14 +157,18 @@ def main() -> None:
               "CPU per frame (render + encode)")
     if args.skip_latency:
         return
-    print("\n| patients | pipeline latency (s) | reaction latency (s) | reaction, stream time (s) | steps measured"
-          " | real-time factor | overruns |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\nsteps {'staggered over a window period' if args.stagger else 'all patients at once'}, lead {args.lead} s")
+    print("\n| patients | redo | pipeline latency (s) | reaction latency (s) | reaction, stream time (s) "
+          "| steps measured | real-time factor | overruns | redos | redo ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for p in (int(v) for v in args.latency_patients.split(",")):
-        st = latencies(model, p, args.trials, seed=p, lead_s=args.lead, **json.loads(args.latency_sampler))
-        fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
-        print(f"| {p} | {fmt(st['pipeline_s'])} | {fmt(st['reaction_s'])} | {fmt(st['reaction_stream_s'])} | "
-              f"{st['reactions']} | {fmt(st['real_time_factor'])} | {st['overruns']} |", flush=True)
+        for redo in args.redo.split(","):
+            st = latencies(model, p, args.trials, seed=p, lead_s=args.lead, redo=redo == "on", stagger=args.stagger,
+                           **json.loads(args.latency_sampler))
+            fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+            print(f"| {p} | {redo} | {fmt(st['pipeline_s'])} | {fmt(st['reaction_s'])} | "
+                  f"{fmt(st['reaction_stream_s'])} | {st['reactions']} | {fmt(st['real_time_factor'])} | "
+                  f"{st['overruns']} | {st['redos']} | {fmt(st['redo_ms'])} |", flush=True)
 
 
 if __name__ == "__main__":

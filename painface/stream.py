@@ -4,9 +4,10 @@
 *window* it generates the next ``horizon`` frames of every patient in one batched, guided DPM-Solver++
 pass, continuing from each patient's last ``window - horizon`` frames (the context). The stimulus of
 the new frames is not known yet when they are generated: the latest sample is held over them, and the
-context frames are paired with the stimulus that really came. So a stimulus change shows in the face
-at the next window: the horizon is the latency setting (``horizon / fps`` seconds at most, plus the
-compute time of one window), traded against compute (a shorter horizon means more windows per second).
+context frames are paired with the stimulus that really came. In clocked mode the generated frames are held
+and handed out as they come due; a sample that turns out different from the value held over frames already
+generated (*news*) makes the engine generate those frames again, from the news on, before they are handed
+out (``redo``): a stimulus change shows ``lead_s`` after it came, not at the next window.
 
 (Over 400 lines on purpose: one class, the engine, with its per-patient state and the reports the server
 sends; the input checks live in :mod:`painface.model.conditions` and the denoising in
@@ -32,6 +33,7 @@ departs from rest).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -61,6 +63,26 @@ LIVE_DEFAULTS: dict[str, Any] = {"horizon": 12, "window": 32, "steps": 8, "sched
 after 20 context frames, 8 solver steps, the full-sequence schedule; a 2.5-frame low-pass of the new frames (chosen on
 the val subjects so the live face moves like the data, docs/model.md; ``painface generate`` uses the checkpoint's
 4.5); context frames held at sigma 0.02 (the checkpoint's 0.1 nearly froze the live face: 0.16x the data's movement)."""
+
+def _head(ch: Chunk, n: int) -> Chunk:
+    """The first ``n`` frames of a chunk."""
+    return Chunk(ch.start, ch.face[:n], ch.stimulus[:n], None if ch.pspi is None else ch.pspi[:n], ch.fps, ch.due0,
+                 ch.ready)
+
+
+def _tail(ch: Chunk, n: int) -> Chunk:
+    """A chunk without its first ``n`` frames."""
+    return Chunk(ch.start + n, ch.face[n:], ch.stimulus[n:], None if ch.pspi is None else ch.pspi[n:], ch.fps,
+                 ch.due(n), ch.ready)
+
+
+def _drop_from(held: deque, frame: int) -> None:
+    """Drop the held frames from ``frame`` on."""
+    while held and held[-1].start >= frame:
+        held.pop()
+    if held and held[-1].start + len(held[-1]) > frame:
+        held[-1] = _head(held[-1], frame - held[-1].start)
+
 
 @dataclass
 class Chunk:
@@ -92,8 +114,10 @@ class Chunk:
 
 class ReactionMeter:
     """Reaction latency of one patient: a *step* is a sample >= ``STEP_HIGH`` right after one <= ``STEP_LOW``
-    (normalized stimulus); its reaction is the first frame generated after it whose PSPI exceeds the PSPI
-    of the frame before the step by ``margin``. Steps without a reaction within ``GIVE_UP_S`` are dropped."""
+    (normalized stimulus); its pipeline latency runs to the first frame at or after the step generated with a
+    stimulus >= ``STEP_HIGH`` (the step's sample, or a later one); its reaction is the first frame generated after
+    it whose PSPI exceeds the PSPI of the frame before the step by ``margin``. Steps without a reaction within
+    ``GIVE_UP_S`` are dropped."""
 
     STEP_LOW, STEP_HIGH, GIVE_UP_S = 0.05, 0.3, 10.0
 
@@ -120,10 +144,13 @@ class ReactionMeter:
             self.last_pspi = float(ps[-1]) if ps is not None else self.last_pspi
             return
         s, wall = self.step
-        if self._fresh and chunk.due0 is not None:
-            self.pipeline.append(chunk.shown(0) - wall)
-        self._fresh = False
         k = np.arange(chunk.start, chunk.start + len(chunk))
+        if self._fresh:  # the first frame generated with the step's sample (not merely after it was pushed)
+            got = np.flatnonzero((k >= s) & (chunk.stimulus >= self.STEP_HIGH))
+            if got.size:
+                self._fresh = False
+                if chunk.due0 is not None:
+                    self.pipeline.append(chunk.shown(int(got[0])) - wall)
         if self.rest is None:
             self.rest = float(ps[k < s][-1]) if (k < s).any() else self.last_pspi
         hit = np.flatnonzero((k >= s) & (ps > self.rest + margin))
@@ -158,6 +185,11 @@ class _Patient:
     meter: ReactionMeter = field(default_factory=ReactionMeter)
     memory: np.ndarray | None = None  # stimulus-memory state after the last generated frame [K] (None: no memory)
     memory_context: np.ndarray | None = None  # the memory over the context frames [c, K]
+    window_x: torch.Tensor | None = None  # the last window's frames [window, D] (model space), for a redo
+    window_stim: torch.Tensor | None = None  # their stimulus [window] or [window, 1 + K] (with the memory)
+    held: deque = field(default_factory=deque)  # clocked mode with redo: chunks generated, not handed out yet
+    redo_from: int | None = None  # first generated frame whose stimulus turned out different (news)
+    final: int = 0  # frames before this one will not be generated again (handed out, or before a redo)
 
 
 class StreamEngine:
@@ -169,8 +201,13 @@ class StreamEngine:
     (None keeps torch's setting); ``rest_margin``: PSPI above rest that counts as a reaction.
     """
 
+    NEWS = 0.05
+    """A late sample differing by this much (normalized stimulus) from the value its frame was generated with
+    is news: in clocked mode with ``redo`` the frames from it on that are not handed out yet are generated again."""
+
     def __init__(self, model: Any, *, max_patients: int = 16, lead_s: float = 0.25, threads: int | None = 1,
-                 rest_margin: float = 1.0, max_queued: int | None = None, **sampler: Any) -> None:
+                 rest_margin: float = 1.0, max_queued: int | None = None, redo: bool = True,
+                 emit_ahead_s: float = 0.1, **sampler: Any) -> None:
         self.model = model
         self.config: SamplerConfig = model.sampler_config(**{**LIVE_DEFAULTS, **sampler})
         net = model.denoiser.net.config
@@ -179,8 +216,10 @@ class StreamEngine:
             mult = net.frame_multiple if name == "window" else net.frames_per_token
             if n % mult:
                 raise InputError(f"{name}: {n} frames; expected a multiple of {mult}")
-        if max_patients < 1 or lead_s < 0 or rest_margin <= 0:
-            raise InputError("StreamEngine: expected max_patients >= 1, lead_s >= 0, rest_margin > 0")
+        if max_patients < 1 or lead_s < 0 or rest_margin <= 0 or emit_ahead_s < 0:
+            raise InputError("StreamEngine: expected max_patients >= 1, lead_s >= 0, rest_margin > 0, "
+                             "emit_ahead_s >= 0")
+        self.redo, self.emit_ahead_s = bool(redo), min(float(emit_ahead_s), float(lead_s))
         self.fps, self.max_patients, self.lead_s, self.threads = float(model.fps), max_patients, lead_s, threads
         self.rest_margin = rest_margin
         self.max_queued = max_queued  # most samples a patient may have queued ahead (None: no bound)
@@ -197,6 +236,9 @@ class StreamEngine:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._compute: deque = deque(maxlen=100)  # (seconds, patients) per window
+        self._redos: deque = deque(maxlen=100)  # (seconds, patients) per redo call
+        self._redo_sigmas: dict[int, torch.Tensor] = {}
+        self._wake = threading.Event()
         self.overruns = 0
         self.error: BaseException | None = None
 
@@ -292,6 +334,19 @@ class StreamEngine:
             p.samples.extend([p.last] * max(gap, 0) + arr[~late].tolist())
             p.meter.watch(p.last, frames, arr, now)
             p.last, p.end = float(arr[-1]), at + arr.size
+            if self.redo and self._t0 is not None and late.any():
+                self._note_news(p, frames[late], arr[late])
+
+    def _note_news(self, p: _Patient, frames: np.ndarray, values: np.ndarray) -> None:
+        """Mark the first late sample that differs from the stimulus its frame was generated with (news)."""
+        first = p.cursor - len(p.history)
+        used = np.asarray(p.history, np.float64)
+        k = frames - first
+        ok = (k >= 0) & (frames >= p.final)
+        news = frames[ok][np.abs(values[ok] - used[k[ok]]) >= self.NEWS]
+        if news.size:
+            p.redo_from = int(news[0]) if p.redo_from is None else min(p.redo_from, int(news[0]))
+            self._wake.set()
 
     def pull(self, pid: int, *, paced: bool = False) -> Chunk | None:
         """The patient's frames generated since the last pull, as one chunk (None when there are none).
@@ -322,7 +377,10 @@ class StreamEngine:
         with self._lock:
             frame, batch = self._frame, list(self._patients.values())
             self._frame += h  # a patient added from now on joins the next window
-            inputs = [self._window_inputs(p) for p in batch]
+            for p in batch:  # this window takes any news for its frames; held older frames stay as they are
+                p.redo_from = None
+            starts = [p.cursor for p in batch]
+            inputs = [self._window_inputs(p) for p in batch]  # (the frames count as generated from here on)
         if not batch:
             return 0
         t = time.perf_counter()
@@ -335,30 +393,148 @@ class StreamEngine:
         calls = []
         with self._lock:
             self._compute.append((seconds, len(batch)))
+            hold = self.redo and due0 is not None
             for i, (p, (stim, _)) in enumerate(zip(batch, inputs, strict=True)):
                 raw = stim if stim.ndim == 1 else stim[:, 0]
-                chunk = Chunk(p.cursor, face[i], raw[c:].numpy().copy(), None if ps is None else ps[i],
+                chunk = Chunk(starts[i], face[i], raw[c:].numpy().copy(), None if ps is None else ps[i],
                               self.fps, due0, ready)
                 p.context = x[i, -c:].clone()
-                p.history.extend(raw[c:].tolist())
-                p.cursor += h
+                p.window_x, p.window_stim = x[i].clone(), stim.clone()
                 if ps is not None:
                     p.meter.frames(chunk, self.rest_margin)
                 if p.pid not in self._patients:
                     continue
-                if p.on_frames is None:
-                    p.out.append(chunk)
+                if hold:
+                    p.held.append(chunk)
                 else:
-                    calls.append((p.on_frames, chunk))
+                    self._hand_out(p, chunk, calls)
+        self._call(calls)
+        return len(batch)
+
+    @staticmethod
+    def _hand_out(p: _Patient, chunk: Chunk, calls: list) -> None:
+        if p.on_frames is None:
+            p.out.append(chunk)
+        else:
+            calls.append((p.on_frames, chunk))
+
+    @staticmethod
+    def _call(calls: list) -> None:
         for fn, chunk in calls:
             try:
                 fn(chunk)
             except Exception:  # a consumer's failure must not stop the other patients
                 pass
-        return len(batch)
+
+    def _emit(self, now: float, everything: bool = False) -> float | None:
+        """Hand out the held frames due within ``emit_ahead_s`` of ``now`` (all of them with ``everything``);
+        returns the monotonic time the next held frame becomes due for handing out (None: nothing held)."""
+        calls, nxt = [], None
+        with self._lock:
+            for p in self._patients.values():
+                while p.held:
+                    ch = p.held[0]
+                    n = len(ch) if everything else int(np.clip(np.floor((now + self.emit_ahead_s - ch.due0) * self.fps)
+                                                               + 1, 0, len(ch)))
+                    if n == 0:
+                        break
+                    p.held.popleft()
+                    if n < len(ch):
+                        p.held.appendleft(_tail(ch, n))
+                        ch = _head(ch, n)
+                    p.final = max(p.final, ch.start + len(ch))
+                    self._hand_out(p, ch, calls)
+                if p.held:
+                    t = p.held[0].due0 - self.emit_ahead_s
+                    nxt = t if nxt is None else min(nxt, t)
+        self._call(calls)
+        return nxt
+
+    def _redo_news(self, deadline: float) -> int:
+        """Generate again, with the stimulus that came, the held frames of every patient with news (from the news
+        on), in one batched call per length; skipped when it could not end before ``deadline`` (the next window,
+        which takes the news anyway). Returns the number of patients redone."""
+        now = time.monotonic()
+        est = float(np.median([s for s, _ in self._redos])) if self._redos else 0.1
+        fpt = self.model.denoiser.net.config.frames_per_token
+        w, h = self.config.window, self.config.horizon
+        groups: dict[int, list[tuple[_Patient, int]]] = {}
+        with self._lock:
+            for p in self._patients.values():
+                if p.redo_from is None:
+                    continue
+                f, p.redo_from = p.redo_from, None
+                if p.window_x is None or now + est > deadline:
+                    continue
+                # frames due before the redo can end are handed out meanwhile: keep them
+                safe = int(np.ceil((now + est + self.emit_ahead_s - self.lead_s - self._t0) * self.fps)) - p.origin
+                first = p.held[0].start if p.held else p.cursor
+                lo = max(first, safe, p.cursor - h)
+                n = -(-(p.cursor - f) // fpt) * fpt  # from the start of the token holding the news, if it can
+                if p.cursor - n < lo:
+                    n = (p.cursor - lo) // fpt * fpt
+                if n >= fpt:
+                    groups.setdefault(n, []).append((p, n))
+            jobs = {n: [(p, *self._redo_inputs(p, n)) for p, n in ps] for n, ps in groups.items()}
+        done = 0
+        for n, job in jobs.items():
+            t = time.perf_counter()
+            cfg = dataclasses.replace(self.config, horizon=n)
+            if n not in self._redo_sigmas:
+                self._redo_sigmas[n] = cfg.window_sigmas(fpt).to(self._rest.device)
+            batch = [p for p, *_ in job]
+            ctx = torch.stack([p.window_x[: w - n] for p in batch])
+            x = self._generate(batch, [(st, eps) for _, st, eps in job], ctx, self._redo_sigmas[n], cfg)
+            seconds = time.perf_counter() - t
+            face = self.model.decode(x[:, w - n:])
+            ps = pspi(face, self.names) if self.facs else None
+            ready = time.monotonic()
+            with self._lock:
+                self._redos.append((seconds, len(batch)))
+                for i, (p, st, _) in enumerate(job):
+                    if p.pid not in self._patients or p.window_x is None:
+                        continue
+                    r = p.cursor - n
+                    raw = st if st.ndim == 1 else st[:, 0]
+                    chunk = Chunk(r, face[i], raw[w - n:].numpy().copy(), None if ps is None else ps[i], self.fps,
+                                  self._t0 + (p.origin + r) / self.fps + self.lead_s, ready)
+                    p.window_x, p.window_stim = x[i].clone(), st.clone()
+                    p.context = x[i, -self.config.context:].clone()
+                    p.history.extend(raw[-len(p.history):].tolist())
+                    if p.memory is not None:
+                        p.memory = st[-1, 1:].double().numpy()
+                        p.memory_context = st[-self.config.context:, 1:].numpy().copy()
+                    _drop_from(p.held, r)
+                    p.held.append(chunk)
+                    p.final = max(p.final, r)
+                    if ps is not None:
+                        p.meter.frames(chunk, self.rest_margin)
+                    done += 1
+        return done
+
+    def _redo_inputs(self, p: _Patient, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(window stimulus with the last ``n`` frames' true stimulus, noise [2, window, D]) for a redo."""
+        w = self.config.window
+        st = p.window_stim.clone()
+        raw = st if st.ndim == 1 else st[:, 0]
+        late = dict(p.pending_before)  # frame -> sample; a sample holds until the next
+        r = p.cursor - n
+        v = float(raw[w - n - 1])
+        for j in range(n):
+            v = late.get(r + j, v)
+            raw[w - n + j] = v
+        if p.memory is not None:
+            state = st[w - n - 1, 1:].double().numpy()
+            taus = self.model.denoiser.net.config.stimulus_memory
+            mem, _ = stimulus_memory(raw[w - n:].double().numpy(), taus, state)
+            st[w - n:, 1:] = torch.from_numpy(mem)
+        eps = torch.randn(2, w, self._rest.shape[0], generator=p.generator)
+        return st, eps
 
     def _window_inputs(self, p: _Patient) -> tuple[torch.Tensor, torch.Tensor]:
-        """(stimulus of the window [window], noise [2, window, D]) and the consumed samples dropped."""
+        """(stimulus of the window [window], noise [2, window, D]); the consumed samples are dropped and the new
+        frames count as generated (cursor and history move on now, so that a sample pushed while the window is
+        computed lands on the right frame)."""
         c, h = self.config.context, self.config.horizon
         hist = list(p.history)
         for frame, v in p.pending_before:  # late samples: the true stimulus of already generated frames
@@ -377,17 +553,22 @@ class StreamEngine:
             p.memory_context = mem[-c:]
             stim = torch.cat([stim[:, None], torch.from_numpy(mem)], dim=1)
         eps = torch.randn(2, self.config.window, self._rest.shape[0], generator=p.generator)
+        p.history.extend(new)
+        p.cursor += h
         return stim, eps
 
-    def _generate(self, batch: list[_Patient], inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        cfg, dev = self.config, self._rest.device
+    def _generate(self, batch: list[_Patient], inputs: list[tuple[torch.Tensor, torch.Tensor]],
+                  ctx: torch.Tensor | None = None, sigmas: torch.Tensor | None = None,
+                  cfg: SamplerConfig | None = None) -> torch.Tensor:
+        cfg, dev = cfg or self.config, self._rest.device
         stim = torch.stack([s for s, _ in inputs]).to(dev)
         eps = torch.stack([e for _, e in inputs], dim=1).to(dev)  # [2, B, W, D]
         expr = torch.tensor([p.expressiveness for p in batch], dtype=torch.float32, device=dev)
         emo = torch.as_tensor(np.stack([p.emotion for p in batch]), device=dev)
         lam = torch.as_tensor(np.stack([p.guidance for p in batch]), device=dev)  # [B, 3]
-        ctx = torch.stack([p.context for p in batch])
-        return denoise_window(self.model.denoiser, ctx, Conditions(stim, expr, emo), lam, eps, self._sigmas, cfg)
+        ctx = torch.stack([p.context for p in batch]) if ctx is None else ctx
+        return denoise_window(self.model.denoiser, ctx, Conditions(stim, expr, emo), lam, eps,
+                              self._sigmas if sigmas is None else sigmas, cfg)
 
     # ---- clocked mode ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -405,8 +586,10 @@ class StreamEngine:
     def stop(self) -> None:
         """Stop the clocked thread (the engine can be started again or stepped)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
+        self._emit(0.0, everything=True)  # nothing generated is lost
         self._thread, self._t0 = None, None
 
     @property
@@ -418,14 +601,23 @@ class StreamEngine:
         while not self._stop.is_set():
             target = self._t0 + self._frame / self.fps
             wait = target - time.monotonic()
-            if wait > 0 and self._stop.wait(wait):
-                break
-            if -wait > period:  # more than a window late: count it and let the clock slip, so that lag
-                self.overruns += 1  # does not pile up (the stream's time stretches instead)
-                with self._lock:
-                    self._t0 += -wait
             try:
+                if wait > 0:
+                    nxt = None
+                    if self.redo:  # between windows: news, then hand out what is due; wake for either
+                        self._redo_news(target)
+                        nxt = self._emit(time.monotonic())
+                    until = target if nxt is None else min(target, max(nxt, time.monotonic() + 2 / self.fps))
+                    self._wake.wait(max(until - time.monotonic(), 0.0))
+                    self._wake.clear()
+                    continue
+                if -wait > period:  # more than a window late: count it and let the clock slip, so that lag
+                    self.overruns += 1  # does not pile up (the stream's time stretches instead)
+                    with self._lock:
+                        self._t0 += -wait
                 self.step()
+                if self.redo:
+                    self._emit(time.monotonic())
             except Exception as e:  # keep the reason; the server reports it
                 self.error = e
                 break
@@ -443,6 +635,7 @@ class StreamEngine:
             stream = [v for p in self._patients.values() for v in p.meter.stream_latencies]
             pipe = [v for p in self._patients.values() for v in p.meter.pipeline]
             n = len(self._patients)
+            redo = np.array([s for s, _ in self._redos], dtype=np.float64)
         period = self.config.horizon / self.fps
         return {
             "patients": n,
@@ -452,6 +645,7 @@ class StreamEngine:
             "window_ms": float(np.median(comp) * 1e3) if comp.size else None,
             "real_time_factor": float(period * comp.size / comp.sum()) if comp.size else None,
             "overruns": self.overruns,
+            "redos": int(redo.size), "redo_ms": float(np.median(redo) * 1e3) if redo.size else None,
             "pipeline_s": float(np.median(pipe)) if pipe else None,
             "reaction_s": float(np.median(lat)) if lat else None,
             "reaction_stream_s": float(np.median(stream)) if stream else None,

@@ -96,7 +96,9 @@ def test_record_round_trip_loads_and_renders(server, tmp_path):
             await ws.send('{"type": "record", "action": "start", "identity": 3}')
             ack = await recv_type(ws, "record")
             assert ack["recording"] is True and ack["max_s"] == 1800
-            streamed = [await recv_type(ws, "frames") for _ in range(4)]
+            streamed = []
+            while sum(len(m["face"]) for m in streamed) < 4 * 8:  # pieces as they come due
+                streamed.append(await recv_type(ws, "frames"))
             await ws.send('{"type": "record", "action": "stop"}')
             done = await recv_type(ws, "record")
             while isinstance(data := await asyncio.wait_for(ws.recv(), 30), str):  # frames may come between
@@ -200,7 +202,8 @@ def test_every_bad_message_gets_an_error_and_the_session_goes_on(server):
                 if frames["stimulus"][-1] == pytest.approx(0.8):
                     break
             assert frames["stimulus"][-1] == pytest.approx(0.8)
-            assert np.asarray(frames["face"]).shape == (8, 20) and len(frames["pspi"]) == 8
+            n = len(frames["face"])
+            assert 1 <= n <= 8 and np.asarray(frames["face"]).shape == (n, 20) and len(frames["pspi"]) == n
 
     asyncio.run(go())
 
@@ -236,13 +239,14 @@ def test_a_client_that_vanishes_mid_stream_leaves_the_others_running(server):
             await gone.send('{"type": "pain"}')
             await recv_type(gone, "frames")
             gone.transport.abort()  # no close handshake
-            starts = [first["start"]]
-            for _ in range(6):
-                starts.append((await recv_type(keeper, "frames"))["start"])
-            return starts
+            got = [first]
+            while got[-1]["start"] < first["start"] + 6 * 8:
+                got.append(await recv_type(keeper, "frames"))
+            return got
 
-    starts = asyncio.run(go())
-    assert np.all(np.diff(starts) == 8)  # every window of the keeper, in order
+    got = asyncio.run(go())
+    # every frame of the keeper, in order (handed out in pieces as they come due)
+    assert all(b["start"] == a["start"] + len(a["face"]) for a, b in zip(got, got[1:], strict=False))
     deadline = time.monotonic() + 20
     while app.state.sessions and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -270,14 +274,15 @@ def test_a_hundred_clients_at_once(server):
             await recv_type(keeper, "hello")
             before = await recv_type(keeper, "frames")
             results = await asyncio.gather(*(client(i) for i in range(100)))
-            after = [(await recv_type(keeper, "frames"))["start"] for _ in range(3)]
+            after = [await recv_type(keeper, "frames") for _ in range(3)]
             return results, before["start"], after
 
     results, before, after = asyncio.run(go())
     counts = {r: results.count(r) for r in set(results)}
     assert counts.get("served", 0) + counts.get("busy", 0) == 100, counts
     assert counts["served"] >= CAPACITY - 1 - 5 and counts["busy"] >= 100 - CAPACITY + 1
-    assert after[0] > before and np.all(np.diff(after) == 8)  # the keeper's stream went on, in order
+    assert after[0]["start"] > before  # the keeper's stream went on, in order
+    assert all(b["start"] == a["start"] + len(a["face"]) for a, b in zip(after, after[1:], strict=False))
     deadline = time.monotonic() + 20
     while app.state.sessions and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -20,10 +20,10 @@ from painface.stream import LIVE_DEFAULTS, Chunk, ReactionMeter, StreamEngine
 SMALL = dict(horizon=8, window=16, steps=3)
 
 
-def tiny_model(seed: int = 0) -> PainDiffusion:
+def tiny_model(seed: int = 0, memory: tuple[float, ...] = ()) -> PainDiffusion:
     """A randomized tiny PainDiffusion in FACS space (20 features, 25 fps), no training needed."""
     net = randomized(UNetConfig(feature_dim=len(FEATURE_NAMES), channels=16, cond_dim=16, heads=2, noise_dim=8,
-                                stimulus_history=8), seed)
+                                stimulus_history=8, stimulus_memory=memory), seed)
     std = np.full(len(FEATURE_NAMES), 0.5, np.float32)
     info = {"normalizer": {"feature_names": list(FEATURE_NAMES), "mean": [0.5] * len(FEATURE_NAMES),
                            "std": std.tolist()},
@@ -189,6 +189,20 @@ def test_reaction_meter_measures_from_the_step_to_pspi_departure():
     assert meter.step is None
 
 
+def test_pipeline_latency_runs_to_the_first_frame_generated_with_the_step():
+    """A window computed while the step was pushed (its frames hold the old value) does not count; the first
+    frame at or after the step that carries it does, at its due time."""
+    meter = ReactionMeter()
+    meter.watch(0.0, np.array([13]), np.array([0.9]), wall=100.3)  # step at frame 13, pushed at 100.3
+    meter.frames(Chunk(10, np.zeros((8, 20)), np.zeros(8), np.zeros(8, np.float32), 25.0, due0=100.35), 1.0)
+    assert meter.pipeline == []  # generated before the step was known
+    stim = np.r_[np.zeros(1), np.full(7, 0.9)]  # a redo from frame 12 (a whole token); the step shows at 13
+    meter.frames(Chunk(12, np.zeros((8, 20)), stim, np.zeros(8, np.float32), 25.0, due0=100.51), 1.0)
+    assert meter.pipeline == [pytest.approx(100.51 + 1 / 25 - 100.3)]
+    meter.frames(Chunk(20, np.zeros((8, 20)), np.full(8, 0.9), np.zeros(8, np.float32), 25.0, due0=101.0), 1.0)
+    assert len(meter.pipeline) == 1  # once per step
+
+
 def test_step_mode_measures_itself(model):
     eng = StreamEngine(model, **SMALL)
     pid = eng.add_patient()
@@ -202,7 +216,7 @@ def test_step_mode_measures_itself(model):
 
 def test_clocked_mode_produces_frames_on_its_own(model):
     got: list[Chunk] = []
-    eng = StreamEngine(model, lead_s=0.1, threads=None, **SMALL)
+    eng = StreamEngine(model, lead_s=0.1, threads=None, redo=False, **SMALL)  # one chunk per window
     pid = eng.add_patient(on_frames=got.append)
     other = eng.add_patient()
     eng.start()
@@ -236,3 +250,89 @@ def test_expressiveness_above_the_trained_range_warns_when_set():
         eng.configure(pid, expressiveness=2.0)
     with pytest.warns(ExtrapolationWarning, match="expressiveness 3 lies above"):
         eng.add_patient(expressiveness=3.0)
+
+
+def test_clocked_mode_hands_out_held_frames_in_order(model):
+    got: list[Chunk] = []
+    eng = StreamEngine(model, lead_s=0.2, emit_ahead_s=0.08, threads=None, **SMALL)
+    pid = eng.add_patient(on_frames=got.append)
+    eng.start()
+    try:
+        eng.push(pid, 0.7)
+        deadline = time.monotonic() + 60
+        while sum(len(c) for c in got) < 24 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        eng.stop()
+    assert eng.error is None
+    starts = [c.start for c in got]
+    assert starts[0] == 0 and all(b == a + len(c) for a, b, c in zip(starts, starts[1:], got, strict=False))
+    assert len(got) > 3  # handed out in pieces as they come due, not a window at a time
+    assert got[-1].stimulus[-1] == pytest.approx(0.7)
+
+
+def test_news_regenerates_the_held_frames_with_the_stimulus_that_came():
+    """Clocked mode without the thread: a window is generated and held, then a sample for one of its frames
+    differs from the value held over it: the redo regenerates the frames from there, continuing the stream
+    (frames contiguous, context and stimulus memory as if the true stimulus had been known)."""
+    from painface.stimulus import stimulus_memory
+
+    taus = (10.0, 40.0)
+    model = tiny_model(3, memory=taus)
+    eng = StreamEngine(model, lead_s=30.0, emit_ahead_s=0.1, threads=None, **SMALL)
+    pid = eng.add_patient(seed=5)
+    p = eng._patients[pid]
+    eng._t0 = time.monotonic()  # the clock runs; frames are due 30 s after their stimulus time
+    eng.push(pid, 0.0)
+    eng.step()  # frames 0..7, held
+    assert len(p.held) == 1 and eng.pull(pid) is None
+    eng.push(pid, 1.0)  # lands at the current clock frame (0 or 1): news for frames already generated
+    news = p.redo_from
+    assert news is not None and news < 8
+    assert eng._redo_news(time.monotonic() + 100) == 1 and p.redo_from is None
+    eng.push(pid, 1.0)  # the same value again: no news
+    assert p.redo_from is None
+    eng.step()
+    eng._emit(0.0, everything=True)
+    out = eng.pull(pid)
+    assert out.start == 0 and len(out) == 16
+    assert np.all(out.stimulus[news:] == 1.0) and np.all(out.stimulus[:news] == 0.0)
+    # the memory carried on is that of the true stimulus, and the context is the last generated frames
+    mem, state = stimulus_memory(out.stimulus.astype(np.float64), taus)
+    assert np.allclose(p.memory, state, atol=1e-5)
+    assert np.allclose(p.memory_context, mem[-eng.config.context:], atol=1e-5)
+    assert torch.equal(p.context, p.window_x[-eng.config.context:])
+    s = eng.stats()
+    assert s["redos"] == 1 and s["redo_ms"] > 0
+
+
+def test_redo_is_skipped_when_it_cannot_end_before_the_next_window(model):
+    eng = StreamEngine(model, lead_s=30.0, threads=None, **SMALL)
+    pid = eng.add_patient()
+    eng._t0 = time.monotonic()
+    eng.step()
+    eng.push(pid, 1.0)
+    assert eng._patients[pid].redo_from is not None
+    assert eng._redo_news(time.monotonic() - 1.0) == 0  # the next window is due: it takes the news
+    assert eng._patients[pid].redo_from is None and eng.stats()["redos"] == 0
+
+
+def test_a_sample_pushed_while_a_window_computes_lands_on_its_frame(model):
+    """Clocked mode: a sample pushed during the compute of window 0 (frames 0..7) at clock frame 5 is late for
+    that window; the next window (frames 8..15) is all the new value, not shifted by 5 frames."""
+    eng = StreamEngine(model, lead_s=30.0, threads=None, redo=False, **SMALL)
+    pid = eng.add_patient()
+    eng._t0 = time.monotonic() - 5.2 / eng.fps
+    real = eng._generate
+
+    def generate_and_push(*a, **k):
+        eng.push(pid, 1.0)
+        return real(*a, **k)
+
+    eng._generate = generate_and_push
+    eng.step()
+    eng._generate = real
+    eng.step()
+    both = eng.pull(pid)
+    assert both.start == 0 and len(both) == 16  # both windows (nothing held: redo off)
+    assert np.all(both.stimulus[8:] == 1.0) and np.all(both.stimulus[:8] == 0.0)

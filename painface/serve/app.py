@@ -42,8 +42,9 @@ MAX_MESSAGE_BYTES = 4096
 """Largest accepted client message (bytes of JSON text); larger ones get a ``too_large`` error."""
 MAX_SAMPLES = 250
 """Most stimulus samples in one ``stimulus`` message (10 s at 25 fps)."""
-QUEUE_CHUNKS = 8
-"""Chunks kept for a client that reads too slowly; older ones are dropped."""
+QUEUE_CHUNKS = 48
+"""Chunks kept for a client that reads too slowly; older ones are dropped. The live engine hands frames out
+in pieces of about 2 frames as they come due, so this is about 4 s of face."""
 MAX_QUEUED_S = 30.0
 """Most stimulus a session may queue ahead of the generated frames (seconds): a ``samples`` message that
 would queue more is refused (``queue_full``) and nothing of it is queued. Slider values and pain pulses
