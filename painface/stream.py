@@ -426,16 +426,18 @@ class StreamEngine:
             except Exception:  # a consumer's failure must not stop the other patients
                 pass
 
-    def _emit(self, now: float, everything: bool = False) -> float | None:
-        """Hand out the held frames due within ``emit_ahead_s`` of ``now`` (all of them with ``everything``);
-        returns the monotonic time the next held frame becomes due for handing out (None: nothing held)."""
+    def _emit(self, now: float, everything: bool = False, ahead: float | None = None) -> float | None:
+        """Hand out the held frames due within ``ahead`` (default ``emit_ahead_s``) of ``now`` (all of them with
+        ``everything``); returns the monotonic time the next held frame becomes due for handing out (None:
+        nothing held)."""
+        ahead = self.emit_ahead_s if ahead is None else ahead
         calls, nxt = [], None
         with self._lock:
             for p in self._patients.values():
                 while p.held:
                     ch = p.held[0]
-                    n = len(ch) if everything else int(np.clip(np.floor((now + self.emit_ahead_s - ch.due0) * self.fps)
-                                                               + 1, 0, len(ch)))
+                    n = len(ch) if everything else int(np.clip(np.floor((now + ahead - ch.due0) * self.fps) + 1,
+                                                               0, len(ch)))
                     if n == 0:
                         break
                     p.held.popleft()
@@ -454,8 +456,12 @@ class StreamEngine:
         """Generate again, with the stimulus that came, the held frames of every patient with news (from the news
         on), in one batched call per length; skipped when it could not end before ``deadline`` (the next window,
         which takes the news anyway). Returns the number of patients redone."""
-        now = time.monotonic()
+        if not any(p.redo_from is not None for p in list(self._patients.values())):
+            return 0
         est = float(np.median([s for s, _ in self._redos])) if self._redos else 0.1
+        # frames due before the redo can end go out now (the engine thread hands out nothing while it computes)
+        self._emit(time.monotonic(), ahead=self.emit_ahead_s + est)
+        now = time.monotonic()
         fpt = self.model.denoiser.net.config.frames_per_token
         w, h = self.config.window, self.config.horizon
         groups: dict[int, list[tuple[_Patient, int]]] = {}
@@ -466,7 +472,7 @@ class StreamEngine:
                 f, p.redo_from = p.redo_from, None
                 if p.window_x is None or now + est > deadline:
                     continue
-                # frames due before the redo can end are handed out meanwhile: keep them
+                # frames due before the redo can end were just handed out: keep them
                 safe = int(np.ceil((now + est + self.emit_ahead_s - self.lead_s - self._t0) * self.fps)) - p.origin
                 first = p.held[0].start if p.held else p.cursor
                 lo = max(first, safe, p.cursor - h)
@@ -510,6 +516,9 @@ class StreamEngine:
                     if ps is not None:
                         p.meter.frames(chunk, self.rest_margin)
                     done += 1
+                    if p.pending_before:  # samples that came during the compute: news against what was redone?
+                        f, v = (np.array(a) for a in zip(*p.pending_before, strict=True))
+                        self._note_news(p, f.astype(int), v.astype(np.float64))
         return done
 
     def _redo_inputs(self, p: _Patient, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -518,16 +527,20 @@ class StreamEngine:
         st = p.window_stim.clone()
         raw = st if st.ndim == 1 else st[:, 0]
         late = dict(p.pending_before)  # frame -> sample; a sample holds until the next
-        r = p.cursor - n
-        v = float(raw[w - n - 1])
-        for j in range(n):
-            v = late.get(r + j, v)
-            raw[w - n + j] = v
-        if p.memory is not None:
-            state = st[w - n - 1, 1:].double().numpy()
+        first = p.cursor - w  # the window's first frame
+        older = [f for f in late if f < first]
+        v, changed = (late[max(older)] if older else None), w
+        for j in range(w):  # the true stimulus over the window, context included, from the first late sample on
+            v = late.get(first + j, v)
+            if v is not None and float(raw[j]) != v:
+                raw[j] = v
+                changed = min(changed, j)
+        if p.memory is not None and changed < w:  # the memory from the first changed frame on
+            j0 = max(changed, 1)
+            state = st[j0 - 1, 1:].double().numpy()
             taus = self.model.denoiser.net.config.stimulus_memory
-            mem, _ = stimulus_memory(raw[w - n:].double().numpy(), taus, state)
-            st[w - n:, 1:] = torch.from_numpy(mem)
+            mem, _ = stimulus_memory(raw[j0:].double().numpy(), taus, state)
+            st[j0:, 1:] = torch.from_numpy(mem)
         eps = torch.randn(2, w, self._rest.shape[0], generator=p.generator)
         return st, eps
 
@@ -615,6 +628,9 @@ class StreamEngine:
                     self.overruns += 1  # does not pile up (the stream's time stretches instead)
                     with self._lock:
                         self._t0 += -wait
+                if self.redo:  # what comes due while the window computes goes out first
+                    comp = float(np.median([s for s, _ in self._compute])) if self._compute else 0.0
+                    self._emit(time.monotonic(), ahead=self.emit_ahead_s + comp)
                 self.step()
                 if self.redo:
                     self._emit(time.monotonic())

@@ -2,6 +2,7 @@
 mode, self-measurement, and clear errors for bad pushes and settings."""
 
 import time
+import types
 import warnings
 
 import numpy as np
@@ -306,6 +307,32 @@ def test_news_regenerates_the_held_frames_with_the_stimulus_that_came():
     assert s["redos"] == 1 and s["redo_ms"] > 0
 
 
+def test_a_redo_that_must_start_after_the_news_still_carries_it(model, monkeypatch):
+    """Frames due before a redo could end are handed out first; the redo then starts after the news frame, and the
+    frames it makes carry the news (the value in effect), not the old held value."""
+    import painface.stream as stream_module
+
+    now = 1000.0  # a fake clock
+    monkeypatch.setattr(stream_module, "time", types.SimpleNamespace(monotonic=lambda: now,
+                                                                      perf_counter=time.perf_counter))
+    eng = StreamEngine(model, lead_s=0.15, emit_ahead_s=0.1, threads=None, **SMALL)
+    pid = eng.add_patient()
+    p = eng._patients[pid]
+    eng._redos.append((0.2, 1))  # a redo is expected to take 0.2 s
+    eng._t0 = now - 0.5 / eng.fps  # clock frame 0; frame k is due at now + (k - 0.5) / 25 + 0.15
+    eng.step()
+    eng.push(pid, 1.0)
+    assert p.redo_from == 0
+    # due within 0.2 + 0.1 s: frames 0..4 go out first; the redo covers the last whole token after them: 6, 7
+    assert eng._redo_news(now + 100) == 1
+    assert eng.pull(pid).start == 0 and [c.start for c in p.held] == [5, 6]
+    eng._emit(0.0, everything=True)
+    out = eng.pull(pid)
+    assert out.start == 5 and out.stimulus.tolist() == [0.0, 1.0, 1.0]
+    eng.push(pid, 1.0)
+    assert p.redo_from is None  # no endless redos: what was redone carries the value
+
+
 def test_redo_is_skipped_when_it_cannot_end_before_the_next_window(model):
     eng = StreamEngine(model, lead_s=30.0, threads=None, **SMALL)
     pid = eng.add_patient()
@@ -317,16 +344,22 @@ def test_redo_is_skipped_when_it_cannot_end_before_the_next_window(model):
     assert eng._patients[pid].redo_from is None and eng.stats()["redos"] == 0
 
 
-def test_a_sample_pushed_while_a_window_computes_lands_on_its_frame(model):
+def test_a_sample_pushed_while_a_window_computes_lands_on_its_frame(model, monkeypatch):
     """Clocked mode: a sample pushed during the compute of window 0 (frames 0..7) at clock frame 5 is late for
     that window; the next window (frames 8..15) is all the new value, not shifted by 5 frames."""
+    import painface.stream as stream_module
+
+    now = 1000.0  # a fake clock: the push lands on frame 5 however slow the machine
+    monkeypatch.setattr(stream_module, "time", types.SimpleNamespace(monotonic=lambda: now,
+                                                                      perf_counter=time.perf_counter))
     eng = StreamEngine(model, lead_s=30.0, threads=None, redo=False, **SMALL)
     pid = eng.add_patient()
-    eng._t0 = time.monotonic() - 5.2 / eng.fps
+    eng._t0 = now - 5.5 / eng.fps
     real = eng._generate
 
     def generate_and_push(*a, **k):
         eng.push(pid, 1.0)
+        assert eng._patients[pid].pending_before == [(5, 1.0)]  # late for this window: its own frame
         return real(*a, **k)
 
     eng._generate = generate_and_push

@@ -414,9 +414,13 @@ def _finite_stats(stats: dict) -> dict:
 
 
 def _feed_sinks(sinks: list[Any], chunk: Chunk) -> None:
-    """Send a chunk's frames to the live links at the stream's pace (one frame per 1 / fps s)."""
+    """Send a chunk's frames to the live links at the stream's pace: each at its due time in clocked mode (so
+    the pieces the engine hands out, each fed by its own thread, stay in order), else one per 1 / fps s."""
     for i in range(len(chunk)):
-        if i:
+        due = chunk.due(i)
+        if due is not None:
+            time.sleep(max(due - time.monotonic(), 0.0))
+        elif i:
             time.sleep(1.0 / chunk.fps)
         for sink in sinks:
             with contextlib.suppress(Exception):
