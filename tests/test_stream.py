@@ -333,6 +333,29 @@ def test_a_redo_that_must_start_after_the_news_still_carries_it(model, monkeypat
     assert p.redo_from is None  # no endless redos: what was redone carries the value
 
 
+def test_redo_takes_as_many_patients_as_fit_before_the_next_window_earliest_news_first(model, monkeypatch):
+    import painface.stream as stream_module
+
+    now = 1000.0
+    monkeypatch.setattr(stream_module, "time", types.SimpleNamespace(monotonic=lambda: now,
+                                                                      perf_counter=time.perf_counter))
+    eng = StreamEngine(model, lead_s=30.0, threads=None, **SMALL)
+    pids = [eng.add_patient(seed=i) for i in range(3)]
+    eng._t0 = now - 3.5 / eng.fps  # clock frame 3
+    eng.step()
+    for pid, frame in zip(pids, (3, 1, 2), strict=True):  # news at frames 3, 1, 2
+        eng.push(pid, [1.0] * (8 - frame))
+        eng._patients[pid].redo_from = frame
+    eng._redos.extend([(0.1, 1)] * 3)  # one patient: 0.1 s; each further one: 0.1 s (0.3 s per 3-patient window)
+    eng._compute.clear()
+    eng._compute.append((0.3, 3))
+    assert eng._redo_estimate(1) == pytest.approx(0.1) and eng._redo_estimate(3) == pytest.approx(0.3)
+    assert eng._redo_news(now + 0.25) == 2  # two fit
+    redone = [pid for pid in pids if any(np.any(c.stimulus == 1.0) for c in eng._patients[pid].held)]
+    assert redone == pids[1:]  # the earliest news (frames 1 and 2)
+    assert all(eng._patients[pid].redo_from is None for pid in pids)  # the third waits for the next window
+
+
 def test_redo_is_skipped_when_it_cannot_end_before_the_next_window(model):
     eng = StreamEngine(model, lead_s=30.0, threads=None, **SMALL)
     pid = eng.add_patient()
