@@ -22,7 +22,7 @@ import argparse
 import numpy as np
 import torch
 
-from painface.assess.metrics import auroc
+from painface.assess.metrics import auroc, bootstrap
 from painface.face.code import FEATURE_NAMES, pspi
 from painface.subjects.population import make_subject, split_plan
 from painface.subjects.protocols import HeatProtocol
@@ -68,18 +68,6 @@ def score(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
         return model(x).squeeze(-1).numpy()
 
 
-def subject_ci(y: np.ndarray, s: np.ndarray, subj: np.ndarray, draws: int = 1000) -> tuple[float, float]:
-    rng = np.random.default_rng(0)
-    ids = np.unique(subj)
-    groups = [np.flatnonzero(subj == u) for u in ids]
-    vals = []
-    for _ in range(draws):
-        take = np.concatenate([groups[j] for j in rng.integers(0, len(ids), len(ids))])
-        if 0 < y[take].sum() < len(take):
-            vals.append(auroc(y[take], s[take]))
-    return float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--populations", type=int, default=4, help="populations of 87 subjects (seeds seed..seed+N-1)")
@@ -114,8 +102,8 @@ def main() -> None:
     scores["sequence"] = score(cnn, xs_te)
     print("\n| score | BL1 vs PA4 AUROC, held-out subjects | 95 % CI (subjects) |\n|---|---:|---|")
     for name, s in scores.items():
-        lo, hi = subject_ci(y_te, s, subj)
-        print(f"| {name} | {auroc(y_te, s):.3f} | [{lo:.3f}, {hi:.3f}] |")
+        value, lo, hi = bootstrap(subj, lambda i, s=s: {"auroc": auroc(y_te[i], s[i])})["auroc"]
+        print(f"| {name} | {value:.3f} | [{lo:.3f}, {hi:.3f}] |")
     still = np.array([r["pspi"].max() for r in test if r["y"] == 1])
     print(f"\nPA4 windows whose face never reaches PSPI 1: {np.mean(still < 1):.1%}; "
           f"BL1 windows reaching PSPI 1: {np.mean([r['pspi'].max() >= 1 for r in test if r['y'] == 0]):.1%}")

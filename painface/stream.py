@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import threading
 import time
 from collections import deque
@@ -375,7 +376,7 @@ class StreamEngine:
         """Generate one window (``horizon`` frames) for every patient; returns the number of patients."""
         h, c = self.config.horizon, self.config.context
         with self._lock:
-            frame, batch = self._frame, list(self._patients.values())
+            batch = list(self._patients.values())
             self._frame += h  # a patient added from now on joins the next window
             for p in batch:  # this window takes any news for its frames; held older frames stay as they are
                 p.redo_from = None
@@ -388,20 +389,13 @@ class StreamEngine:
         seconds = time.perf_counter() - t
         face = self.model.decode(x[:, c:])
         ps = pspi(face, self.names) if self.facs else None
-        due0 = None if self._t0 is None else self._t0 + frame / self.fps + self.lead_s
         ready = time.monotonic()
         calls = []
         with self._lock:
             self._compute.append((seconds, len(batch)))
-            hold = self.redo and due0 is not None
+            hold = self.redo and self._t0 is not None
             for i, (p, (stim, _)) in enumerate(zip(batch, inputs, strict=True)):
-                raw = stim if stim.ndim == 1 else stim[:, 0]
-                chunk = Chunk(starts[i], face[i], raw[c:].numpy().copy(), None if ps is None else ps[i],
-                              self.fps, due0, ready)
-                p.context = x[i, -c:].clone()
-                p.window_x, p.window_stim = x[i].clone(), stim.clone()
-                if ps is not None:
-                    p.meter.frames(chunk, self.rest_margin)
+                chunk = self._took_window(p, x[i], stim, starts[i], face[i], None if ps is None else ps[i], ready)
                 if p.pid not in self._patients:
                     continue
                 if hold:
@@ -426,18 +420,16 @@ class StreamEngine:
             except Exception:  # a consumer's failure must not stop the other patients
                 pass
 
-    def _emit(self, now: float, everything: bool = False, ahead: float | None = None) -> float | None:
-        """Hand out the held frames due within ``ahead`` (default ``emit_ahead_s``) of ``now`` (all of them with
-        ``everything``); returns the monotonic time the next held frame becomes due for handing out (None:
-        nothing held)."""
+    def _emit(self, now: float, ahead: float | None = None) -> float | None:
+        """Hand out the held frames due within ``ahead`` (default ``emit_ahead_s``; ``math.inf``: all) of ``now``;
+        returns the monotonic time the next held frame becomes due for handing out (None: nothing held)."""
         ahead = self.emit_ahead_s if ahead is None else ahead
         calls, nxt = [], None
         with self._lock:
             for p in self._patients.values():
                 while p.held:
                     ch = p.held[0]
-                    n = len(ch) if everything else int(np.clip(np.floor((now + ahead - ch.due0) * self.fps) + 1,
-                                                               0, len(ch)))
+                    n = int(np.clip(np.floor((now + ahead - ch.due0) * self.fps) + 1, 0, len(ch)))
                     if n == 0:
                         break
                     p.held.popleft()
@@ -515,25 +507,33 @@ class StreamEngine:
                     if p.pid not in self._patients or p.window_x is None:
                         continue
                     r = p.cursor - n
-                    raw = st if st.ndim == 1 else st[:, 0]
-                    chunk = Chunk(r, face[i], raw[w - n:].numpy().copy(), None if ps is None else ps[i], self.fps,
-                                  self._t0 + (p.origin + r) / self.fps + self.lead_s, ready)
-                    p.window_x, p.window_stim = x[i].clone(), st.clone()
-                    p.context = x[i, -self.config.context:].clone()
-                    p.history.extend(raw[-len(p.history):].tolist())
+                    chunk = self._took_window(p, x[i], st, r, face[i], None if ps is None else ps[i], ready)
+                    p.history.extend((st if st.ndim == 1 else st[:, 0])[-len(p.history):].tolist())
                     if p.memory is not None:
                         p.memory = st[-1, 1:].double().numpy()
                         p.memory_context = st[-self.config.context:, 1:].numpy().copy()
                     _drop_from(p.held, r)
                     p.held.append(chunk)
                     p.final = max(p.final, r)
-                    if ps is not None:
-                        p.meter.frames(chunk, self.rest_margin)
                     done += 1
                     if p.pending_before:  # samples that came during the compute: news against what was redone?
                         f, v = (np.array(a) for a in zip(*p.pending_before, strict=True))
                         self._note_news(p, f.astype(int), v.astype(np.float64))
         return done
+
+    def _took_window(self, p: _Patient, x: torch.Tensor, stim: torch.Tensor, start: int, face: np.ndarray,
+                     ps: np.ndarray | None, ready: float) -> Chunk:
+        """Keep a generated window ``x`` [window, D] (and its stimulus) as the patient's last one, and return its new
+        frames (from patient frame ``start``) as a chunk, measured by the reaction meter. Clocked mode: frame k is due
+        at ``t0 + (origin + k) / fps + lead_s``."""
+        raw = stim if stim.ndim == 1 else stim[:, 0]
+        due0 = None if self._t0 is None else self._t0 + (p.origin + start) / self.fps + self.lead_s
+        chunk = Chunk(start, face, raw[-len(face):].numpy().copy(), ps, self.fps, due0, ready)
+        p.window_x, p.window_stim = x.clone(), stim.clone()
+        p.context = x[-self.config.context:].clone()
+        if ps is not None:
+            p.meter.frames(chunk, self.rest_margin)
+        return chunk
 
     def _redo_inputs(self, p: _Patient, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(window stimulus with the last ``n`` frames' true stimulus, noise [2, window, D]) for a redo."""
@@ -616,7 +616,7 @@ class StreamEngine:
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
-        self._emit(0.0, everything=True)  # nothing generated is lost
+        self._emit(0.0, ahead=math.inf)  # nothing generated is lost
         self._thread, self._t0 = None, None
 
     @property

@@ -151,8 +151,7 @@ def test_identities_rest_their_lids_part_way_and_still_close_fully():
     assert min(rests) >= 0.3 and max(rests) <= 1.1 and np.std(rests) > 0.15
     ident = sample_identities(1, seed=4)[0]
     r = lid_rest(ident)
-    h, h0 = build_head(ident), build_head(Identity.from_dict({**ident.to_dict(), "seed": ident.seed}))
-    assert h is h0  # cached per identity: the draw is deterministic
+    h = build_head(ident)
     a = load_head_asset()
     blink = np.linalg.norm(a["actions"][a.action_names.index("eyeBlinkLeft")], axis=1)
     upper = np.argsort(blink)[-20:]

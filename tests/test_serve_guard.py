@@ -4,6 +4,7 @@ checks, numbers that break JSON or float conversion, the bounded stimulus queue 
 import asyncio
 import http.client
 import json
+import math
 import time
 
 import pytest
@@ -223,7 +224,7 @@ def test_slider_values_latest_wins(tmp_path):
     assert p.end - max(p.cursor, int((time.monotonic() - engine._t0) * engine.fps)) <= 1
     engine.step()
     engine.step()
-    engine._emit(0.0, everything=True)  # clocked mode holds frames until they are nearly due
+    engine._emit(0.0, ahead=math.inf)  # clocked mode holds frames until they are nearly due
     chunk = engine.pull(pid)
     assert chunk.stimulus[-SMALL["horizon"]:].tolist() == [1.0] * SMALL["horizon"]
     # queued samples (a recorded stimulus) still play in order, up to the bound

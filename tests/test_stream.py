@@ -1,6 +1,7 @@
 """The live engine: order and count of frames, batch independence, per-patient settings, the clocked
 mode, self-measurement, and clear errors for bad pushes and settings."""
 
+import math
 import time
 import types
 import warnings
@@ -35,6 +36,30 @@ def tiny_model(seed: int = 0, memory: tuple[float, ...] = ()) -> PainDiffusion:
 @pytest.fixture(scope="module")
 def model():
     return tiny_model()
+
+
+def run_clocked(eng: StreamEngine, pid: int, got: list[Chunk], frames: int) -> None:
+    """Start the clock, push 0.7 for ``pid``, wait until ``got`` (its on_frames list) holds ``frames`` frames
+    (60 s at most), stop."""
+    eng.start()
+    try:
+        eng.push(pid, 0.7)
+        deadline = time.monotonic() + 60
+        while sum(len(c) for c in got) < frames and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        eng.stop()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A fake monotonic clock for the engine, stopped at 1000 s: where a push lands does not depend on the
+    machine's speed."""
+    import painface.stream as stream_module
+
+    monkeypatch.setattr(stream_module, "time", types.SimpleNamespace(monotonic=lambda: 1000.0,
+                                                                      perf_counter=time.perf_counter))
+    return 1000.0
 
 
 def run(engine, pid_stims, windows):
@@ -216,18 +241,11 @@ def test_step_mode_measures_itself(model):
 
 
 def test_clocked_mode_produces_frames_on_its_own(model):
-    got: list[Chunk] = []
     eng = StreamEngine(model, lead_s=0.1, threads=None, redo=False, **SMALL)  # one chunk per window
+    got: list[Chunk] = []
     pid = eng.add_patient(on_frames=got.append)
     other = eng.add_patient()
-    eng.start()
-    try:
-        eng.push(pid, 0.7)
-        deadline = time.monotonic() + 60
-        while sum(len(c) for c in got) < 24 and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        eng.stop()
+    run_clocked(eng, pid, got, 24)
     assert eng.error is None and not eng.running
     assert [c.start for c in got[:3]] == [0, 8, 16]
     assert got[1].due(0) - got[0].due(0) == pytest.approx(8 / 25)
@@ -254,17 +272,10 @@ def test_expressiveness_above_the_trained_range_warns_when_set():
 
 
 def test_clocked_mode_hands_out_held_frames_in_order(model):
-    got: list[Chunk] = []
     eng = StreamEngine(model, lead_s=0.2, emit_ahead_s=0.08, threads=None, **SMALL)
+    got: list[Chunk] = []
     pid = eng.add_patient(on_frames=got.append)
-    eng.start()
-    try:
-        eng.push(pid, 0.7)
-        deadline = time.monotonic() + 60
-        while sum(len(c) for c in got) < 24 and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        eng.stop()
+    run_clocked(eng, pid, got, 24)
     assert eng.error is None
     starts = [c.start for c in got]
     assert starts[0] == 0 and all(b == a + len(c) for a, b, c in zip(starts, starts[1:], got, strict=False))
@@ -294,7 +305,7 @@ def test_news_regenerates_the_held_frames_with_the_stimulus_that_came():
     eng.push(pid, 1.0)  # the same value again: no news
     assert p.redo_from is None
     eng.step()
-    eng._emit(0.0, everything=True)
+    eng._emit(0.0, ahead=math.inf)
     out = eng.pull(pid)
     assert out.start == 0 and len(out) == 16
     assert np.all(out.stimulus[news:] == 1.0) and np.all(out.stimulus[:news] == 0.0)
@@ -307,14 +318,10 @@ def test_news_regenerates_the_held_frames_with_the_stimulus_that_came():
     assert s["redos"] == 1 and s["redo_ms"] > 0
 
 
-def test_a_redo_that_must_start_after_the_news_still_carries_it(model, monkeypatch):
+def test_a_redo_that_must_start_after_the_news_still_carries_it(model, clock):
     """Frames due before a redo could end are handed out first; the redo then starts after the news frame, and the
     frames it makes carry the news (the value in effect), not the old held value."""
-    import painface.stream as stream_module
-
-    now = 1000.0  # a fake clock
-    monkeypatch.setattr(stream_module, "time", types.SimpleNamespace(monotonic=lambda: now,
-                                                                      perf_counter=time.perf_counter))
+    now = clock
     eng = StreamEngine(model, lead_s=0.15, emit_ahead_s=0.1, threads=None, **SMALL)
     pid = eng.add_patient()
     p = eng._patients[pid]
@@ -326,19 +333,15 @@ def test_a_redo_that_must_start_after_the_news_still_carries_it(model, monkeypat
     # due within 0.2 + 0.1 s: frames 0..4 go out first; the redo covers the last whole token after them: 6, 7
     assert eng._redo_news(now + 100) == 1
     assert eng.pull(pid).start == 0 and [c.start for c in p.held] == [5, 6]
-    eng._emit(0.0, everything=True)
+    eng._emit(0.0, ahead=math.inf)
     out = eng.pull(pid)
     assert out.start == 5 and out.stimulus.tolist() == [0.0, 1.0, 1.0]
     eng.push(pid, 1.0)
     assert p.redo_from is None  # no endless redos: what was redone carries the value
 
 
-def test_redo_takes_as_many_patients_as_fit_before_the_next_window_earliest_news_first(model, monkeypatch):
-    import painface.stream as stream_module
-
-    now = 1000.0
-    monkeypatch.setattr(stream_module, "time", types.SimpleNamespace(monotonic=lambda: now,
-                                                                      perf_counter=time.perf_counter))
+def test_redo_takes_as_many_patients_as_fit_before_the_next_window_earliest_news_first(model, clock):
+    now = clock
     eng = StreamEngine(model, lead_s=30.0, threads=None, **SMALL)
     pids = [eng.add_patient(seed=i) for i in range(3)]
     eng._t0 = now - 3.5 / eng.fps  # clock frame 3
@@ -367,14 +370,10 @@ def test_redo_is_skipped_when_it_cannot_end_before_the_next_window(model):
     assert eng._patients[pid].redo_from is None and eng.stats()["redos"] == 0
 
 
-def test_a_sample_pushed_while_a_window_computes_lands_on_its_frame(model, monkeypatch):
+def test_a_sample_pushed_while_a_window_computes_lands_on_its_frame(model, clock):
     """Clocked mode: a sample pushed during the compute of window 0 (frames 0..7) at clock frame 5 is late for
     that window; the next window (frames 8..15) is all the new value, not shifted by 5 frames."""
-    import painface.stream as stream_module
-
-    now = 1000.0  # a fake clock: the push lands on frame 5 however slow the machine
-    monkeypatch.setattr(stream_module, "time", types.SimpleNamespace(monotonic=lambda: now,
-                                                                      perf_counter=time.perf_counter))
+    now = clock
     eng = StreamEngine(model, lead_s=30.0, threads=None, redo=False, **SMALL)
     pid = eng.add_patient()
     eng._t0 = now - 5.5 / eng.fps
