@@ -109,6 +109,8 @@ def test_resume_gives_the_same_dataset(tiny, tmp_path):
     (["--subjects", "0"], "--subjects"),
     (["--clips", "21"], "--clips"),
     (["--split", "holdout"], "--split"),
+    (["--classes", "BL1,PA5"], "--classes"),
+    (["--classes", "PA4,PA4"], "--classes"),
     (["--source", "paindiffusion", "--checkpoint", "/nonexistent/pd.safetensors"], "checkpoint not found"),
 ])
 def test_bad_input(tmp_path, capsys, argv, msg):
@@ -140,3 +142,18 @@ def test_paindiffusion_source(tiny, tmp_path):
             assert a["face"].shape == b["face"].shape and not np.allclose(a["face"], b["face"])
             np.testing.assert_allclose(a["pspi"], pspi(a["face"], FEATURE_NAMES), atol=1e-5)
             np.testing.assert_array_equal(a["temperature"], b["temperature"])
+
+
+def test_classes_subset_films_the_same_clips(tiny, tmp_path):
+    """--classes BL1,PA4 films only those classes, and exactly the windows the five-class run drew for them."""
+    import dataclasses
+
+    cfg = dataclasses.replace(CFG, views=("front",), classes=("PA4", "BL1"))
+    assert cfg.n_clips == 3 * 2 and cfg.to_dict()["classes"] == ["BL1", "PA4"] and "classes" not in CFG.to_dict()
+    meta = make_videos(cfg, tmp_path / "b", progress=False)
+    assert meta["counts"]["by_class"] == {"BL1": 3, "PA4": 3}
+    sub = pd.read_csv(tmp_path / "b" / "samples.csv", sep="\t")
+    full = pd.read_csv(tiny / "samples.csv", sep="\t")
+    full = full[(full.view == "front") & full.class_name.isin(["BL1", "PA4"])]
+    key = ["sample_name", "trial", "start_frame", "pspi_mean"]
+    assert sub[key].sort_values("sample_name").values.tolist() == full[key].sort_values("sample_name").values.tolist()

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from painface.cli import main
+from painface.errors import InputError
 from painface.face.video import write_video
 from painface.video.biovid_a import CLASSES, load_clips, read_samples, subject_split
 from painface.video.metrics import binary_metrics, multiclass_metrics
@@ -52,7 +53,7 @@ def test_reader_biovid_layout(biovid, tmp_path):
     df = read_samples(biovid)
     assert len(df) == len(SUBJECTS) * 5 * 2 and set(df.view) == {"real"}
     assert set(df.class_name) == set(CLASSES)
-    xs, kept, skipped = load_clips(df, lambda c: c, frames=4, stride=2, size=16)
+    xs, kept, skipped = load_clips(df, lambda c, name: c, frames=4, stride=2, size=16)
     assert len(xs) == len(df) - 1 and len(kept) == len(df) - 1
     assert len(skipped) == 1 and "PA2-001.mp4" in skipped[0] and "not a readable video" in skipped[0]
     assert xs[0].shape == (4, 16, 16, 3)
@@ -120,6 +121,8 @@ def test_mixed_protocol_and_vit(biovid, tmp_path):
     (["--protocol", "real"], "needs --real"),
     (["--protocol", "both"], "--protocol"),
     (["--encoder", "slowfast"], "--encoder"),
+    (["--head", "lstm"], "--head"),
+    (["--reader-folds", "0"], "--reader-folds"),
     (["--task", "3class"], "--task"),
     (["--protocol", "mixed", "--real", "."], "--real-subjects"),
 ])
@@ -164,3 +167,168 @@ def test_shipped_model_reads_pain_from_a_rendered_face(tmp_path):
         paths.append(write_video(frames, tmp_path / f"{name}.mp4", 25))
     table, _ = classify(SHIPPED, paths)
     assert table.score[1] > table.score[0] + 0.2
+
+
+def test_clip_statistics_and_missing_frames():
+    """Clip statistics by value; a frame without a face takes its neighbours' readings, a clip without any reads 0."""
+    import torch
+
+    from painface.video.model import clip_statistics, fill_missing
+
+    nan = float("nan")
+    x = torch.tensor([[[nan, 1.0], [2.0, 3.0], [nan, nan], [4.0, 3.0]]])  # [B=1, T=4, K=2]
+    assert fill_missing(x)[0].tolist() == [[2.0, 1.0], [2.0, 3.0], [2.0, 3.0], [4.0, 3.0]]
+    assert fill_missing(torch.full((1, 3, 1), nan)).tolist() == [[[0.0], [0.0], [0.0]]]
+    f = clip_statistics(torch.tensor([[[0.0], [2.0], [0.0], [2.0]]]))[0]
+    assert f.tolist() == [1.0, 2.0, 1.0, 2.0]  # mean, max, std, mean |change|
+
+
+def test_stats_head_learns_a_reading_on_held_out_clips():
+    """The stats head (logistic regression on clip statistics) separates clips whose AU4 reading moves more from
+    clips that hold still, on clips it did not train on; its normalisation comes from the training clips."""
+    from painface.assess.metrics import auroc
+    from painface.video.model import FACE_FEATURES, VideoConfig
+    from painface.video.train import fit, scores
+
+    rng = np.random.default_rng(0)
+    n, t = 200, 16
+    y = rng.integers(0, 2, n)
+    x = rng.normal(0, 0.3, (n, t, len(FACE_FEATURES))).astype(np.float32)
+    x[:, :, FACE_FEATURES.index("AU4")] += (y[:, None] * rng.uniform(0, 1.5, (n, t))).astype(np.float32)
+    x[rng.random((n, t)) < 0.1] = np.nan  # frames without a face
+    cfg = VideoConfig(encoder="face", head="stats")
+    model = fit(cfg, x[:150], y[:150], epochs=60, lr=1e-2, batch=32, seed=0, progress=False)
+    assert model.sd.min() > 0 and abs(float(model.mu[FACE_FEATURES.index("AU4")]) - np.nanmean(
+        np.nan_to_num(x[:150, :, FACE_FEATURES.index("AU4")]).mean(1))) < 0.2
+    assert auroc(y[150:], scores(model, cfg, x[150:])) >= 0.95
+
+
+def test_face_encoder_reads_a_rendered_pain_face():
+    """The face encoder (painface analyze per frame) reads more brow lowering and lid tightening on a rendered
+    pain face than on the same person's neutral face, and a head turned by the code as turned."""
+    from painface.face.code import FEATURE_NAMES
+    from painface.face.head import build_head
+    from painface.face.identity import make_identity
+    from painface.face.render import HEAD_LIGHTING
+    from painface.face.video import head_camera
+    from painface.synth.videos import render_clip
+    from painface.video.model import FACE_FEATURES, FrameEncoder, VideoConfig
+
+    head = build_head(make_identity(3, sex="male", age_group="young", skin_tone=8))
+    bg = np.full((96, 96, 3), 110, np.uint8)
+    code = np.zeros((6, len(FEATURE_NAMES)), np.float32)
+    for au, v in (("AU4", 3.5), ("AU6", 3.5), ("AU7", 4.0), ("AU9", 2.5), ("AU10", 2.5)):
+        code[3:, FEATURE_NAMES.index(au)] = v
+    code[:, FEATURE_NAMES.index("head_yaw")] = [0, 0, 0, 0, 15, -15]
+    frames = render_clip(code, head, head_camera(0.0), HEAD_LIGHTING, bg)
+    f = FrameEncoder(VideoConfig(encoder="face"))(frames)
+    assert f.shape == (6, len(FACE_FEATURES)) and not np.isnan(f).any()
+    col = {k: FACE_FEATURES.index(k) for k in FACE_FEATURES}
+    assert f[3, col["AU4"]] > f[0, col["AU4"]] + 0.5 and f[3, col["AU7"]] > f[0, col["AU7"]] + 0.5
+    assert abs(f[4, col["yaw"]] - f[5, col["yaw"]]) > 15
+
+
+def test_code_encoder_reads_each_training_clip_with_a_reader_that_never_saw_it(monkeypatch):
+    """Cross-fitting: the head learns from readings of readers fine-tuned on the other folds' subjects only."""
+    import torch
+
+    import painface.video.reader as R
+    from painface.video.model import VideoConfig
+    from painface.video.train import fit_code
+
+    seen = []
+
+    class Stub(torch.nn.Module):
+        def __init__(self, subjects):
+            super().__init__()
+            self.subjects = subjects
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def read(self, x):  # marks every reading with the reader's number
+            return torch.full((*x.shape[:2], 20), float(len(seen) - 1))
+
+    def fake_train(reader, frames, codes, **kw):
+        seen.append(set(np.unique(frames[:, 0, 0, 0]).tolist()))  # pixel value = subject number
+        return Stub(seen[-1])
+
+    monkeypatch.setattr(R, "train_reader", fake_train)
+    monkeypatch.setattr(R, "from_vitpain", lambda path: None)
+    n_sub, per = 6, 4
+    groups = np.repeat([f"s{i}" for i in range(n_sub)], per)
+    x = np.repeat(np.arange(n_sub, dtype=np.uint8), per)[:, None, None, None, None] * np.ones((1, 2, 4, 4, 3), np.uint8)
+    codes = np.zeros((len(x), 2, 20), np.float32)
+    codes[-per:] = np.nan  # the last subject has no code (real footage): read by the final reader only
+    y = np.tile([0, 1], len(x) // 2)
+    model, read, _ = fit_code(VideoConfig(encoder="code"), x, y, codes, groups, epochs=1, lr=1e-2, batch=8, seed=0,
+                              reader_steps=1, reader_folds=2, progress=False, log=lambda *a: None)
+    assert len(seen) == 3 and seen[2] == {0, 1, 2, 3, 4} and seen[0] | seen[1] == seen[2] and not seen[0] & seen[1]
+    for k in range(2):  # readings of reader k (marked k) are of subjects it did not train on
+        subj = {int(groups[i][1]) for i in range(len(x)) if read[i, 0, 0] == k}
+        assert subj and not subj & seen[k]
+    assert (read[-per:] == 2).all() and isinstance(model.head, torch.nn.Module)
+
+
+@pytest.fixture(scope="module")
+def synth96(tmp_path_factory):
+    from painface.synth.videos import SynthVideosConfig, make_videos
+
+    root = tmp_path_factory.mktemp("synth96") / "v"
+    make_videos(SynthVideosConfig(subjects=5, views=("front",), size=96, clips=1, classes=("BL1", "PA4")), root,
+                progress=False)
+    return root
+
+
+def test_code_encoder_trains_saves_and_classifies(synth96, tmp_path):
+    """train-video --encoder code: a reader fine-tuned from ViTPain in the checkpoint (float16, < 2 MB), its
+    cross-fitted error recorded; classify-video reproduces the held-out scores from the saved file."""
+    out = tmp_path / "code.safetensors"
+    assert main(["train-video", "--data", str(synth96), "--encoder", "code", "--reader-steps", "3", "--frames", "4",
+                 "--stride", "4", "--epochs", "5", "--out", str(out), "--scores", str(tmp_path / "s.csv"),
+                 "--quiet"]) == 0
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["reader"]["size"] == 96 and info["reader_folds"] == 2 and len(info["reader_out_of_fold_mae"]) == 20
+    assert out.stat().st_size < 2_000_000
+    held = pd.read_csv(tmp_path / "s.csv")
+    from painface.video.classify import classify
+
+    table, _ = classify(out, [synth96 / f"video/{s}/{n}.mp4" for s, n in zip(held.subject_name, held.sample_name,
+                                                                             strict=True)])
+    assert np.allclose(table.score.to_numpy(), held.score.to_numpy(), atol=1e-3)
+
+
+def test_code_encoder_needs_codes(biovid, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    assert main(["train-video", "--real", str(biovid), "--protocol", "real", "--encoder", "code", "--out", str(out),
+                 *FAST]) == 2
+    assert "exact face codes" in capsys.readouterr().err and not out.exists()
+
+
+def test_framing_crops_a_small_face_in_a_large_frame_like_synth_videos():
+    """Real footage: a face filling a fifth of a wide frame is cropped to the five-point template of the
+    synthetic clips (its eyes, nose and mouth where painface's aligned crops have them), one crop per clip;
+    a clip without a face is an error naming it."""
+    from painface.analyze import Detector
+    from painface.face import align
+    from painface.face.code import FEATURE_NAMES
+    from painface.face.head import build_head
+    from painface.face.identity import make_identity
+    from painface.face.render import HEAD_LIGHTING
+    from painface.face.video import head_camera
+    from painface.synth.videos import render_clip
+    from painface.video.framing import frame_clip
+
+    head = build_head(make_identity(5, sex="female", age_group="young", skin_tone=3))
+    face = render_clip(np.zeros((3, len(FEATURE_NAMES)), np.float32), head, head_camera(0.0), HEAD_LIGHTING,
+                       np.full((160, 160, 3), 90, np.uint8))
+    wide = np.full((3, 480, 720, 3), 60, np.uint8)
+    wide[:, 200:360, 420:580] = face  # off-centre, a fifth of the frame's width
+    det = Detector(threads=1)
+    out = frame_clip(wide, 96, det, "wide.mp4")
+    assert out.shape == (3, 96, 96, 3)
+    from PIL import Image
+
+    found = det.read_faces(Image.fromarray(out[1]).resize((192, 192)))
+    pts = align.mediapipe_points(found[0][1].landmarks) / 2
+    assert np.abs(pts - align.TEMPLATE * 96).max() < 0.06 * 96
+    with pytest.raises(InputError, match="empty.mp4: no face"):
+        frame_clip(np.full((2, 120, 160, 3), 60, np.uint8), 96, det, "empty.mp4")

@@ -95,19 +95,22 @@ def _affine(n: int, g: torch.Generator) -> torch.Tensor:
 
 
 def augment(image: torch.Tensor, g: torch.Generator, extra: torch.Tensor | None = None,
-            strength: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+            strength: float = 1.0, geometry: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Augment a float batch ``[B, 3, S, S]`` (0..1); ``extra`` ``[B, C, S, S]`` (heatmaps) gets the same
-    geometry. ``strength`` 0 returns the inputs unchanged. Returns (image, extra)."""
+    geometry. ``strength`` 0 returns the inputs unchanged; ``geometry=False`` keeps every pixel in place
+    (colour, blur and noise only: for labels that a turn or a flip would change, such as head angles).
+    Returns (image, extra)."""
     if strength <= 0:
         return image, extra
     b = len(image)
-    theta = _affine(b, g)
-    theta[:, :, :2] = torch.eye(2) + strength * (theta[:, :, :2] - torch.eye(2))
-    theta[:, :, 2] *= strength
-    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
-    image = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    if extra is not None:
-        extra = F.grid_sample(extra, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if geometry:
+        theta = _affine(b, g)
+        theta[:, :, :2] = torch.eye(2) + strength * (theta[:, :, :2] - torch.eye(2))
+        theta[:, :, 2] *= strength
+        grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+        image = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        if extra is not None:
+            extra = F.grid_sample(extra, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     u = torch.rand(b, 8, generator=g)
     grey = image.mean(1, keepdim=True)
     sat = (1 + strength * (u[:, 0] - 0.5) * 0.8).view(b, 1, 1, 1)

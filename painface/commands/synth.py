@@ -37,6 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--size", type=int, default=160, help="frame size in pixels (square)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--clips", type=int, default=20, help="clips per class per subject (1..20)")
+    v.add_argument("--classes", default="BL1,PA1,PA2,PA3,PA4",
+                   help="comma-separated classes to film (BL1 and PA1..PA4; BL1,PA4 for the binary task only)")
     v.add_argument("--split", default="all", help="film all subjects, or only the simulator's train, val or test ones")
     v.add_argument("--checkpoint", default=None, help="PainDiffusion checkpoint (default: the shipped one)")
     v.add_argument("--workers", type=int, default=1, help="processes (default 1)")
@@ -70,8 +72,9 @@ def run_videos(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= 64:
         raise InputError(f"--workers: expected 1..64, got {args.workers}")
     views = tuple(v.strip() for v in args.views.split(",") if v.strip())
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
     cfg = SynthVideosConfig(subjects=args.subjects, views=views, source=args.source, size=args.size, seed=args.seed,
-                            clips=args.clips, split=args.split, checkpoint=args.checkpoint)
+                            clips=args.clips, split=args.split, checkpoint=args.checkpoint, classes=classes)
     meta = make_videos(cfg, args.out, workers=args.workers, progress=not args.quiet)
     c = meta["counts"]
     print(f"wrote {args.out}: {c['clips']} clips ({c['samples']} samples x {len(views)} views) of "

@@ -16,14 +16,26 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test", type=Path, nargs="*", default=[], help="more held-out folders (every clip is tested)")
     p.add_argument("--views", default=None, help="comma-separated views of --data/--test to use (default all)")
     p.add_argument("--encoder", default="c3d",
-                   help="c3d (a small 3D CNN on grey clips) or vit (frozen ViTPain features + a temporal head)")
+                   help="c3d (a small 3D CNN on grey clips), vit (frozen ViTPain per frame), face (painface analyze's "
+                        "AUs and head pose per frame), vit+face, or code (a face-code reader fine-tuned on the "
+                        "synthetic training clips' exact codes)")
+    p.add_argument("--head", default="stats",
+                   help="temporal head of vit/face: stats (clip statistics of the readings into a logistic "
+                        "regression) or gru")
+    p.add_argument("--framing", default="none",
+                   help="none (clips are face crops, as synth videos makes them) or face (crop each clip to its face "
+                        "first: real footage such as BioVid's)")
+    p.add_argument("--reader-steps", type=int, default=3000,
+                   help="code encoder: fine-tuning steps per face-code reader")
+    p.add_argument("--reader-folds", type=int, default=2,
+                   help="code encoder: folds of training subjects for cross-fitted readings (1: no cross-fitting)")
     p.add_argument("--task", default="binary", help="binary (BL1 vs PA4) or 5class (BL1, PA1..PA4)")
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--stride", type=int, default=8)
     p.add_argument("--size", type=int, default=48, help="c3d input side in pixels")
     p.add_argument("--width", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--epochs", type=int, default=None, help="default: c3d 30, gru 60, stats 200")
+    p.add_argument("--lr", type=float, default=None, help="default: c3d 2e-3, gru 3e-3, stats 1e-2")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)

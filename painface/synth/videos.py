@@ -70,6 +70,7 @@ class SynthVideosConfig:
     clips: int = 20
     split: str = "all"
     checkpoint: str | None = None
+    classes: tuple[str, ...] = CLASSES
 
     def check(self) -> None:
         for name, lo, hi in (("subjects", 1, 100_000), ("size", 32, 1024), ("clips", 1, 20)):
@@ -87,10 +88,13 @@ class SynthVideosConfig:
             raise InputError(f"--source: expected one of {', '.join(SOURCES)}, got {self.source!r}")
         if self.split not in ("all", "train", "val", "test"):
             raise InputError(f"--split: expected all, train, val or test, got {self.split!r}")
+        bad = [c for c in self.classes if c not in CLASSES]
+        if not self.classes or bad or len(set(self.classes)) != len(self.classes):
+            raise InputError(f"--classes: expected distinct names from {', '.join(CLASSES)}, got {list(self.classes)}")
 
     @property
     def n_clips(self) -> int:
-        return len(self.subject_indexes()) * len(CLASSES) * self.clips * len(self.views)
+        return len(self.subject_indexes()) * len(self.classes) * self.clips * len(self.views)
 
     def subject_indexes(self) -> list[int]:
         from painface.subjects.population import split_plan
@@ -101,6 +105,10 @@ class SynthVideosConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["views"] = list(self.views)
+        if tuple(self.classes) == CLASSES:
+            del d["classes"]  # all five: the config folders written before --classes existed carry
+        else:
+            d["classes"] = [c for c in CLASSES if c in self.classes]
         return d
 
 
@@ -131,15 +139,17 @@ def clip_windows(temperature: np.ndarray, level: np.ndarray, trial: np.ndarray) 
     return out
 
 
-def choose_clips(windows: dict[str, list[tuple[int, int]]], clips: int, seed: int, index: int
-                 ) -> list[tuple[str, int, int, int]]:
-    """``(class, NNN, trial, first frame)`` of the ``clips`` windows drawn per class (seeded; NNN in time order)."""
+def choose_clips(windows: dict[str, list[tuple[int, int]]], clips: int, seed: int, index: int,
+                 classes: tuple[str, ...] = CLASSES) -> list[tuple[str, int, int, int]]:
+    """``(class, NNN, trial, first frame)`` of the ``clips`` windows drawn per class (seeded; NNN in time order).
+    Every class is drawn whichever ``classes`` are kept, so a class's clips do not depend on the others asked for."""
     rng = np.random.default_rng([seed, index, 0xC11])
     out = []
     for c in CLASSES:
         cand = windows[c]
         pick = sorted(rng.permutation(len(cand))[: min(clips, len(cand))].tolist())
-        out += [(c, j, *cand[i]) for j, i in enumerate(pick)]
+        if c in classes:
+            out += [(c, j, *cand[i]) for j, i in enumerate(pick)]
     return out
 
 
@@ -237,7 +247,7 @@ def render_subject(cfg: SynthVideosConfig, index: int, root: Path) -> list[dict]
     head = build_head(ident)
     name = subject_name(info["id"], ident.sex, ident.age)
     chosen = choose_clips(clip_windows(sub.extras["temperature"], sub.extras["level"], sub.extras["trial"]),
-                          cfg.clips, cfg.seed, index)
+                          cfg.clips, cfg.seed, index, cfg.classes)
     if cfg.source == "paindiffusion":
         codes = paindiffusion_motion(sub, chosen, cfg.checkpoint, seed=cfg.seed * 100_003 + index)
     else:
@@ -283,7 +293,8 @@ def _run_subject(args: tuple) -> int:
 
     numba.set_num_threads(1)
     torch.set_num_threads(1)
-    cfg = SynthVideosConfig(**{**cfg_d, "views": tuple(cfg_d["views"])})
+    cfg = SynthVideosConfig(**{**cfg_d, "views": tuple(cfg_d["views"]),
+                               "classes": tuple(cfg_d.get("classes", CLASSES))})
     root = Path(root)
     rows = render_subject(cfg, index, root)
     csv = pd.DataFrame(rows).to_csv(index=False, sep="\t").encode()
@@ -312,7 +323,7 @@ def make_videos(cfg: SynthVideosConfig, root: str | Path, *, workers: int | None
     if not (root / "dataset.json").is_file():
         atomic_write_json(root / "dataset.json", meta)
     todo = [i for i in indexes if not (root / "shards" / f"{i:05d}.csv").is_file()]
-    per = len(CLASSES) * cfg.clips * len(cfg.views)
+    per = len(cfg.classes) * cfg.clips * len(cfg.views)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=cfg.n_clips, desc="synth videos", unit="clip", disable=not progress)
     bar.update(per * (len(indexes) - len(todo)))
@@ -322,7 +333,7 @@ def make_videos(cfg: SynthVideosConfig, root: str | Path, *, workers: int | None
     csv = df.to_csv(index=False, sep="\t").encode()
     atomic_write_bytes(root / "samples.csv", lambda fh: fh.write(csv))
     counts = {"clips": len(df), "samples": int(df.sample_name.nunique()), "subjects": int(df.subject_name.nunique()),
-              "by_class": {c: int((df.class_name == c).sum()) for c in CLASSES},
+              "by_class": {c: int((df.class_name == c).sum()) for c in cfg.classes},
               "subjects_by_split": {s: int(df[df.split == s].subject_name.nunique()) for s in ("train", "val", "test")}}
     meta = {**meta, "complete": True, "counts": counts, "fps": FPS, "clip_frames": CLIP_FRAMES}
     atomic_write_json(root / "dataset.json", meta)

@@ -103,20 +103,19 @@ def read_clip(path: str | Path, frames: int = 16, stride: int = 8, size: int | N
     return np.stack(out)
 
 
-def load_clips(df: pd.DataFrame, prepare: Callable[[np.ndarray], np.ndarray], *, frames: int = 16, stride: int = 8,
+def load_clips(df: pd.DataFrame, prepare: Callable[..., np.ndarray], *, frames: int = 16, stride: int = 8,
                size: int | None = None, progress: bool = False) -> tuple[list[np.ndarray], pd.DataFrame, list[str]]:
-    """``prepare(read_clip(path))`` for every row of ``df``; returns (the prepared arrays, the rows read,
-    ``"path: reason"`` for each clip skipped because it could not be read)."""
+    """``prepare(read_clip(path), name=path)`` for every row of ``df``; returns (the prepared arrays, the rows read,
+    ``"path: reason"`` for each clip skipped because it could not be read or prepared, e.g. no face in it)."""
     from tqdm import tqdm
 
     out, keep, skipped = [], [], list(df.attrs.get("skipped", []))
     for i, p in enumerate(tqdm(df.path, desc="clips", unit="clip", disable=not progress)):
         try:
-            clip = read_clip(p, frames, stride, size)
+            out.append(prepare(read_clip(p, frames, stride, size), name=str(p)))
         except InputError as e:
             skipped.append(str(e))
             continue
-        out.append(prepare(clip))
         keep.append(i)
     return out, df.iloc[keep].reset_index(drop=True), skipped
 

@@ -1,13 +1,27 @@
 """Video pain classifiers small enough to train on 2 CPU cores.
 
-Two encoders, compared in docs/videos.md:
+Encoders, compared in docs/videos.md:
 
 * ``c3d``: a small 3D CNN on grayscale clips ``[B, 1, T, S, S]`` (four strided 3x3x3 convolutions with
   batch norm, global average pooling): learns space and time together from the pixels.
 * ``vit``: the shipped ViTPain (painface/assets/vitpain.safetensors, frozen) reads every frame
   ``[T, 3, 96, 96]``; its class token (128) and its AU (6) and PSPI (1) outputs make a per-frame feature
-  ``[T, 135]``, computed once per clip; a trainable temporal head (a 1-D convolution over time, a GRU,
-  attention pooling over frames) classifies the sequence.
+  ``[T, 135]``, computed once per clip.
+* ``face``: ``painface analyze``'s reading of every frame (MediaPipe Face Landmarker: 15 calibrated AU
+  intensities and head pitch, yaw, roll; ``[T, 18]``, NaN where no face was found). Frames under 192 px are
+  upscaled to 192 first; real footage is read at its own size, the face found by the detector.
+* ``vit+face``: both per-frame features side by side ``[T, 153]``.
+* ``code``: a face-code reader (:mod:`painface.video.reader`: ViTPain's network with a head for all 17 AUs and
+  the three head angles, fine-tuned on the training clips' frames against their exact codes) reads every frame
+  ``[T, 96, 96, 3]`` into ``[T, 20]``; the reader is part of the checkpoint.
+
+Per-frame encoders end in a trainable temporal head (``head``):
+
+* ``stats`` (default): the readings (ViTPain's AU and PSPI outputs, not its class token; every ``face``
+  number) summarised over the clip by their mean, maximum, standard deviation and mean absolute frame-to-frame
+  change, standardised with the training clips' statistics, into a linear layer (logistic regression); frames
+  without a face take their neighbours' values.
+* ``gru``: a 1-D convolution over time, a GRU and attention pooling over the frames, on every feature.
 
 Both end in ``classes`` logits (1 for the binary BL1 vs PA4 task, 5 for BL1, PA1..PA4). Checkpoints:
 safetensors + JSON (:func:`save`, :func:`load`); a ``vit`` checkpoint holds the temporal head only and
@@ -28,10 +42,17 @@ import torch
 from torch import nn
 
 from painface.errors import InputError
+from painface.video.reader import CODE_FEATURES, CodeReader
 
-ENCODERS = ("c3d", "vit")
+ENCODERS = ("c3d", "vit", "face", "vit+face", "code")
+HEADS = ("stats", "gru")
+FRAMINGS = ("none", "face")
 TASKS = {"binary": ("BL1", "PA4"), "5class": ("BL1", "PA1", "PA2", "PA3", "PA4")}
 VIT_FEATURES = 135
+VIT_READINGS = tuple(range(128, 135))  # ViTPain's 6 AU and PSPI outputs
+FACE_FEATURES = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU15", "AU17", "AU20", "AU25",
+                 "AU26", "AU43", "pitch", "yaw", "roll")
+FACE_MIN_SIDE = 192
 FORMAT = "painface-video-classifier"
 VERSION = 1
 VITPAIN = Path(__file__).resolve().parent.parent / "assets" / "vitpain.safetensors"
@@ -47,10 +68,16 @@ class VideoConfig:
     stride: int = 8
     size: int = 48
     width: int = 16
+    head: str = "gru"  # checkpoints written before --head existed were all gru; train-video defaults to stats
+    framing: str = "none"  # "face": crop every clip to its face first (painface.video.framing), for real footage
 
     def check(self) -> None:
         if self.encoder not in ENCODERS:
             raise InputError(f"--encoder: expected one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        if self.head not in HEADS:
+            raise InputError(f"--head: expected one of {', '.join(HEADS)}, got {self.head!r}")
+        if self.framing not in FRAMINGS:
+            raise InputError(f"--framing: expected one of {', '.join(FRAMINGS)}, got {self.framing!r}")
         if self.task not in TASKS:
             raise InputError(f"--task: expected one of {', '.join(TASKS)}, got {self.task!r}")
         for name, lo, hi in (("frames", 4, 128), ("stride", 1, 32), ("size", 16, 256), ("width", 4, 256)):
@@ -67,9 +94,28 @@ class VideoConfig:
         return 1 if self.task == "binary" else len(self.classes)
 
     @property
-    def read_size(self) -> int:
-        """Side of the frames read from the clips: 96 (ViTPain's input) or ``size``."""
-        return 96 if self.encoder == "vit" else self.size
+    def input_size(self) -> int | None:
+        """Side of the frames the encoder reads: 96 (ViTPain's input), ``size`` (c3d) or None (the face reader
+        finds the face in frames of any size)."""
+        return {"c3d": self.size, "vit": 96, "code": 96}.get(self.encoder)
+
+    @property
+    def read_size(self) -> int | None:
+        """Side of the frames read from the clips: the encoder's, or their own size when they are framed first."""
+        return None if self.framing == "face" else self.input_size
+
+    @property
+    def features(self) -> int:
+        """Per-frame features of a per-frame encoder."""
+        return {"vit": VIT_FEATURES, "face": len(FACE_FEATURES), "vit+face": VIT_FEATURES + len(FACE_FEATURES),
+                "code": CODE_FEATURES}.get(self.encoder, 0)
+
+    @property
+    def readings(self) -> tuple[int, ...]:
+        """Columns of the per-frame features the ``stats`` head reads."""
+        face = tuple(range(len(FACE_FEATURES)))
+        return {"vit": VIT_READINGS, "face": face, "vit+face": VIT_READINGS + tuple(VIT_FEATURES + k for k in face),
+                "code": tuple(range(CODE_FEATURES))}.get(self.encoder, ())
 
 
 def _block(cin: int, cout: int, stride: tuple[int, int, int]) -> nn.Sequential:
@@ -93,54 +139,161 @@ class Clip3DCNN(nn.Module):
         return self.fc(self.drop(h))
 
 
+def fill_missing(x: torch.Tensor) -> torch.Tensor:
+    """``[B, T, K]`` with NaN where a frame had no reading -> the nearest earlier frame's value, else the nearest
+    later one's, else 0."""
+    x = x.clone()
+    for order in (range(1, x.shape[1]), range(x.shape[1] - 2, -1, -1)):
+        for t in order:
+            prev = t - 1 if order.step == 1 else t + 1
+            x[:, t] = torch.where(torch.isnan(x[:, t]), x[:, prev], x[:, t])
+    return torch.nan_to_num(x, nan=0.0)
+
+
+def clip_statistics(x: torch.Tensor) -> torch.Tensor:
+    """``[B, T, K]`` -> ``[B, 4K]``: mean, maximum, standard deviation and mean absolute change over time."""
+    x = fill_missing(x)
+    change = (x[:, 1:] - x[:, :-1]).abs().mean(1) if x.shape[1] > 1 else torch.zeros_like(x[:, 0])
+    return torch.cat([x.mean(1), x.amax(1), x.std(1, unbiased=False), change], 1)
+
+
+class StatsHead(nn.Module):
+    """Per-frame features ``[B, T, F]`` -> logits ``[B, outputs]``: the clip statistics of the reading columns
+    (:func:`clip_statistics`), standardised with the training clips' (:meth:`fit_norm`), into a linear layer.
+    ``columns``: other reading columns than the encoder's (e.g. every column of an exact face code)."""
+
+    def __init__(self, cfg: VideoConfig, columns: tuple[int, ...] | None = None) -> None:
+        super().__init__()
+        columns = cfg.readings if columns is None else tuple(columns)
+        k = 4 * len(columns)
+        self.register_buffer("columns", torch.tensor(columns, dtype=torch.int64))
+        self.register_buffer("mu", torch.zeros(k))
+        self.register_buffer("sd", torch.ones(k))
+        self.fc = nn.Linear(k, cfg.outputs)
+
+    def statistics(self, x: torch.Tensor) -> torch.Tensor:
+        return clip_statistics(x[..., self.columns])
+
+    @torch.no_grad()
+    def fit_norm(self, x: torch.Tensor) -> None:
+        f = self.statistics(x)
+        self.mu.copy_(f.mean(0))
+        self.sd.copy_(f.std(0, unbiased=False) + 1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc((self.statistics(x) - self.mu) / self.sd)
+
+
 class TemporalHead(nn.Module):
-    """Per-frame features ``[B, T, 135]`` -> logits ``[B, outputs]``: normalisation, a 1-D convolution
-    over time, a GRU, attention pooling over the frames."""
+    """Per-frame features ``[B, T, F]`` -> logits ``[B, outputs]``: normalisation, a 1-D convolution
+    over time, a GRU, attention pooling over the frames (missing readings filled as in :func:`fill_missing`)."""
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__()
         w = cfg.width
-        self.norm = nn.LayerNorm(VIT_FEATURES)
-        self.conv = nn.Conv1d(VIT_FEATURES, w, 3, padding=1)
+        self.norm = nn.LayerNorm(cfg.features)
+        self.conv = nn.Conv1d(cfg.features, w, 3, padding=1)
         self.gru = nn.GRU(w, w, batch_first=True)
         self.att = nn.Linear(w, 1)
         self.drop = nn.Dropout(0.3)
         self.fc = nn.Linear(w, cfg.outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.conv(self.norm(x).transpose(1, 2))).transpose(1, 2)
+        h = torch.relu(self.conv(self.norm(fill_missing(x)).transpose(1, 2))).transpose(1, 2)
         h, _ = self.gru(h)
         a = torch.softmax(self.att(h), dim=1)
         return self.fc(self.drop((a * h).sum(1)))
 
 
-def build(cfg: VideoConfig) -> nn.Module:
+class CodeModel(nn.Module):
+    """The ``code`` encoder's model: frames ``[B, T, S, S, 3]`` -> the reader's codes ``[B, T, 20]`` -> the head."""
+
+    def __init__(self, reader: CodeReader, head: nn.Module) -> None:
+        super().__init__()
+        self.reader, self.head = reader, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.reader.read(x))
+
+
+def build(cfg: VideoConfig, reader: dict[str, Any] | None = None) -> nn.Module:
+    """The model of ``cfg``; ``code`` needs ``reader``, the ViTPain network config of its reader."""
     cfg.check()
-    return Clip3DCNN(cfg) if cfg.encoder == "c3d" else TemporalHead(cfg)
+    if cfg.encoder == "c3d":
+        return Clip3DCNN(cfg)
+    head = StatsHead(cfg) if cfg.head == "stats" else TemporalHead(cfg)
+    if cfg.encoder == "code":
+        from painface.assess.model import ViTConfig
+
+        if reader is None:
+            raise InputError("the code encoder's checkpoint has no reader config")
+        return CodeModel(CodeReader(ViTConfig.from_dict(reader)), head)
+    return head
 
 
 class FrameEncoder:
-    """Turns a clip uint8 ``[T, H, W, 3]`` (already at ``cfg.read_size``) into the model's input for
-    one clip: c3d: float16 ``[1, T, S, S]`` grey 0..1; vit: float32 ``[T, 135]`` frozen ViTPain features."""
+    """Turns a clip uint8 ``[T, H, W, 3]`` (read at ``cfg.read_size``) into the model's input for one clip:
+    c3d: float16 ``[1, T, S, S]`` grey 0..1; per-frame encoders: float32 ``[T, cfg.features]`` (see the module
+    docstring)."""
 
     def __init__(self, cfg: VideoConfig) -> None:
         self.cfg = cfg
-        self.vit = None
-        if cfg.encoder == "vit":
+        self.vit = self.detector = None
+        if "vit" in cfg.encoder.split("+"):
             from painface.assess.model import load as load_vit
 
             self.vit, _ = load_vit(VITPAIN)
             self.vit.eval()
+        if "face" in cfg.encoder.split("+") or cfg.framing == "face":
+            from painface.analyze import Detector
 
-    def __call__(self, clip: np.ndarray) -> np.ndarray:
+            self.detector = Detector(calibration="offset", threads=1)
+
+    def _vit(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 3, 1, 2)
+        if x.shape[-2:] != (96, 96):
+            x = torch.nn.functional.interpolate(x, size=(96, 96), mode="bilinear", antialias=True, align_corners=False)
+        with torch.no_grad():
+            out = self.vit(x)
+        return torch.cat([out["tokens"][:, 0], out["aus"], out["pspi"][:, None]], 1)
+
+    def _face(self, clip: np.ndarray) -> torch.Tensor:
+        from PIL import Image
+
+        out = torch.full((len(clip), len(FACE_FEATURES)), float("nan"))
+        previous = None
+        for t, frame in enumerate(clip):
+            im = Image.fromarray(frame)
+            side = min(im.size)
+            if side < FACE_MIN_SIDE:
+                im = im.resize((round(im.width * FACE_MIN_SIDE / side), round(im.height * FACE_MIN_SIDE / side)),
+                               Image.BILINEAR)
+            found = self.detector.read_faces(im, previous)
+            previous = [found[0][1].landmarks] if found else None
+            if found:
+                r = found[0][1]
+                aus = self.detector.aus(r.blendshapes)
+                out[t] = torch.tensor([float(aus[a]) for a in FACE_FEATURES[:-3]] + list(r.pose))
+        return out
+
+    def __call__(self, clip: np.ndarray, name: str = "clip") -> np.ndarray:
+        if self.cfg.framing == "face":
+            from painface.video.framing import MIN_SIDE, frame_clip
+
+            if self.detector is None:
+                from painface.analyze import Detector
+
+                self.detector = Detector(calibration="offset", threads=1)
+            clip = frame_clip(clip, self.cfg.input_size or MIN_SIDE, self.detector, name)
+        if self.cfg.encoder == "code":
+            return np.ascontiguousarray(clip, dtype=np.uint8)  # the reader inside the model reads the frames
         x = torch.from_numpy(np.ascontiguousarray(clip)).float().div_(255.0)  # [T, H, W, 3]
-        if self.vit is None:
+        if self.cfg.encoder == "c3d":
             grey = x @ torch.tensor([0.299, 0.587, 0.114])
             return grey[None].numpy().astype(np.float16)
-        with torch.no_grad():
-            out = self.vit(x.permute(0, 3, 1, 2))
-        feat = torch.cat([out["tokens"][:, 0], out["aus"], out["pspi"][:, None]], 1)
-        return feat.numpy().astype(np.float32)
+        face = "face" in self.cfg.encoder.split("+")
+        parts = ([self._vit(x)] if self.vit is not None else []) + ([self._face(clip)] if face else [])
+        return torch.cat(parts, 1).numpy().astype(np.float32)
 
 
 def sha256(path: Path) -> str:
@@ -155,9 +308,13 @@ def save(path: str | Path, model: nn.Module, cfg: VideoConfig, info: dict[str, A
 
     path = Path(path)
     meta = {"format": FORMAT, "version": VERSION, "config": dataclasses.asdict(cfg), **info}
-    if cfg.encoder == "vit":
+    if "vit" in cfg.encoder.split("+"):
         meta["vitpain_sha256"] = sha256(VITPAIN)
-    data = st_save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
+    half = cfg.encoder == "code"  # the reader's weights in float16: half the file, no measurable change in scores
+    if half:
+        meta["reader"] = model.reader.config.to_dict()
+    data = st_save({k: (v.half() if half and v.is_floating_point() else v).detach().contiguous()
+                    for k, v in model.state_dict().items()})
     atomic_write_bytes(path, lambda fh: fh.write(data))
     atomic_write_json(path.with_suffix(".json"), meta)
     return path
@@ -182,12 +339,12 @@ def load(path: str | Path) -> tuple[nn.Module, VideoConfig, dict[str, Any]]:
 
     cfg = config_from_dict(VideoConfig, meta.get("config"), str(js))
     cfg.check()
-    if cfg.encoder == "vit" and meta.get("vitpain_sha256") != sha256(VITPAIN):
+    if "vit" in cfg.encoder.split("+") and meta.get("vitpain_sha256") != sha256(VITPAIN):
         raise InputError(f"{js}: trained on another ViTPain ({str(meta.get('vitpain_sha256'))[:12]}...) than "
                          f"{VITPAIN.name} here; retrain it with painface train-video")
-    model = build(cfg)
     try:
-        model.load_state_dict(load_file(str(path)))
+        model = build(cfg, meta.get("reader"))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()})
     except (RuntimeError, OSError) as e:
         raise InputError(f"{path}: tensors do not fit the config in {js.name} ({str(e)[:200]})") from None
     model.eval()

@@ -32,21 +32,42 @@ import pandas as pd
 import torch
 
 from painface.errors import InputError
-from painface.video.biovid_a import load_clips, read_samples, subject_split
+from painface.face.code import FEATURE_NAMES
+from painface.video.biovid_a import frame_indexes, load_clips, read_samples, subject_split
 from painface.video.metrics import binary_metrics, multiclass_metrics
 from painface.video.model import FrameEncoder, VideoConfig, build, save
+
+DEFAULT_EPOCHS = {"c3d": 30, "gru": 60, "stats": 200}
+DEFAULT_LR = {"c3d": 2e-3, "gru": 3e-3, "stats": 1e-2}
 
 
 def prepared(root: Path, cfg: VideoConfig, *, views: tuple[str, ...] | None, cache: Path | None,
              progress: bool) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
     """Every clip of ``root`` (all five classes) as the encoder's input ``[N, ...]``, its rows, and the
     clips skipped as unreadable. Cached in ``cache`` under a key of the folder's table and the encoder."""
+    if "+" in cfg.encoder:  # side by side: each part prepared (and cached) on its own
+        import dataclasses
+
+        parts = [prepared(root, dataclasses.replace(cfg, encoder=e), views=views, cache=cache, progress=progress)
+                 for e in cfg.encoder.split("+")]
+        both = set.intersection(*(set(p[1].path) for p in parts))  # clips every part could read
+        xs = [x[df.path.isin(both).to_numpy()] for x, df, _ in parts]
+        df = parts[0][1][parts[0][1].path.isin(both)].reset_index(drop=True)
+        skipped = sorted(set().union(*(p[2] for p in parts)))
+        return np.concatenate(xs, axis=-1), df, skipped
     df = read_samples(root, views=views)
     key = None
     if cache is not None:
         table = root / "samples.csv"
         stamp = f"{table.stat().st_mtime_ns}:{table.stat().st_size}" if table.is_file() else str(len(df))
-        spec = json.dumps([str(root.resolve()), stamp, views, cfg.encoder, cfg.frames, cfg.stride, cfg.read_size])
+        parts = [str(root.resolve()), stamp, views, cfg.encoder, cfg.frames, cfg.stride, cfg.read_size]
+        if cfg.framing != "none":
+            parts.append(cfg.framing)
+        if "vit" in cfg.encoder.split("+"):
+            from painface.video.model import VITPAIN, sha256
+
+            parts.append(sha256(VITPAIN))  # features of another ViTPain are not these
+        spec = json.dumps(parts)
         key = cache / f"{hashlib.sha256(spec.encode()).hexdigest()[:20]}.npz"
         if key.is_file():
             with np.load(key, allow_pickle=False) as z:
@@ -75,14 +96,16 @@ def task_rows(df: pd.DataFrame, cfg: VideoConfig) -> tuple[np.ndarray, np.ndarra
 
 
 def fit(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch: int, seed: int,
-        progress: bool = True) -> torch.nn.Module:
-    """Train the model of ``cfg`` on inputs ``x`` [N, ...] and targets ``y`` [N] (AdamW, cosine schedule,
-    c3d inputs flipped left-right at random)."""
+        progress: bool = True, model: torch.nn.Module | None = None) -> torch.nn.Module:
+    """Train the model of ``cfg`` (or ``model``, built elsewhere) on inputs ``x`` [N, ...] and targets ``y`` [N]
+    (AdamW, cosine schedule, c3d inputs flipped left-right at random)."""
     from tqdm import tqdm
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build(cfg)
+    model = build(cfg) if model is None else model
+    if hasattr(model, "fit_norm"):
+        model.fit_norm(torch.from_numpy(x).float())
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.02)
     steps = epochs * -(-len(x) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
@@ -110,6 +133,68 @@ def fit(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: floa
     bar.close()
     model.eval()
     return model
+
+
+def exact_codes(root: Path, df: pd.DataFrame, frames: int, stride: int) -> np.ndarray:
+    """``[N, frames, 20]``: the exact face code (``codes_file`` beside each synthetic clip) at the frames the
+    classifiers read."""
+    out, seen = [], {}
+    for f in df.codes_file:
+        if f not in seen:
+            try:
+                with np.load(Path(root) / f) as z:
+                    code = z["face"]
+            except (OSError, KeyError, ValueError) as e:
+                raise InputError(f"{Path(root) / f}: cannot read the clip's face code ({e})") from None
+            seen[f] = code[frame_indexes(len(code), frames, stride)].astype(np.float32)
+        out.append(seen[f])
+    return np.stack(out)
+
+
+def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, groups: np.ndarray, *,
+             epochs: int, lr: float, batch: int, seed: int, reader_steps: int, reader_folds: int,
+             progress: bool = True, log=print) -> tuple[torch.nn.Module, np.ndarray, list[float]]:
+    """The ``code`` encoder: fine-tune face-code readers, then the head on codes the readers read.
+
+    ``x`` uint8 frames ``[N, T, S, S, 3]``; ``codes`` ``[N, T, 20]`` exact codes (NaN rows: clips without one,
+    e.g. real footage); ``groups`` ``[N]`` subjects. The head must learn from codes read by a reader that never
+    saw those clips (codes a reader read on its own training frames are cleaner than on new people), so the
+    subjects with codes are cut into ``reader_folds`` folds and each fold is read by a reader fine-tuned on the
+    other folds (cross-fitting); the reader kept in the model is fine-tuned on all of them and reads the clips
+    without codes. Returns the model, the readings the head learned from ``[N, T, 20]`` and the readers' mean
+    absolute error per number on the clips they did not train on."""
+    from painface.video.model import VITPAIN, CodeModel, StatsHead, TemporalHead
+    from painface.video.reader import from_vitpain, train_reader
+
+    labelled = np.isfinite(codes).all(axis=(1, 2))
+    if not labelled.any():
+        raise InputError("--encoder code: needs synthetic training clips (their exact face codes train the reader)")
+    subjects = np.array(sorted(set(groups[labelled])))
+    if reader_folds > 1 and len(subjects) < reader_folds:
+        raise InputError(f"--reader-folds {reader_folds}: only {len(subjects)} training subjects have face codes")
+    order = np.random.default_rng([seed, 0xC0DE]).permutation(len(subjects))
+    fold_of = {subjects[i]: k % max(1, reader_folds) for k, i in enumerate(order)}
+    fold = np.array([fold_of.get(g, -1) for g in groups])
+    read = np.zeros(codes.shape, np.float32)
+
+    def fine_tune(rows: np.ndarray, name: str):
+        frames = x[rows].reshape(-1, *x.shape[2:])
+        return train_reader(from_vitpain(VITPAIN), frames, codes[rows].reshape(-1, codes.shape[-1]),
+                            steps=reader_steps, batch=batch, seed=seed, progress=progress, desc=name)
+
+    if reader_folds > 1:
+        for k in range(reader_folds):
+            r = fine_tune(labelled & (fold != k), f"reader {k + 1}/{reader_folds + 1}")
+            read[fold == k] = r.read(x[fold == k]).numpy()
+    reader = fine_tune(labelled, f"reader {reader_folds + 1}/{reader_folds + 1}" if reader_folds > 1 else "reader")
+    rest = ~labelled if reader_folds > 1 else np.ones(len(x), bool)
+    read[rest] = reader.read(x[rest]).numpy()
+    err = np.abs(read[labelled] - codes[labelled]).mean(axis=(0, 1)).tolist() if reader_folds > 1 else []
+    if err:
+        log("face-code reader, out-of-fold mean absolute error per number: " + ", ".join(f"{e:.2f}" for e in err))
+    head = fit(cfg, read, y, epochs=epochs, lr=lr, batch=batch, seed=seed, progress=progress,
+               model=StatsHead(cfg) if cfg.head == "stats" else TemporalHead(cfg))
+    return CodeModel(reader, head).eval(), read, err
 
 
 @torch.no_grad()
@@ -151,10 +236,11 @@ def _check(args: argparse.Namespace) -> None:
         raise InputError(f"--real-subjects: expected >= 1 for --protocol mixed, got {args.real_subjects}")
     if not 0 < args.real_test_share < 1:
         raise InputError(f"--real-test-share: expected a share in (0, 1), got {args.real_test_share}")
-    for name, lo, hi in (("epochs", 1, 10_000), ("batch", 1, 4096), ("threads", 1, 256)):
-        if not lo <= getattr(args, name) <= hi:
-            raise InputError(f"--{name}: expected {lo}..{hi}, got {getattr(args, name)}")
-    if not (np.isfinite(args.lr) and 0 < args.lr < 1):
+    for name, lo, hi in (("epochs", 1, 10_000), ("batch", 1, 4096), ("threads", 1, 256), ("reader_steps", 1, 10**6),
+                         ("reader_folds", 1, 10)):
+        if getattr(args, name) is not None and not lo <= getattr(args, name) <= hi:
+            raise InputError(f"--{name.replace('_', '-')}: expected {lo}..{hi}, got {getattr(args, name)}")
+    if args.lr is not None and not (np.isfinite(args.lr) and 0 < args.lr < 1):
         raise InputError(f"--lr: expected a learning rate in (0, 1), got {args.lr}")
     if args.out.suffix != ".safetensors":
         raise InputError(f"--out {args.out}: expected a .safetensors file name")
@@ -165,11 +251,14 @@ def train_from_args(args: argparse.Namespace) -> int:
     _check(args)
     torch.set_num_threads(args.threads)
     cfg = VideoConfig(encoder=args.encoder, task=args.task, frames=args.frames, stride=args.stride, size=args.size,
-                      width=args.width)
+                      width=args.width, head=args.head, framing=args.framing)
     cfg.check()
+    kind = "c3d" if cfg.encoder == "c3d" else cfg.head
+    args.epochs = args.epochs or DEFAULT_EPOCHS[kind]
+    args.lr = args.lr or DEFAULT_LR[kind]
     views = tuple(args.views.split(",")) if args.views else None
     progress = not args.quiet
-    train_x, train_y, tests, skipped = [], [], {}, {}
+    train_x, train_y, train_groups, train_codes, tests, skipped = [], [], [], [], {}, {}
     t0 = time.time()
 
     def split_of(df: pd.DataFrame, real: bool) -> np.ndarray:
@@ -201,6 +290,10 @@ def train_from_args(args: argparse.Namespace) -> int:
                 tr &= df.subject_name.isin(pick).to_numpy()
             train_x.append(x[tr])
             train_y.append(y[tr])
+            train_groups.append(df.subject_name[tr].to_numpy().astype(str))
+            if cfg.encoder == "code":
+                train_codes.append(exact_codes(root, df[tr], cfg.frames, cfg.stride) if not real and
+                                   "codes_file" in df.columns else np.full((int(tr.sum()), cfg.frames, 20), np.nan))
     for root in args.test:
         x, df, sk = prepared(root, cfg, views=views, cache=args.cache, progress=progress)
         skipped[str(root)] = sk
@@ -210,11 +303,22 @@ def train_from_args(args: argparse.Namespace) -> int:
     if len(set(y_tr.tolist())) < len(cfg.classes):
         raise InputError(f"training clips hold only the classes {sorted(set(y_tr.tolist()))} of {cfg.classes}")
     t_load = time.time() - t0
-    model = fit(cfg, x_tr, y_tr, epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed, progress=progress)
+    extra: dict = {}
+    if cfg.encoder == "code":
+        model, readings, err = fit_code(cfg, x_tr, y_tr, np.concatenate(train_codes), np.concatenate(train_groups),
+                                        epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
+                                        reader_steps=args.reader_steps, reader_folds=args.reader_folds,
+                                        progress=progress)
+        s_tr = scores(model.head, cfg, readings)  # the threshold from the readings the head learned from
+        extra = {"reader_steps": args.reader_steps, "reader_folds": args.reader_folds,
+                 "reader_out_of_fold_mae": dict(zip(FEATURE_NAMES, (round(e, 4) for e in err), strict=False))}
+    else:
+        model = fit(cfg, x_tr, y_tr, epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
+                    progress=progress)
+        s_tr = scores(model, cfg, x_tr)
     t_train = time.time() - t0 - t_load
     from painface.assess.metrics import tune_threshold
 
-    s_tr = scores(model, cfg, x_tr)
     threshold = tune_threshold(y_tr, s_tr) if cfg.outputs == 1 else None
     report, rows = {}, []
     for name, (x, y, df) in tests.items():
@@ -232,7 +336,7 @@ def train_from_args(args: argparse.Namespace) -> int:
             "real_subjects": args.real_subjects if args.protocol == "mixed" else None,
             "tests": report, "skipped": {k: v for k, v in skipped.items() if v},
             "command": "painface " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "datasets": {str(r): _dataset_config(r) for r in [args.data, *args.test] if r is not None}}
+            "datasets": {str(r): _dataset_config(r) for r in [args.data, *args.test] if r is not None}, **extra}
     save(args.out, model, cfg, info)
     if args.scores is not None and rows:
         from painface.io import atomic_write_bytes

@@ -1,0 +1,103 @@
+"""Compare video classifiers' held-out scores (``train-video --scores``) per split, test set and view, with 95 %
+intervals over subjects, beside two references that read the exact face code instead of the video.
+
+Usage: ``python scripts/video_compare.py DATA [--runs binary]`` where DATA holds ``sim96/`` (and ``pd96/``) and
+``runs/*_binary.csv``. The encoder is chosen on the **val** subjects; the **test** subjects are reported beside.
+References, on the same clips and the same 16 frames the classifiers read:
+
+* ``exact mean PSPI``: the clip's exact mean PSPI as the score (no training);
+* ``exact code, stats head``: the stats head (painface.video.model.StatsHead, the classifier of the per-frame
+  encoders) trained on the **exact** 20-number face code of the same training clips: what a perfect per-frame
+  reader of every AU and head angle would reach with this classifier and these training clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from painface.assess.metrics import auroc, bootstrap
+from painface.video.biovid_a import frame_indexes
+from painface.video.model import StatsHead, VideoConfig
+from painface.video.train import DEFAULT_EPOCHS, DEFAULT_LR, fit, scores
+
+
+def exact_codes(root: Path, df: pd.DataFrame, frames: int = 16, stride: int = 8) -> np.ndarray:
+    """``[N, frames, 20]`` exact face code of each row's clip at the frames the classifiers read."""
+    cache: dict[str, np.ndarray] = {}
+    out = []
+    for f in df.codes_file:
+        if f not in cache:
+            with np.load(root / f) as z:
+                code = z["face"]
+            cache[f] = code[frame_indexes(len(code), frames, stride)]
+        out.append(cache[f])
+    return np.stack(out).astype(np.float32)
+
+
+def exact_reference(root: Path, table: pd.DataFrame) -> pd.Series:
+    """P(PA4) of the stats head trained on the exact codes of the training clips, for every held-out row."""
+    cfg = VideoConfig(encoder="face", head="stats")
+    tr = table[table.split == "train"]
+    te = table[table.split != "train"]
+    x_tr, x_te = exact_codes(root, tr), exact_codes(root, te)
+    head = StatsHead(cfg, columns=tuple(range(x_tr.shape[2])))  # every AU and head angle of the code
+    model = fit(cfg, x_tr, (tr.class_name == "PA4").to_numpy().astype(int), epochs=DEFAULT_EPOCHS["stats"],
+                lr=DEFAULT_LR["stats"], batch=32, seed=0, progress=False, model=head)
+    return pd.Series(scores(model, cfg, x_te), index=te.index)
+
+
+def row(name: str, d: pd.DataFrame, col: str) -> str:
+    cells = [name]
+    for part in ("val", "test", "held out"):
+        sub = d if part == "held out" else d[d.split == part]
+        if not len(sub):
+            cells.append("-")
+            continue
+        y = (sub.class_name == "PA4").to_numpy()
+        s = sub[col].to_numpy()
+        v, lo, hi = bootstrap(sub.subject_name.to_numpy(), lambda i, y=y, s=s: {"a": auroc(y[i], s[i])})["a"]
+        cells.append(f"{v:.3f} [{lo:.2f}, {hi:.2f}]")
+    for view in ("front", "side"):
+        sub = d[d.view == view]
+        cells.append(f"{auroc(sub.class_name == 'PA4', sub[col]):.3f}" if len(sub) else "-")
+    return "| " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("data", type=Path)
+    ap.add_argument("--runs", default="binary", help="suffix of the score tables in DATA/runs (<name>_<runs>.csv)")
+    args = ap.parse_args()
+    head = ("| score | val AUROC [95 % CI] | test AUROC | all held out | front | side |\n"
+            "|---|---:|---:|---:|---:|---:|")
+    for test_set, folder in (("synthetic", "sim96"), ("pd96", "pd96")):
+        root = args.data / folder
+        if not (root / "samples.csv").is_file():
+            continue
+        samples = pd.read_csv(root / "samples.csv", sep="\t")
+        samples = samples[samples.class_name.isin(["BL1", "PA4"])]
+        held = samples[samples.split != "train"].copy()
+        print(f"\n### {folder}: {held.subject_name.nunique()} held-out subjects "
+              f"({held[held.split == 'val'].subject_name.nunique()} val, "
+              f"{held[held.split == 'test'].subject_name.nunique()} test), {len(held)} clips\n")
+        print(head)
+        print(row("exact mean PSPI (reference)", held, "pspi_mean"))
+        if test_set == "synthetic":
+            held["exact"] = exact_reference(root, samples)
+            print(row("exact code, stats head (reference)", held, "exact"))
+        for f in sorted((args.data / "runs").glob(f"*_{args.runs}.csv")):
+            sc = pd.read_csv(f)
+            name = "synthetic" if test_set == "synthetic" else next((t for t in sc.test.unique() if "pd96" in t), None)
+            sc = sc[sc.test == name]
+            if not len(sc):
+                continue
+            d = sc.merge(samples[["sample_name", "view", "split"]], on=["sample_name", "view"])
+            print(row(f.stem.removesuffix(f"_{args.runs}"), d, "score"))
+
+
+if __name__ == "__main__":
+    main()
