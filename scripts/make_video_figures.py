@@ -28,9 +28,14 @@ from painface.video.model import load  # noqa: E402
 from painface.video.train import prepared, scores  # noqa: E402
 
 
-def held_out(root: Path) -> pd.DataFrame:
+def held_out(root: Path, split: str) -> pd.DataFrame:
     df = pd.read_csv(root / "samples.csv", sep="\t")
-    return df[df.split == "val"].reset_index(drop=True)
+    return df[df.split == split].reset_index(drop=True)
+
+
+def present(df: pd.DataFrame) -> list[str]:
+    """The classes the folder holds (all five, or e.g. BL1 and PA4 when filmed with --classes)."""
+    return [c for c in CLASSES if c in set(df.class_name)]
 
 
 def ceiling(df: pd.DataFrame) -> dict[str, float]:
@@ -42,11 +47,11 @@ def ceiling(df: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def score_all(model_path: Path, root: Path, cache: Path) -> pd.DataFrame:
-    """The binary model's P(PA4) for every clip of ``root`` (all five classes) of held-out subjects."""
+def score_all(model_path: Path, root: Path, cache: Path, split: str) -> pd.DataFrame:
+    """The binary model's P(PA4) for every clip of ``root`` of the held-out subjects of ``split``."""
     model, cfg, _ = load(model_path)
     x, df, _ = prepared(root, cfg, views=None, cache=cache, progress=False)
-    val = (df.split == "val").to_numpy()
+    val = (df.split == split).to_numpy()
     return df[val].assign(score=scores(model, cfg, x[val])).reset_index(drop=True)
 
 
@@ -56,11 +61,12 @@ def fig_scores(sim: pd.DataFrame, pd_: pd.DataFrame, s_sim: pd.DataFrame, s_pd: 
               (s_sim, "score", f"{enc} binary model: P(PA4), simulator clips"),
               (s_pd, "score", f"{enc} binary model: P(PA4), PainDiffusion clips")]
     for ax, (d, col, title) in zip(axes, panels, strict=True):
-        data = [d[d.class_name == c][col].to_numpy() for c in CLASSES]
+        classes = present(d)
+        data = [d[d.class_name == c][col].to_numpy() for c in classes]
         ax.boxplot(data, showfliers=False)
         for k, v in enumerate(data, start=1):
             ax.scatter(k + np.random.default_rng(k).uniform(-0.18, 0.18, len(v)), v, s=6, alpha=0.45, color="C3")
-        ax.set_xticks(range(1, 6), CLASSES)
+        ax.set_xticks(range(1, len(classes) + 1), classes)
         ax.set_title(title, fontsize=9)
     axes[0].set_ylabel("PSPI")
     axes[1].set_ylabel("score")
@@ -100,7 +106,8 @@ def fig_strip(root: Path, df: pd.DataFrame, out: Path) -> None:
     ax.scatter(idx / 25, ps[idx], color="k", s=10, zorder=3)
     ax.set_xlabel("time in the clip (s)")
     ax.set_ylabel("exact PSPI")
-    ax.set_title(f"{sample} (held-out subject; 1 s after the plateau of the hottest level)", fontsize=9)
+    ax.set_title(f"{sample} ({df.split.iloc[0]} subject, held out; 1 s after the plateau of the hottest level)",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -131,21 +138,22 @@ def main() -> None:
     ap.add_argument("data", type=Path)
     ap.add_argument("--model", type=Path, default=None, help="binary model for the score figure")
     ap.add_argument("--figures", type=Path, default=Path("docs/figures"))
+    ap.add_argument("--split", default="val", help="held-out subjects shown: val (pd96/) or test (pdtest96/)")
     args = ap.parse_args()
-    sim_root, pd_root = args.data / "sim96", args.data / "pd96"
-    sim, pdv = held_out(sim_root), held_out(pd_root)
+    sim_root, pd_root = args.data / "sim96", args.data / ("pdtest96" if args.split == "test" else "pd96")
+    sim, pdv = held_out(sim_root, args.split), held_out(pd_root, args.split)
     ceil = {"simulator": ceiling(sim), "PainDiffusion": ceiling(pdv)}
     tables(args.data / "runs", ceil)
     model = args.model or args.data / "runs" / "c3d_binary.safetensors"
-    s_sim = score_all(model, sim_root, args.data / "cache")
-    s_pd = score_all(model, pd_root, args.data / "cache")
+    s_sim = score_all(model, sim_root, args.data / "cache", args.split)
+    s_pd = score_all(model, pd_root, args.data / "cache", args.split)
     enc = json.loads(model.with_suffix(".json").read_text())["config"]["encoder"]
     args.figures.mkdir(parents=True, exist_ok=True)
     fig_scores(sim, pdv, s_sim, s_pd, enc, args.figures / "video_scores.png")
     fig_strip(sim_root, sim, args.figures / "video_strip.png")
     for name, d in (("simulator", s_sim), ("PainDiffusion", s_pd)):
         med = d.groupby("class_name").score.median()
-        print(f"median P(PA4) per class, {name}: " + ", ".join(f"{c} {med[c]:.2f}" for c in CLASSES))
+        print(f"median P(PA4) per class, {name}: " + ", ".join(f"{c} {med[c]:.2f}" for c in present(d)))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Compare video classifiers' held-out scores (``train-video --scores``) per split, test set and view, with 95 %
 intervals over subjects, beside two references that read the exact face code instead of the video.
 
-Usage: ``python scripts/video_compare.py DATA [--runs binary]`` where DATA holds ``sim96/`` (and ``pd96/``) and
-``runs/*_binary.csv``. The encoder is chosen on the **val** subjects; the **test** subjects are reported beside.
+Usage: ``python scripts/video_compare.py DATA [--runs binary]`` where DATA holds ``sim96/`` (and the PainDiffusion
+clips of the held-out subjects: ``pd96/``, the val ones, ``pdtest96/``, the test ones) and ``runs/*_binary.csv``.
+Choose the encoder on the **val** subjects' columns; the **test** subjects' columns are the report.
 References, on the same clips and the same 16 frames the classifiers read:
 
 * ``exact mean PSPI``: the clip's exact mean PSPI as the score (no training);
@@ -16,26 +17,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from painface.assess.metrics import auroc, bootstrap
-from painface.video.biovid_a import frame_indexes
 from painface.video.model import StatsHead, VideoConfig
-from painface.video.train import DEFAULT_EPOCHS, DEFAULT_LR, fit, scores
-
-
-def exact_codes(root: Path, df: pd.DataFrame, frames: int = 16, stride: int = 8) -> np.ndarray:
-    """``[N, frames, 20]`` exact face code of each row's clip at the frames the classifiers read."""
-    cache: dict[str, np.ndarray] = {}
-    out = []
-    for f in df.codes_file:
-        if f not in cache:
-            with np.load(root / f) as z:
-                code = z["face"]
-            cache[f] = code[frame_indexes(len(code), frames, stride)]
-        out.append(cache[f])
-    return np.stack(out).astype(np.float32)
+from painface.video.train import DEFAULT_EPOCHS, DEFAULT_LR, exact_codes, fit, scores
 
 
 def exact_reference(root: Path, table: pd.DataFrame) -> pd.Series:
@@ -43,7 +29,7 @@ def exact_reference(root: Path, table: pd.DataFrame) -> pd.Series:
     cfg = VideoConfig(encoder="face", head="stats")
     tr = table[table.split == "train"]
     te = table[table.split != "train"]
-    x_tr, x_te = exact_codes(root, tr), exact_codes(root, te)
+    x_tr, x_te = exact_codes(root, tr, 16, 8), exact_codes(root, te, 16, 8)
     head = StatsHead(cfg, columns=tuple(range(x_tr.shape[2])))  # every AU and head angle of the code
     model = fit(cfg, x_tr, (tr.class_name == "PA4").to_numpy().astype(int), epochs=DEFAULT_EPOCHS["stats"],
                 lr=DEFAULT_LR["stats"], batch=32, seed=0, progress=False, model=head)
@@ -74,7 +60,7 @@ def main() -> None:
     args = ap.parse_args()
     head = ("| score | val AUROC [95 % CI] | test AUROC | all held out | front | side |\n"
             "|---|---:|---:|---:|---:|---:|")
-    for test_set, folder in (("synthetic", "sim96"), ("pd96", "pd96")):
+    for folder in ("sim96", "pd96", "pdtest96"):
         root = args.data / folder
         if not (root / "samples.csv").is_file():
             continue
@@ -86,12 +72,13 @@ def main() -> None:
               f"{held[held.split == 'test'].subject_name.nunique()} test), {len(held)} clips\n")
         print(head)
         print(row("exact mean PSPI (reference)", held, "pspi_mean"))
-        if test_set == "synthetic":
+        if folder == "sim96":
             held["exact"] = exact_reference(root, samples)
             print(row("exact code, stats head (reference)", held, "exact"))
         for f in sorted((args.data / "runs").glob(f"*_{args.runs}.csv")):
             sc = pd.read_csv(f)
-            name = "synthetic" if test_set == "synthetic" else next((t for t in sc.test.unique() if "pd96" in t), None)
+            name = "synthetic" if folder == "sim96" else next((t for t in sc.test.unique() if Path(t).name == folder),
+                                                               None)
             sc = sc[sc.test == name]
             if not len(sc):
                 continue

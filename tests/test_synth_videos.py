@@ -157,3 +157,21 @@ def test_classes_subset_films_the_same_clips(tiny, tmp_path):
     full = full[(full.view == "front") & full.class_name.isin(["BL1", "PA4"])]
     key = ["sample_name", "trial", "start_frame", "pspi_mean"]
     assert sub[key].sort_values("sample_name").values.tolist() == full[key].sort_values("sample_name").values.tolist()
+
+
+def test_filmed_faces_are_not_the_synthetic_faces_of_the_same_seed(tiny, capsys):
+    """ViTPain trains on synth faces: the filmed subjects' identities come from another stream, so no held-out
+    video subject wears a face a ViTPain saw; a folder of the older format (shared identities) is refused."""
+    from painface.face.identity import identity_plan
+
+    df = pd.read_csv(tiny / "samples.csv", sep="\t")
+    faces = {s for s, *_ in identity_plan(2000, CFG.seed)}
+    assert df.identity_seed.nunique() == 3 and not set(df.identity_seed) & faces
+    meta = json.loads((tiny / "dataset.json").read_text())
+    assert meta["format_version"] == 2
+    old = tiny.parent / "old"
+    old.mkdir()
+    (old / "dataset.json").write_text(json.dumps({**meta, "format_version": 1, "complete": False}))
+    assert main(["synth", "videos", "--out", str(old), "--subjects", "3", "--size", "32", "--clips", "1",
+                 "--quiet"]) == 2
+    assert "format version 1" in capsys.readouterr().err and not (old / "video").exists()

@@ -20,13 +20,14 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "AUs and head pose per frame), vit+face, or code (a face-code reader fine-tuned on the "
                         "synthetic training clips' exact codes)")
     p.add_argument("--head", default="stats",
-                   help="temporal head of vit/face: stats (clip statistics of the readings into a logistic "
-                        "regression) or gru")
+                   help="temporal head of the per-frame encoders (vit, face, vit+face, code; c3d has its own): stats "
+                        "(clip statistics of the readings into a logistic regression) or gru")
     p.add_argument("--framing", default="none",
-                   help="none (clips are face crops, as synth videos makes them) or face (crop each clip to its face "
-                        "first: real footage such as BioVid's)")
+                   help="none (clips are face crops, as synth videos makes them) or face (crop every clip of the run "
+                        "to its face first, as painface.video.framing does; stored in the model, so classify-video "
+                        "crops too: for real footage such as BioVid's)")
     p.add_argument("--reader-steps", type=int, default=3000,
-                   help="code encoder: fine-tuning steps per face-code reader")
+                   help="code encoder: fine-tuning steps per face-code reader (batches of --batch frames)")
     p.add_argument("--reader-folds", type=int, default=2,
                    help="code encoder: folds of training subjects for cross-fitted readings (1: no cross-fitting)")
     p.add_argument("--task", default="binary", help="binary (BL1 vs PA4) or 5class (BL1, PA1..PA4)")

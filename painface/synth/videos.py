@@ -7,6 +7,11 @@ sex and age group the subject's own) and is filmed from every requested view. It
 BioVid Part A cut around each stimulus (5.5 s at 25 fps = 137 frames):
 
 * ``PA1``..``PA4``: from 1 s after the heat reaches its plateau (BioVid Part A's pain windows);
+Identities come from their own stream (:data:`IDENTITY_STREAM` + seed), not the one ``painface synth faces``
+draws from with the same seed: a network trained on synthetic faces (ViTPain) has never seen the faces of
+the virtual subjects filmed here (format version 1 shared it: video subject ``i`` had face ``i`` of ``synth
+faces --seed S``).
+
 * ``BL1``: the last 5.5 s of the rest at baseline before a stimulus (an assumption: Part A takes its
   baseline windows from the pauses; which part is not published in a form found here).
 
@@ -54,7 +59,8 @@ CLIP_FRAMES = 137  # 5.5 s at 25 fps, as BioVid Part A's samples
 PLATEAU_DELAY_S = 1.0
 LEAD_IN_S = 4.0
 POPULATION = 87
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: identities from their own stream (IDENTITY_STREAM)
+IDENTITY_STREAM = 0x7E1D_0000  # added to the seed for the identity plan of the filmed subjects
 
 
 @dataclass(frozen=True)
@@ -105,8 +111,8 @@ class SynthVideosConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["views"] = list(self.views)
-        if tuple(self.classes) == CLASSES:
-            del d["classes"]  # all five: the config folders written before --classes existed carry
+        if set(self.classes) == set(CLASSES):
+            del d["classes"]  # all five: as in the configs of folders written before --classes existed
         else:
             d["classes"] = [c for c in CLASSES if c in self.classes]
         return d
@@ -142,7 +148,8 @@ def clip_windows(temperature: np.ndarray, level: np.ndarray, trial: np.ndarray) 
 def choose_clips(windows: dict[str, list[tuple[int, int]]], clips: int, seed: int, index: int,
                  classes: tuple[str, ...] = CLASSES) -> list[tuple[str, int, int, int]]:
     """``(class, NNN, trial, first frame)`` of the ``clips`` windows drawn per class (seeded; NNN in time order).
-    Every class is drawn whichever ``classes`` are kept, so a class's clips do not depend on the others asked for."""
+    Every class is drawn whichever ``classes`` are kept, so a class's windows do not depend on the others asked
+    for (with ``--source paindiffusion`` the motion does: its noise is drawn for the batch of chosen windows)."""
     rng = np.random.default_rng([seed, index, 0xC11])
     out = []
     for c in CLASSES:
@@ -242,7 +249,7 @@ def render_subject(cfg: SynthVideosConfig, index: int, root: Path) -> list[dict]
     n_pop = max(cfg.subjects, POPULATION)
     sub = make_subject(cfg.seed, index, split_plan(n_pop, cfg.seed)[index], SimConfig(), HeatProtocol())
     info = sub.info
-    ident_seed, _, _, tone = identity_plan(n_pop, cfg.seed, index, index + 1)[0]
+    ident_seed, _, _, tone = identity_plan(n_pop, IDENTITY_STREAM + cfg.seed, index, index + 1)[0]
     ident = make_identity(ident_seed, sex=info["sex"], age_group=_age_group(info["age"]), skin_tone=tone)
     head = build_head(ident)
     name = subject_name(info["id"], ident.sex, ident.age)
@@ -317,6 +324,10 @@ def make_videos(cfg: SynthVideosConfig, root: str | Path, *, workers: int | None
         raise InputError(f"--split {cfg.split}: none of the {cfg.subjects} subjects is in that split")
     root = Path(root)
     check_out_dir(root, cfg)
+    old = read_json_or_none(root / "dataset.json")
+    if old is not None and old.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"--out {root}: holds a synth videos dataset of format version {old.get('format_version')} "
+                         f"(this painface makes version {FORMAT_VERSION}: other identities); choose another folder")
     meta = {"name": "painface synthetic pain videos (BioVid Part A layout)", "format_version": FORMAT_VERSION,
             "config": cfg.to_dict(), "versions": {"painface": painface.__version__, "numpy": np.__version__},
             "complete": False}
@@ -333,11 +344,18 @@ def make_videos(cfg: SynthVideosConfig, root: str | Path, *, workers: int | None
     csv = df.to_csv(index=False, sep="\t").encode()
     atomic_write_bytes(root / "samples.csv", lambda fh: fh.write(csv))
     counts = {"clips": len(df), "samples": int(df.sample_name.nunique()), "subjects": int(df.subject_name.nunique()),
-              "by_class": {c: int((df.class_name == c).sum()) for c in cfg.classes},
+              "by_class": {c: int((df.class_name == c).sum()) for c in CLASSES if c in cfg.classes},
               "subjects_by_split": {s: int(df[df.split == s].subject_name.nunique()) for s in ("train", "val", "test")}}
     meta = {**meta, "complete": True, "counts": counts, "fps": FPS, "clip_frames": CLIP_FRAMES}
     atomic_write_json(root / "dataset.json", meta)
     return meta
+
+
+def read_json_or_none(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def read_dataset_json(root: Path) -> dict:

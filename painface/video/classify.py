@@ -18,8 +18,8 @@ def classify(model_path: Path, inputs: list[Path]) -> tuple[pd.DataFrame, dict]:
     """Table of ``path``, ``class_name`` (the label, when known), scores and the predicted class."""
     import torch
 
-    from painface.video.biovid_a import load_clips, read_samples
-    from painface.video.model import FrameEncoder, load
+    from painface.video.biovid_a import read_samples
+    from painface.video.model import encode_clips, load
     from painface.video.train import scores
 
     model, cfg, meta = load(model_path)
@@ -32,11 +32,11 @@ def classify(model_path: Path, inputs: list[Path]) -> tuple[pd.DataFrame, dict]:
         else:
             raise InputError(f"{p}: expected an .mp4 file or a BioVid-Part-A-style folder")
     df = pd.concat(parts, ignore_index=True)
-    xs, df, skipped = load_clips(df, FrameEncoder(cfg), frames=cfg.frames, stride=cfg.stride, size=cfg.read_size)
-    if not xs:
+    x, df, skipped = encode_clips(df, cfg)
+    if not len(df):
         raise InputError("no readable clip among the inputs: " + "; ".join(skipped[:5]))
     with torch.no_grad():
-        s = scores(model, cfg, np.stack(xs))
+        s = scores(model, cfg, x)
     out = df[["path", "class_name", "view"]].copy()
     if cfg.outputs == 1:
         out["score"] = s

@@ -17,15 +17,18 @@ Encoders, compared in docs/videos.md:
 
 Per-frame encoders end in a trainable temporal head (``head``):
 
-* ``stats`` (default): the readings (ViTPain's AU and PSPI outputs, not its class token; every ``face``
-  number) summarised over the clip by their mean, maximum, standard deviation and mean absolute frame-to-frame
-  change, standardised with the training clips' statistics, into a linear layer (logistic regression); frames
-  without a face take their neighbours' values.
+* ``stats`` (``train-video``'s default; checkpoints without a ``head`` field are ``gru``): the readings
+  (ViTPain's AU and PSPI outputs, not its class token; every ``face`` and ``code`` number) summarised over the
+  clip by their mean, maximum, standard deviation and mean absolute frame-to-frame change, standardised with the
+  training clips' statistics, into a linear layer (logistic regression); frames without a face take their
+  neighbours' values.
 * ``gru``: a 1-D convolution over time, a GRU and attention pooling over the frames, on every feature.
 
-Both end in ``classes`` logits (1 for the binary BL1 vs PA4 task, 5 for BL1, PA1..PA4). Checkpoints:
+All end in ``classes`` logits (1 for the binary BL1 vs PA4 task, 5 for BL1, PA1..PA4). Checkpoints:
 safetensors + JSON (:func:`save`, :func:`load`); a ``vit`` checkpoint holds the temporal head only and
-records the SHA-256 of the ViTPain file it was trained on, checked on load.
+records the SHA-256 of the ViTPain file it was trained on, checked on load; a ``code`` checkpoint holds its
+reader too (float16; the network config in the JSON's ``reader``) and the head (float32). ``framing="face"``
+crops every clip to its face before the encoder reads it (:mod:`painface.video.framing`).
 """
 
 from __future__ import annotations
@@ -159,7 +162,8 @@ def clip_statistics(x: torch.Tensor) -> torch.Tensor:
 
 class StatsHead(nn.Module):
     """Per-frame features ``[B, T, F]`` -> logits ``[B, outputs]``: the clip statistics of the reading columns
-    (:func:`clip_statistics`), standardised with the training clips' (:meth:`fit_norm`), into a linear layer.
+    (:func:`clip_statistics`), standardised with the training clips' (:meth:`fit_norm`; a statistic that hardly varied
+    over the training clips is left out: its spread is stored as infinite), into a linear layer.
     ``columns``: other reading columns than the encoder's (e.g. every column of an exact face code)."""
 
     def __init__(self, cfg: VideoConfig, columns: tuple[int, ...] | None = None) -> None:
@@ -178,7 +182,8 @@ class StatsHead(nn.Module):
     def fit_norm(self, x: torch.Tensor) -> None:
         f = self.statistics(x)
         self.mu.copy_(f.mean(0))
-        self.sd.copy_(f.std(0, unbiased=False) + 1e-6)
+        sd = f.std(0, unbiased=False)
+        self.sd.copy_(torch.where(sd < 1e-3, torch.full_like(sd, float("inf")), sd))  # still in training: ignored
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc((self.statistics(x) - self.mu) / self.sd)
@@ -205,6 +210,11 @@ class TemporalHead(nn.Module):
         return self.fc(self.drop((a * h).sum(1)))
 
 
+def make_head(cfg: VideoConfig) -> nn.Module:
+    """The temporal head of a per-frame encoder."""
+    return StatsHead(cfg) if cfg.head == "stats" else TemporalHead(cfg)
+
+
 class CodeModel(nn.Module):
     """The ``code`` encoder's model: frames ``[B, T, S, S, 3]`` -> the reader's codes ``[B, T, 20]`` -> the head."""
 
@@ -215,13 +225,22 @@ class CodeModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.reader.read(x))
 
+    @torch.no_grad()
+    def round_reader(self) -> CodeModel:
+        """Round the reader's weights to float16, as :func:`save` stores them, so that what is measured before
+        saving is what the file holds."""
+        for t in self.reader.state_dict().values():
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+        return self
+
 
 def build(cfg: VideoConfig, reader: dict[str, Any] | None = None) -> nn.Module:
     """The model of ``cfg``; ``code`` needs ``reader``, the ViTPain network config of its reader."""
     cfg.check()
     if cfg.encoder == "c3d":
         return Clip3DCNN(cfg)
-    head = StatsHead(cfg) if cfg.head == "stats" else TemporalHead(cfg)
+    head = make_head(cfg)
     if cfg.encoder == "code":
         from painface.assess.model import ViTConfig
 
@@ -233,18 +252,20 @@ def build(cfg: VideoConfig, reader: dict[str, Any] | None = None) -> nn.Module:
 
 class FrameEncoder:
     """Turns a clip uint8 ``[T, H, W, 3]`` (read at ``cfg.read_size``) into the model's input for one clip:
-    c3d: float16 ``[1, T, S, S]`` grey 0..1; per-frame encoders: float32 ``[T, cfg.features]`` (see the module
-    docstring)."""
+    c3d: float16 ``[1, T, S, S]`` grey 0..1; code: the frames uint8 ``[T, 96, 96, 3]``; vit, face: float32
+    ``[T, cfg.features]`` (see the module docstring). One encoder: ``vit+face`` is two (:func:`encode_clips`)."""
 
     def __init__(self, cfg: VideoConfig) -> None:
         self.cfg = cfg
+        if "+" in cfg.encoder:
+            raise InputError(f"FrameEncoder reads one encoder's input; {cfg.encoder!r} is built by encode_clips")
         self.vit = self.detector = None
-        if "vit" in cfg.encoder.split("+"):
+        if cfg.encoder == "vit":
             from painface.assess.model import load as load_vit
 
             self.vit, _ = load_vit(VITPAIN)
             self.vit.eval()
-        if "face" in cfg.encoder.split("+") or cfg.framing == "face":
+        if cfg.encoder == "face" or cfg.framing == "face":
             from painface.analyze import Detector
 
             self.detector = Detector(calibration="offset", threads=1)
@@ -257,7 +278,7 @@ class FrameEncoder:
             out = self.vit(x)
         return torch.cat([out["tokens"][:, 0], out["aus"], out["pspi"][:, None]], 1)
 
-    def _face(self, clip: np.ndarray) -> torch.Tensor:
+    def _face(self, clip: np.ndarray, name: str) -> torch.Tensor:
         from PIL import Image
 
         out = torch.full((len(clip), len(FACE_FEATURES)), float("nan"))
@@ -274,16 +295,14 @@ class FrameEncoder:
                 r = found[0][1]
                 aus = self.detector.aus(r.blendshapes)
                 out[t] = torch.tensor([float(aus[a]) for a in FACE_FEATURES[:-3]] + list(r.pose))
+        if torch.isnan(out).all():
+            raise InputError(f"{name}: no face found in any of its {len(clip)} frames")
         return out
 
     def __call__(self, clip: np.ndarray, name: str = "clip") -> np.ndarray:
         if self.cfg.framing == "face":
             from painface.video.framing import MIN_SIDE, frame_clip
 
-            if self.detector is None:
-                from painface.analyze import Detector
-
-                self.detector = Detector(calibration="offset", threads=1)
             clip = frame_clip(clip, self.cfg.input_size or MIN_SIDE, self.detector, name)
         if self.cfg.encoder == "code":
             return np.ascontiguousarray(clip, dtype=np.uint8)  # the reader inside the model reads the frames
@@ -291,9 +310,30 @@ class FrameEncoder:
         if self.cfg.encoder == "c3d":
             grey = x @ torch.tensor([0.299, 0.587, 0.114])
             return grey[None].numpy().astype(np.float16)
-        face = "face" in self.cfg.encoder.split("+")
-        parts = ([self._vit(x)] if self.vit is not None else []) + ([self._face(clip)] if face else [])
-        return torch.cat(parts, 1).numpy().astype(np.float32)
+        feat = self._vit(x) if self.cfg.encoder == "vit" else self._face(clip, name)
+        return feat.numpy().astype(np.float32)
+
+
+def encode_clips(df: Any, cfg: VideoConfig, progress: bool = False) -> tuple[np.ndarray, Any, list[str]]:
+    """Every clip of ``df`` (a clip table with ``path``) as the model's input ``[N, ...]``, the rows read and the
+    clips skipped (unreadable, or no face). ``vit+face``: each part read as on its own, side by side, for the
+    clips both could read."""
+    from painface.video.biovid_a import load_clips
+
+    if "+" in cfg.encoder:
+        parts = [encode_clips(df, dataclasses.replace(cfg, encoder=e), progress) for e in cfg.encoder.split("+")]
+        return join_parts(parts)
+    xs, kept, skipped = load_clips(df, FrameEncoder(cfg), frames=cfg.frames, stride=cfg.stride, size=cfg.read_size,
+                                   progress=progress)
+    return (np.stack(xs) if xs else np.zeros((0,))), kept, skipped
+
+
+def join_parts(parts: list[tuple[np.ndarray, Any, list[str]]]) -> tuple[np.ndarray, Any, list[str]]:
+    """Per-frame features of several encoders, side by side, for the clips (``path``) every part read."""
+    both = set.intersection(*(set(p[1].path) for p in parts))
+    xs = [x[df.path.isin(both).to_numpy()] for x, df, _ in parts]
+    df = parts[0][1][parts[0][1].path.isin(both)].reset_index(drop=True)
+    return np.concatenate(xs, axis=-1), df, sorted(set().union(*(p[2] for p in parts)))
 
 
 def sha256(path: Path) -> str:
@@ -310,11 +350,13 @@ def save(path: str | Path, model: nn.Module, cfg: VideoConfig, info: dict[str, A
     meta = {"format": FORMAT, "version": VERSION, "config": dataclasses.asdict(cfg), **info}
     if "vit" in cfg.encoder.split("+"):
         meta["vitpain_sha256"] = sha256(VITPAIN)
-    half = cfg.encoder == "code"  # the reader's weights in float16: half the file, no measurable change in scores
-    if half:
+    if cfg.encoder == "code":
         meta["reader"] = model.reader.config.to_dict()
-    data = st_save({k: (v.half() if half and v.is_floating_point() else v).detach().contiguous()
-                    for k, v in model.state_dict().items()})
+
+    def stored(k: str, v: torch.Tensor) -> torch.Tensor:  # the reader's weights in float16: half the file
+        return v.half() if k.startswith("reader.") and v.is_floating_point() else v
+
+    data = st_save({k: stored(k, v).detach().contiguous() for k, v in model.state_dict().items()})
     atomic_write_bytes(path, lambda fh: fh.write(data))
     atomic_write_json(path.with_suffix(".json"), meta)
     return path

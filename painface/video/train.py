@@ -13,8 +13,8 @@ each ``--test`` folder (e.g. PainDiffusion-made clips of the held-out subjects).
 and per view (:mod:`painface.video.metrics`); F1 thresholds come from the training predictions; the
 model is the one after the last epoch (nothing is picked on a test set).
 
-Prepared inputs (grey clips or frozen ViTPain features) are cached per folder and encoder in
-``--cache`` so that the second task or a rerun skips decoding.
+Prepared inputs (grey clips, frozen ViTPain features, face readings, or frames for the code encoder's reader) are
+cached per folder and encoder in ``--cache`` so that the second task or a rerun skips decoding.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ import torch
 
 from painface.errors import InputError
 from painface.face.code import FEATURE_NAMES
-from painface.video.biovid_a import frame_indexes, load_clips, read_samples, subject_split
+from painface.video.biovid_a import frame_indexes, read_samples, subject_split
 from painface.video.metrics import binary_metrics, multiclass_metrics
-from painface.video.model import FrameEncoder, VideoConfig, build, save
+from painface.video.model import VideoConfig, build, encode_clips, join_parts, save
+from painface.video.reader import CODE_FEATURES
 
 DEFAULT_EPOCHS = {"c3d": 30, "gru": 60, "stats": 200}
 DEFAULT_LR = {"c3d": 2e-3, "gru": 3e-3, "stats": 1e-2}
@@ -43,18 +44,13 @@ DEFAULT_LR = {"c3d": 2e-3, "gru": 3e-3, "stats": 1e-2}
 
 def prepared(root: Path, cfg: VideoConfig, *, views: tuple[str, ...] | None, cache: Path | None,
              progress: bool) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
-    """Every clip of ``root`` (all five classes) as the encoder's input ``[N, ...]``, its rows, and the
-    clips skipped as unreadable. Cached in ``cache`` under a key of the folder's table and the encoder."""
-    if "+" in cfg.encoder:  # side by side: each part prepared (and cached) on its own
+    """Every clip of ``root`` as the encoder's input ``[N, ...]``, its rows, and the clips skipped (unreadable, or
+    no face in them). Cached in ``cache`` under a key of the folder's table, the encoder and how it reads."""
+    if "+" in cfg.encoder:  # side by side: each part prepared (and cached) on its own, as encode_clips does
         import dataclasses
 
-        parts = [prepared(root, dataclasses.replace(cfg, encoder=e), views=views, cache=cache, progress=progress)
-                 for e in cfg.encoder.split("+")]
-        both = set.intersection(*(set(p[1].path) for p in parts))  # clips every part could read
-        xs = [x[df.path.isin(both).to_numpy()] for x, df, _ in parts]
-        df = parts[0][1][parts[0][1].path.isin(both)].reset_index(drop=True)
-        skipped = sorted(set().union(*(p[2] for p in parts)))
-        return np.concatenate(xs, axis=-1), df, skipped
+        return join_parts([prepared(root, dataclasses.replace(cfg, encoder=e), views=views, cache=cache,
+                                    progress=progress) for e in cfg.encoder.split("+")])
     df = read_samples(root, views=views)
     key = None
     if cache is not None:
@@ -62,8 +58,8 @@ def prepared(root: Path, cfg: VideoConfig, *, views: tuple[str, ...] | None, cac
         stamp = f"{table.stat().st_mtime_ns}:{table.stat().st_size}" if table.is_file() else str(len(df))
         parts = [str(root.resolve()), stamp, views, cfg.encoder, cfg.frames, cfg.stride, cfg.read_size]
         if cfg.framing != "none":
-            parts.append(cfg.framing)
-        if "vit" in cfg.encoder.split("+"):
+            parts += [cfg.framing, cfg.input_size]
+        if cfg.encoder == "vit":
             from painface.video.model import VITPAIN, sha256
 
             parts.append(sha256(VITPAIN))  # features of another ViTPain are not these
@@ -75,11 +71,9 @@ def prepared(root: Path, cfg: VideoConfig, *, views: tuple[str, ...] | None, cac
                 x, skipped = z["x"], [str(s) for s in z["skipped"]]
             return x, df.iloc[keep].reset_index(drop=True), skipped
     df = df.assign(_row=np.arange(len(df)))
-    xs, kept, skipped = load_clips(df, FrameEncoder(cfg), frames=cfg.frames, stride=cfg.stride, size=cfg.read_size,
-                                   progress=progress)
-    if not xs:
+    x, kept, skipped = encode_clips(df, cfg, progress)
+    if not len(kept):
         raise InputError(f"{root}: none of its {len(df)} clips could be read")
-    x = np.stack(xs)
     if key is not None:
         from painface.io import atomic_write_bytes
 
@@ -163,7 +157,7 @@ def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, 
     other folds (cross-fitting); the reader kept in the model is fine-tuned on all of them and reads the clips
     without codes. Returns the model, the readings the head learned from ``[N, T, 20]`` and the readers' mean
     absolute error per number on the clips they did not train on."""
-    from painface.video.model import VITPAIN, CodeModel, StatsHead, TemporalHead
+    from painface.video.model import VITPAIN, CodeModel, make_head
     from painface.video.reader import from_vitpain, train_reader
 
     labelled = np.isfinite(codes).all(axis=(1, 2))
@@ -179,6 +173,7 @@ def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, 
 
     def fine_tune(rows: np.ndarray, name: str):
         frames = x[rows].reshape(-1, *x.shape[2:])
+        torch.manual_seed(seed)  # the new head's start does not depend on what ran before
         return train_reader(from_vitpain(VITPAIN), frames, codes[rows].reshape(-1, codes.shape[-1]),
                             steps=reader_steps, batch=batch, seed=seed, progress=progress, desc=name)
 
@@ -192,9 +187,9 @@ def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, 
     err = np.abs(read[labelled] - codes[labelled]).mean(axis=(0, 1)).tolist() if reader_folds > 1 else []
     if err:
         log("face-code reader, out-of-fold mean absolute error per number: " + ", ".join(f"{e:.2f}" for e in err))
-    head = fit(cfg, read, y, epochs=epochs, lr=lr, batch=batch, seed=seed, progress=progress,
-               model=StatsHead(cfg) if cfg.head == "stats" else TemporalHead(cfg))
-    return CodeModel(reader, head).eval(), read, err
+    torch.manual_seed(seed)
+    head = fit(cfg, read, y, epochs=epochs, lr=lr, batch=batch, seed=seed, progress=progress, model=make_head(cfg))
+    return CodeModel(reader, head).round_reader().eval(), read, err
 
 
 @torch.no_grad()
@@ -242,6 +237,9 @@ def _check(args: argparse.Namespace) -> None:
             raise InputError(f"--{name.replace('_', '-')}: expected {lo}..{hi}, got {getattr(args, name)}")
     if args.lr is not None and not (np.isfinite(args.lr) and 0 < args.lr < 1):
         raise InputError(f"--lr: expected a learning rate in (0, 1), got {args.lr}")
+    if args.encoder == "code" and args.protocol == "real":
+        raise InputError("--encoder code: needs synthetic training clips (their exact face codes train the reader); "
+                         "use --protocol synthetic or mixed")
     if args.out.suffix != ".safetensors":
         raise InputError(f"--out {args.out}: expected a .safetensors file name")
 
@@ -292,8 +290,9 @@ def train_from_args(args: argparse.Namespace) -> int:
             train_y.append(y[tr])
             train_groups.append(df.subject_name[tr].to_numpy().astype(str))
             if cfg.encoder == "code":
-                train_codes.append(exact_codes(root, df[tr], cfg.frames, cfg.stride) if not real and
-                                   "codes_file" in df.columns else np.full((int(tr.sum()), cfg.frames, 20), np.nan))
+                has = not real and "codes_file" in df.columns
+                train_codes.append(exact_codes(root, df[tr], cfg.frames, cfg.stride) if has else
+                                   np.full((int(tr.sum()), cfg.frames, CODE_FEATURES), np.nan))
     for root in args.test:
         x, df, sk = prepared(root, cfg, views=views, cache=args.cache, progress=progress)
         skipped[str(root)] = sk
