@@ -20,6 +20,15 @@ from painface.errors import InputError
 MIN_SIDE = 192  # frames smaller than this are upscaled before the face is looked for
 
 
+def for_detection(frame: np.ndarray) -> tuple[Image.Image, float]:
+    """The frame as a PIL image at least :data:`MIN_SIDE` on its short side, and the factor it was upscaled by."""
+    im = Image.fromarray(frame)
+    scale = max(1.0, MIN_SIDE / min(im.size))
+    if scale > 1:
+        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.BILINEAR)
+    return im, scale
+
+
 def frame_clip(clip: np.ndarray, size: int, detector: Any, name: str = "clip") -> np.ndarray:
     """uint8 ``[T, H, W, 3]`` -> the clip's steady face crop uint8 ``[T, size, size, 3]``."""
     from painface.face import align
@@ -27,13 +36,9 @@ def frame_clip(clip: np.ndarray, size: int, detector: Any, name: str = "clip") -
     clip = np.asarray(clip)
     if clip.ndim != 4 or clip.shape[-1] != 3 or not len(clip):
         raise InputError(f"{name}: expected frames [T, H, W, 3], got {list(clip.shape)}")
-    h, w = clip.shape[1:3]
-    scale = max(1.0, MIN_SIDE / min(h, w))
     points, previous = [], None
     for frame in clip:
-        im = Image.fromarray(frame)
-        if scale > 1:
-            im = im.resize((round(w * scale), round(h * scale)), Image.BILINEAR)
+        im, scale = for_detection(frame)
         found = detector.read_faces(im, previous)
         previous = [found[0][1].landmarks] if found else None
         if found:

@@ -55,7 +55,6 @@ VIT_FEATURES = 135
 VIT_READINGS = tuple(range(128, 135))  # ViTPain's 6 AU and PSPI outputs
 FACE_FEATURES = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU15", "AU17", "AU20", "AU25",
                  "AU26", "AU43", "pitch", "yaw", "roll")
-FACE_MIN_SIDE = 192
 FORMAT = "painface-video-classifier"
 VERSION = 1
 VITPAIN = Path(__file__).resolve().parent.parent / "assets" / "vitpain.safetensors"
@@ -279,17 +278,12 @@ class FrameEncoder:
         return torch.cat([out["tokens"][:, 0], out["aus"], out["pspi"][:, None]], 1)
 
     def _face(self, clip: np.ndarray, name: str) -> torch.Tensor:
-        from PIL import Image
+        from painface.video.framing import for_detection
 
         out = torch.full((len(clip), len(FACE_FEATURES)), float("nan"))
         previous = None
         for t, frame in enumerate(clip):
-            im = Image.fromarray(frame)
-            side = min(im.size)
-            if side < FACE_MIN_SIDE:
-                im = im.resize((round(im.width * FACE_MIN_SIDE / side), round(im.height * FACE_MIN_SIDE / side)),
-                               Image.BILINEAR)
-            found = self.detector.read_faces(im, previous)
+            found = self.detector.read_faces(for_detection(frame)[0], previous)
             previous = [found[0][1].landmarks] if found else None
             if found:
                 r = found[0][1]
