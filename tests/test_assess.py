@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from painface.assess import metrics as M
-from painface.assess.model import ViTConfig, ViTPain, load, save
+from painface.assess.model import GATES, ViTConfig, ViTPain, load, read, save, tune_gate
 from painface.assess.train import TrainConfig, predict_split, train
 from painface.errors import InputError
 from tests.assess_fixtures import write_fake_synth
@@ -80,6 +80,36 @@ def test_checkpoint_roundtrip_and_refusals(tmp_path):
         load(tmp_path / "missing.safetensors")
 
 
+def test_read_mirrors_and_gates():
+    torch.manual_seed(0)
+    m = ViTPain(ViTConfig(**TINY)).eval()
+    x = torch.rand(4, 3, 32, 32)
+    plain, mirrored = m(x), m(x.flip(3))
+    r = read(m, x)
+    for k in ("aus", "pspi", "logits"):
+        assert torch.allclose(r[k], (plain[k] + mirrored[k]) / 2, atol=1e-6)
+    assert torch.allclose(read(m, x, flip=False)["pspi"], plain["pspi"])
+    p1 = torch.sigmoid(r["logits"][:, 0])
+    g = float(p1.sort().values[1:3].mean())  # between the 2nd and 3rd smallest P(PSPI >= 1)
+    gated = read(m, x, gate=g)["pspi"]
+    low = p1 < g
+    assert low.sum() == 2 and torch.equal(gated[~low], r["pspi"][~low])
+    assert torch.allclose(gated[low], r["pspi"][low] * (p1[low] / g) ** 4)
+    assert torch.equal(read(m, x, gate=0.0)["pspi"], r["pspi"])  # 0: no gate
+
+
+def test_tune_gate_finds_the_hurdle():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(50), rng.uniform(2, 10, 50)]
+    pspi = np.r_[np.full(50, 0.7), y[50:] + rng.normal(0, 0.3, 50)]
+    p1 = np.r_[rng.uniform(0.0, 0.3, 50), rng.uniform(0.6, 1.0, 50)]
+    g = tune_gate(y, pspi, p1)
+    assert 0.3 <= g <= 0.6  # every zero face gated, no painful one
+    assert tune_gate(y[50:], pspi[50:], p1[50:]) == 0.0  # nothing to gate: no gate
+    with pytest.raises(InputError, match="tune_gate"):
+        tune_gate(y, pspi[:3], p1)
+
+
 # ------------------------------------------------------------------------------------------ training
 def test_tiny_model_overfits(tmp_path):
     ds = write_fake_synth(tmp_path / "ds")
@@ -93,6 +123,7 @@ def test_tiny_model_overfits(tmp_path):
     y, p = tr.pspi.numpy(), predict_split(model, tr)
     assert M.mae(y, p) < 0.35 * M.mae(y, np.full_like(y, y.mean()))  # far below the mean predictor
     assert set(meta["thresholds"]) == {"1", "2", "3"} and res["test_images"] == 5
+    assert meta["mirror"] is False and meta["gate"] in GATES  # no flips in training (augment 0): read unmirrored
     assert (tmp_path / "run" / "test.json").is_file()
 
 

@@ -56,6 +56,24 @@ def test_variant_c_needs_neutral(tmp_path):
         Assessor(p)
 
 
+def test_assessor_reads_as_the_checkpoint_says(tmp_path):
+    torch.manual_seed(1)
+    net = ViTPain(ViTConfig(size=32, dim=32, depth=1, heads=2)).eval()
+    crops = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        plain, mirrored = net(x), net(x.flip(3))
+    default = Assessor(save(tmp_path / "old", net, {})).predict_crops(crops)  # older checkpoints: mirrored, no gate
+    assert np.allclose(default["pspi"], ((plain["pspi"] + mirrored["pspi"]) / 2).numpy(), atol=1e-5)
+    unmirrored = Assessor(save(tmp_path / "nomirror", net, {"mirror": False})).predict_crops(crops)
+    assert np.allclose(unmirrored["pspi"], plain["pspi"].numpy(), atol=1e-5)
+    gated = Assessor(save(tmp_path / "gated", net, {"gate": 0.9})).predict_crops(crops)
+    p1 = default["p"][:, 0]
+    below = p1 < 0.9
+    assert below.any() and np.allclose(gated["pspi"][below], default["pspi"][below] * (p1[below] / 0.9) ** 4)
+    assert np.allclose(gated["pspi"][~below], default["pspi"][~below]) and np.allclose(gated["aus"], default["aus"])
+
+
 @pytest.mark.skipif(not REAL.is_dir(), reason="real photos (../shared/realfaces/london-dev) absent")
 def test_real_photos_with_shipped_model(tmp_path):
     if not SHIPPED.is_file():

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from painface.assess.model import AU_OUT, load
+from painface.assess.model import AU_OUT, load, read
 from painface.errors import InputError
 
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "vitpain.safetensors"
@@ -78,7 +78,7 @@ class Assessor:
             raise InputError(f"crops: expected [N, {self.size}, {self.size}, 3], got {list(crops.shape)}")
         x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0
         ref = self.ref.expand(len(x), -1, -1, -1) if self.ref is not None else None
-        out = self.model(x, ref)
+        out = read(self.model, x, ref, flip=self.info.get("mirror", True), gate=self.info.get("gate"))
         return {"aus": out["aus"].numpy(), "pspi": out["pspi"].numpy(), "p": torch.sigmoid(out["logits"]).numpy()}
 
     def iter_rows(self, inputs: Any, *, every: int = 1, max_frames: int | None = None) -> Iterator[dict[str, Any]]:

@@ -22,8 +22,8 @@ import torch
 
 from painface.assess import data as D
 from painface.assess import metrics as M
-from painface.assess.model import ViTConfig, ViTPain, load
-from painface.assess.train import inputs_of, loss_fn, predict_split
+from painface.assess.model import ViTConfig, ViTPain, load, tune_gate
+from painface.assess.train import inputs_of, loss_fn, predict_outputs, predict_split
 from painface.errors import InputError
 
 
@@ -87,6 +87,7 @@ def finetune(model: ViTPain, train_s: D.Split, val_s: D.Split, cfg: FinetuneConf
     w = torch.where(pos > 0, 0.5 / max(1.0, float(pos.sum())), 0.5 / max(1.0, float((1 - pos).sum())))
     best, best_state = float("inf"), copy.deepcopy(model.state_dict())
     v = model.config.variant
+    mirror = cfg.augment > 0
     for step in range(cfg.steps):
         model.train()
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -99,7 +100,7 @@ def finetune(model: ViTPain, train_s: D.Split, val_s: D.Split, cfg: FinetuneConf
         loss.backward()
         opt.step()
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            score = M.mae(val_s.pspi.numpy(), predict_split(model, val_s))
+            score = M.mae(val_s.pspi.numpy(), predict_split(model, val_s, mirror=mirror))
             if score < best:
                 best, best_state = score, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
@@ -130,11 +131,15 @@ def run_protocol(root: str | Path, protocol: str = "5fold", pretrained: str | Pa
         part = {name: df.subject.isin(s).to_numpy() for name, s in (("tune", tune), ("val", val), ("test", test))}
         splits = {name: make_split(df[m], all_crops[m]) for name, m in part.items()}
         model, val_mae = finetune(base, splits["tune"], splits["val"], cfg)
-        thr = M.tune_thresholds(splits["tune"].pspi.numpy(), predict_split(model, splits["tune"]))
-        p = predict_split(model, splits["test"])
+        y_tune = splits["tune"].pspi.numpy()
+        mirror = cfg.augment > 0
+        o = predict_outputs(model, splits["tune"], mirror=mirror)
+        gate = tune_gate(y_tune, o["pspi"], o["p1"])
+        thr = M.tune_thresholds(y_tune, predict_split(model, splits["tune"], mirror=mirror, gate=gate))
+        p = predict_split(model, splits["test"], mirror=mirror, gate=gate)
         y = splits["test"].pspi.numpy()
         res = {"fold": f, "test_subjects": ",".join(test), "val_subjects": ",".join(val), "val_MAE": val_mae,
-               **M.summary(y, p, thr)}
+               "gate": gate, **M.summary(y, p, thr)}
         rows.append(res)
         preds.append(pd.DataFrame({"fold": f, "subject": df.subject[part["test"]].to_numpy(), "PSPI": y, "pred": p,
                                    **{f"thr{k}": thr[k] for k in M.LEVELS}}))

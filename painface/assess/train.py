@@ -9,9 +9,10 @@ attention maps or outputs because every patch token then carries the teacher's "
 
 Every ``eval_every`` steps the EMA model is scored on a fixed subset of the **val** split (PSPI MAE);
 the best is ``RUN/best.safetensors``. ``RUN/state.safetensors`` (+ ``state.json``) holds everything to
-resume: weights, EMA, optimizer moments, step, best score. At the end, F1 thresholds are tuned on
-predictions for training images (no augmentation), stored in the checkpoint, and the **test** split is
-scored once: ``RUN/test.json``.
+resume: weights, EMA, optimizer moments, step, best score. Predictions (validation, training, test) are
+read as at inference (:func:`painface.assess.model.read`: the image and its mirror image averaged). At the
+end, the PSPI gate and then the F1 thresholds are tuned on predictions for training images (no augmentation),
+stored in the checkpoint, and the **test** split is scored once: ``RUN/test.json``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 
 from painface.assess import data as D
 from painface.assess import metrics as M
-from painface.assess.model import ViTConfig, ViTPain, count_parameters, load, save
+from painface.assess.model import ViTConfig, ViTPain, count_parameters, load, read, save, tune_gate
 from painface.errors import InputError
 from painface.io import atomic_write_json
 
@@ -100,18 +101,29 @@ def inputs_of(model: ViTPain, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
 
 
 @torch.no_grad()
-def predict_split(model: ViTPain, split: D.Split, idx: np.ndarray | None = None, bs: int = 128) -> np.ndarray:
-    """Predicted PSPI ``[n]`` for rows ``idx`` of ``split`` (all by default), no augmentation."""
-    model.eval()
+def predict_outputs(model: ViTPain, split: D.Split, idx: np.ndarray | None = None, bs: int = 128, *,
+                    mirror: bool = False, gate: float | None = None) -> dict[str, np.ndarray]:
+    """``pspi`` ``[n]`` and ``p1`` (P(PSPI >= 1)) ``[n]`` for rows ``idx`` of ``split`` (all by default), no
+    augmentation, read as at inference (:func:`painface.assess.model.read`: with the mirror image for a model
+    trained with flips, and ``gate`` if given)."""
     idx = np.arange(len(split)) if idx is None else np.asarray(idx)
     v = model.config.variant
-    outs = []
+    pspi, p1 = [], []
     for k in range(0, len(idx), bs):
         t = torch.as_tensor(idx[k:k + bs])
         b = D.batch(split, t, None, neutral=v == "c", heatmap=v == "teacher")
         x, ref = inputs_of(model, b)
-        outs.append(model(x, ref)["pspi"].numpy())
-    return np.concatenate(outs) if outs else np.zeros(0)
+        out = read(model, x, ref, flip=mirror, gate=gate)
+        pspi.append(out["pspi"].numpy())
+        p1.append(torch.sigmoid(out["logits"][:, 0]).numpy())
+    cat = (lambda a: np.concatenate(a)) if pspi else (lambda a: np.zeros(0))
+    return {"pspi": cat(pspi), "p1": cat(p1)}
+
+
+def predict_split(model: ViTPain, split: D.Split, idx: np.ndarray | None = None, bs: int = 128, *,
+                  mirror: bool = False, gate: float | None = None) -> np.ndarray:
+    """Predicted PSPI ``[n]`` (see :func:`predict_outputs`)."""
+    return predict_outputs(model, split, idx, bs, mirror=mirror, gate=gate)["pspi"]
 
 
 def _state_tensors(model, ema, opt) -> dict[str, torch.Tensor]:
@@ -198,7 +210,8 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, log=print
         step, best, elapsed, history = info["step"], info["best"], info["elapsed"], info["history"]
         log(f"resumed at step {step} (best val MAE {best:.3f})")
     val_idx = np.sort(np.random.default_rng(cfg.seed).permutation(len(val_s))[:cfg.val_images])
-    info = {"params": count_parameters(model), "data": str(cfg.data), "train_images": len(train_s)}
+    mirror = cfg.augment > 0  # trained on mirrored faces too: read each face with its mirror image
+    info = {"params": count_parameters(model), "data": str(cfg.data), "train_images": len(train_s), "mirror": mirror}
 
     def checkpoint() -> None:
         meta = {"step": step, "best": best, "elapsed": elapsed, "history": history}
@@ -238,7 +251,7 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, log=print
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            p = predict_split(ema, val_s, val_idx)
+            p = predict_split(ema, val_s, val_idx, mirror=mirror)
             score = M.mae(val_s.pspi.numpy()[val_idx], p)
             history.append({"step": step, "loss": float(loss.item()), "val_mae": score,
                             "val_r": M.pearson(val_s.pspi.numpy()[val_idx], p)})
@@ -260,13 +273,17 @@ def finish(cfg: TrainConfig, out: Path, train_s: D.Split, elapsed: float, log=pr
         return json.loads((out / "test.json").read_text())
     best, meta = load(out / "best")
     idx = np.random.default_rng(cfg.seed + 1).permutation(len(train_s))[:2000]
-    thr = M.tune_thresholds(train_s.pspi.numpy()[idx], predict_split(best, train_s, idx))
+    y = train_s.pspi.numpy()[idx]
+    mirror = meta.get("mirror", cfg.augment > 0)
+    o = predict_outputs(best, train_s, idx, mirror=mirror)
+    gate = tune_gate(y, o["pspi"], o["p1"])
+    thr = M.tune_thresholds(y, predict_split(best, train_s, idx, mirror=mirror, gate=gate))
     info = {k: v for k, v in meta.items() if k not in ("format", "version", "config")}
-    info.update(thresholds={str(k): v for k, v in thr.items()}, train_seconds=elapsed,
+    info.update(thresholds={str(k): v for k, v in thr.items()}, gate=gate, train_seconds=elapsed,
                 command=command_line(cfg, out))
     save(out / "best", best, info)
     test_s = D.load_split(cfg.data, "test", cfg.size, heatmaps=cfg.variant == "teacher")
-    p = predict_split(best, test_s)
+    p = predict_split(best, test_s, mirror=mirror, gate=gate)
     res = {"variant": cfg.variant, "test_images": len(test_s), "train_seconds": elapsed, "step": meta.get("step"),
            **M.summary(test_s.pspi.numpy(), p, thr)}
     np.savez(out / "test_predictions.npz", pspi=test_s.pspi.numpy(), pred=p, identity=test_s.identity.numpy())
