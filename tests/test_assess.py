@@ -177,6 +177,28 @@ def test_augment_keeps_range_and_geometry():
     assert torch.equal(same, img)
 
 
+@pytest.mark.parametrize("strength", [0.01, 0.25, 0.5])
+def test_weak_augmentation_flips_faces_instead_of_squashing_them(strength):
+    # the flip once was scaled towards the identity with the rest: at strength 0.5 half of the training images
+    # were squashed to a single column, at 0.25 to half their width
+    from painface.assess.data import _affine
+
+    theta = _affine(4000, torch.Generator().manual_seed(0), strength)
+    det = torch.linalg.det(theta[:, :, :2])
+    flipped = det < 0
+    assert 0.45 < float(flipped.float().mean()) < 0.55  # half are mirrored, at any strength
+    lo, hi = 1 / (1 + 0.1 * strength) ** 2, 1 / (1 - 0.1 * strength) ** 2  # area factor of scale 1 +- 0.1 s
+    assert float(det.abs().min()) >= lo - 1e-5 and float(det.abs().max()) <= hi + 1e-5
+    # a weak augmentation of a left-right ramp is the ramp or its mirror, nothing in between
+    from painface.assess.data import augment
+
+    ramp = torch.linspace(0, 1, 32).view(1, 1, 1, 32).expand(64, 3, 32, 32).contiguous()
+    out, _ = augment(ramp, torch.Generator().manual_seed(1), strength=0.001)
+    slope = out[:, 0, 16, 28] - out[:, 0, 16, 3]
+    assert ((slope - 0.8).abs() < 0.1).sum() + ((slope + 0.8).abs() < 0.1).sum() == 64
+    assert 16 <= int((slope < 0).sum()) <= 48
+
+
 def test_init_from_checkpoint(tmp_path):
     ds = write_fake_synth(tmp_path / "ds", identities=3, expressions=1)
     torch.manual_seed(1)

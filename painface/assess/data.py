@@ -82,15 +82,18 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 255.0
 
 
-def _affine(n: int, g: torch.Generator) -> torch.Tensor:
-    """Random similarity transforms ``[n, 2, 3]`` for ``F.affine_grid`` (with random horizontal flips)."""
+def _affine(n: int, g: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+    """Random similarity transforms ``[n, 2, 3]`` for ``F.affine_grid``: scale, turn and shift scaled towards the
+    identity by ``strength``, then a horizontal flip for half of them whatever the strength (a mirrored face
+    is as real as the face; scaling the flip itself towards the identity would squash the image instead)."""
     u = torch.rand(n, 5, generator=g)
-    scale = 0.9 + 0.2 * u[:, 0]
-    ang = (u[:, 1] - 0.5) * 2 * math.radians(10)
+    scale = 1 + strength * 0.2 * (u[:, 0] - 0.5)
+    ang = strength * (u[:, 1] - 0.5) * 2 * math.radians(10)
     flip = torch.where(u[:, 4] < 0.5, -1.0, 1.0)
     c, s = torch.cos(ang) / scale, torch.sin(ang) / scale
-    theta = torch.stack([torch.stack([c * flip, -s, (u[:, 2] - 0.5) * 0.24], 1),
-                         torch.stack([s * flip, c, (u[:, 3] - 0.5) * 0.24], 1)], 1)
+    shift = strength * 0.24
+    theta = torch.stack([torch.stack([c * flip, -s, (u[:, 2] - 0.5) * shift], 1),
+                         torch.stack([s * flip, c, (u[:, 3] - 0.5) * shift], 1)], 1)
     return theta
 
 
@@ -104,9 +107,7 @@ def augment(image: torch.Tensor, g: torch.Generator, extra: torch.Tensor | None 
         return image, extra
     b = len(image)
     if geometry:
-        theta = _affine(b, g)
-        theta[:, :, :2] = torch.eye(2) + strength * (theta[:, :, :2] - torch.eye(2))
-        theta[:, :, 2] *= strength
+        theta = _affine(b, g, strength)
         grid = F.affine_grid(theta, list(image.shape), align_corners=False)
         image = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         if extra is not None:
