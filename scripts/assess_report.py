@@ -102,7 +102,8 @@ def real_table(real: Path, runs: Path, variants: list[str], out: Path) -> None:
 
     files = sorted(str(f) for f in real.glob("*.jpg"))
     expr = np.array(["neutral" if "neutral" in Path(f).name else "smiling" for f in files])
-    res = {}
+    res, ood = {}, {}
+    rng = np.random.default_rng(0)
     for v in variants:
         ckpt = runs / v / "best.safetensors"
         # variant c: the person's own neutral photo is the reference
@@ -113,20 +114,28 @@ def real_table(real: Path, runs: Path, variants: list[str], out: Path) -> None:
                 dfs.append(Assessor(ckpt, neutral=ref).assess([f]))
             df = pd.concat(dfs, ignore_index=True)
         else:
-            df = Assessor(ckpt).assess(files)
+            a = Assessor(ckpt)
+            df = a.assess(files)
+            # what the model reads where there is no face at all: uniform noise, mid grey
+            size = a.size
+            noise = rng.integers(0, 256, (8, size, size, 3), dtype=np.uint8)
+            grey = np.full((8, size, size, 3), 128, np.uint8)
+            ood[f"ViTPain ({v})"] = (f"{a.predict_crops(noise)['pspi'].mean():.2f} / "
+                                     f"{a.predict_crops(grey)['pspi'].mean():.2f}")
         res[f"ViTPain ({v})"] = df[df.face == 0].set_index("file").reindex(files)
     for cal in ("offset", "regression"):
         df = Detector(calibration=cal).detect(files, progress=False)
         res[f"analyze ({cal})"] = df[df.face == 0].set_index("file").reindex(files)
     lines = ["| model | faces found | neutral: PSPI >= 2 | neutral: mean PSPI | smiling: mean PSPI | "
-             "neutral: mean AU6 | smiling: mean AU6 | smiling > neutral (pairs) |", "|---" * 8 + "|"]
+             "neutral: mean AU6 | smiling: mean AU6 | smiling > neutral (pairs) | no face: noise / grey PSPI |",
+             "|---" * 9 + "|"]
     for name, df in res.items():
         p, a6 = df.PSPI.to_numpy(), df.AU6.to_numpy()
         n, s = expr == "neutral", expr == "smiling"
         pairs = np.mean(p[s] > p[n])
         lines.append(f"| {name} | {np.isfinite(p).sum()}/{len(p)} | {int(np.nansum(p[n] >= 2))}/{n.sum()} | "
                      f"{np.nanmean(p[n]):.2f} | {np.nanmean(p[s]):.2f} | {np.nanmean(a6[n]):.2f} | "
-                     f"{np.nanmean(a6[s]):.2f} | {pairs:.2f} |")
+                     f"{np.nanmean(a6[s]):.2f} | {pairs:.2f} | {ood.get(name, '-')} |")
     text = "\n".join(lines)
     print(text)
     (out / "real_photos.md").write_text(text + "\n")

@@ -2,7 +2,7 @@
 
 Loop: AdamW, linear warm-up then cosine decay, batches drawn with a generator seeded by
 ``(seed, step)`` (so a resumed run draws the same batches and dropout as an uninterrupted one), an
-EMA of the weights. Loss: ``MSE(pspi/16) + MSE(aus/5) + 0.1 BCE(PSPI >= 1,2,3)`` (+ ``distill`` x the
+EMA of the weights. Loss: ``pspi_weight MSE(pspi/16) + MSE(aus/5) + 0.1 BCE(PSPI >= 1,2,3)`` (+ ``distill`` x the
 feature-distillation loss for variant ``b``: MSE between the student's final tokens, through a linear
 projector, and the frozen heatmap teacher's final tokens on the same geometry; features rather than
 attention maps or outputs because every patch token then carries the teacher's "where the skin moved").
@@ -54,6 +54,7 @@ class TrainConfig:
     warmup: int = 100
     ema: float = 0.995
     distill: float = 1.0
+    pspi_weight: float = 1.0
     augment: float = 0.5
     eval_every: int = 250
     val_images: int = 300
@@ -84,9 +85,9 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 def loss_fn(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], teacher_tokens: torch.Tensor | None,
-            model: ViTPain, distill: float) -> torch.Tensor:
+            model: ViTPain, distill: float, pspi_weight: float = 1.0) -> torch.Tensor:
     y = b["pspi"]
-    loss = F.mse_loss(out["pspi"] / 16, y / 16) + F.mse_loss(out["aus"] / 5, b["aus"] / 5)
+    loss = pspi_weight * F.mse_loss(out["pspi"] / 16, y / 16) + F.mse_loss(out["aus"] / 5, b["aus"] / 5)
     targets = torch.stack([(y >= k).float() for k in M.LEVELS], 1)
     loss = loss + 0.1 * F.binary_cross_entropy_with_logits(out["logits"], targets)
     if teacher_tokens is not None and model.proj is not None:
@@ -172,6 +173,8 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, log=print
     mcfg.check()
     if cfg.steps < 1 or cfg.batch < 1 or cfg.eval_every < 1 or cfg.save_every < 1:
         raise InputError("--steps, --batch, --eval-every, --save-every must be >= 1")
+    if not cfg.pspi_weight > 0:
+        raise InputError(f"--pspi-weight: expected > 0, got {cfg.pspi_weight}")
     cfg_path = out / "config.json"
     if cfg_path.is_file():
         old = {**dataclasses.asdict(TrainConfig()), **json.loads(cfg_path.read_text())}  # older runs: defaults
@@ -235,7 +238,7 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, log=print
                 tt = teacher.encode(b["heatmap"])[0]
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
-        loss = loss_fn(model(x, ref), b, tt, model, cfg.distill)
+        loss = loss_fn(model(x, ref), b, tt, model, cfg.distill, cfg.pspi_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -18,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     for name in ("size", "dim", "depth", "heads", "steps", "batch", "warmup", "eval_every", "val_images",
                  "save_every", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
-    for name in ("lr", "weight_decay", "ema", "distill", "augment"):
+    for name in ("lr", "weight_decay", "ema", "distill", "pspi_weight", "augment"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

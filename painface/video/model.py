@@ -346,6 +346,7 @@ def save(path: str | Path, model: nn.Module, cfg: VideoConfig, info: dict[str, A
         meta["vitpain_sha256"] = sha256(VITPAIN)
     if cfg.encoder == "code":
         meta["reader"] = model.reader.config.to_dict()
+        meta.setdefault("reader_init_sha256", sha256(VITPAIN))  # the ViTPain the readers were fine-tuned from
 
     def stored(k: str, v: torch.Tensor) -> torch.Tensor:  # the reader's weights in float16: half the file
         return v.half() if k.startswith("reader.") and v.is_floating_point() else v
