@@ -103,7 +103,6 @@ def real_table(real: Path, runs: Path, variants: list[str], out: Path) -> None:
     files = sorted(str(f) for f in real.glob("*.jpg"))
     expr = np.array(["neutral" if "neutral" in Path(f).name else "smiling" for f in files])
     res, ood = {}, {}
-    rng = np.random.default_rng(0)
     for v in variants:
         ckpt = runs / v / "best.safetensors"
         # variant c: the person's own neutral photo is the reference
@@ -118,7 +117,7 @@ def real_table(real: Path, runs: Path, variants: list[str], out: Path) -> None:
             df = a.assess(files)
             # what the model reads where there is no face at all: uniform noise, mid grey
             size = a.size
-            noise = rng.integers(0, 256, (8, size, size, 3), dtype=np.uint8)
+            noise = np.random.default_rng(0).integers(0, 256, (8, size, size, 3), dtype=np.uint8)  # same for all
             grey = np.full((8, size, size, 3), 128, np.uint8)
             ood[f"ViTPain ({v})"] = (f"{a.predict_crops(noise)['pspi'].mean():.2f} / "
                                      f"{a.predict_crops(grey)['pspi'].mean():.2f}")

@@ -17,7 +17,7 @@ import torch
 
 from painface.assess import data as D
 from painface.assess import metrics as M
-from painface.assess.model import load, tune_gate
+from painface.assess.model import gated, load, tune_gate
 from painface.assess.train import predict_outputs
 
 
@@ -42,8 +42,9 @@ def main() -> None:
         for mirror in (False, True):
             o = predict_outputs(model, train_s, idx, mirror=mirror)
             gate = tune_gate(train_s.pspi.numpy()[idx], o["pspi"], o["p1"])
+            val = predict_outputs(model, val_s, mirror=mirror)
             for g in ((None, gate) if mirror else (None,)):
-                s = M.summary(y, predict_outputs(model, val_s, mirror=mirror, gate=g)["pspi"])
+                s = M.summary(y, gated(val["pspi"], val["p1"], g or 0))
                 read = "mirror" if mirror else "plain"
                 print(f"| {v} | {meta.get('step')} | {read} | {g if g is not None else '-'} | {s['MAE']:.3f} | "
                       f"{s['r']:.3f} | {s['AUROC1']:.3f} | {s['AUROC2']:.3f} | {s['AUROC3']:.3f} |", flush=True)

@@ -160,7 +160,7 @@ def read(model: ViTPain, image: torch.Tensor, neutral: torch.Tensor | None = Non
     """Inference: ``aus``, ``pspi``, ``logits`` of ``model`` (put in eval mode) for ``image``.
 
     ``flip``: average the outputs for the image and its mirror image (training flips faces at random, and the
-    PSPI AUs are bilateral), which lowers the validation PSPI error of the shipped recipe by about 5 %.
+    PSPI AUs are bilateral), which lowered the validation PSPI error of the ViTPain runs by 4-5 % (docs/assess.md).
     ``gate``: a soft hurdle on the PSPI head: where the model's own P(PSPI >= 1) = ``p`` is below ``gate``, the
     PSPI is scaled by ``(p / gate) ** 4`` (:func:`gated`), falling to 0 as the model grows sure there is no
     pain. The ``16 sigmoid`` head cannot reach 0 (on faces with PSPI 0 it reads about 0.7), and a sixth of the

@@ -22,8 +22,8 @@ import torch
 
 from painface.assess import data as D
 from painface.assess import metrics as M
-from painface.assess.model import ViTConfig, ViTPain, load, tune_gate
-from painface.assess.train import inputs_of, loss_fn, predict_outputs, predict_split
+from painface.assess.model import ViTConfig, ViTPain, load
+from painface.assess.train import inputs_of, loss_fn, predict_split, tune_reading
 from painface.errors import InputError
 
 
@@ -131,11 +131,8 @@ def run_protocol(root: str | Path, protocol: str = "5fold", pretrained: str | Pa
         part = {name: df.subject.isin(s).to_numpy() for name, s in (("tune", tune), ("val", val), ("test", test))}
         splits = {name: make_split(df[m], all_crops[m]) for name, m in part.items()}
         model, val_mae = finetune(base, splits["tune"], splits["val"], cfg)
-        y_tune = splits["tune"].pspi.numpy()
-        mirror = cfg.augment > 0
-        o = predict_outputs(model, splits["tune"], mirror=mirror)
-        gate = tune_gate(y_tune, o["pspi"], o["p1"])
-        thr = M.tune_thresholds(y_tune, predict_split(model, splits["tune"], mirror=mirror, gate=gate))
+        mirror = cfg.augment > 0  # as finetune() read its validation subjects
+        gate, thr = tune_reading(model, splits["tune"], mirror=mirror)
         p = predict_split(model, splits["test"], mirror=mirror, gate=gate)
         y = splits["test"].pspi.numpy()
         res = {"fold": f, "test_subjects": ",".join(test), "val_subjects": ",".join(val), "val_MAE": val_mae,

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from painface.assess import data as D
 from painface.assess import metrics as M
-from painface.assess.model import ViTConfig, ViTPain, count_parameters, load, read, save, tune_gate
+from painface.assess.model import ViTConfig, ViTPain, count_parameters, gated, load, read, save, tune_gate
 from painface.errors import InputError
 from painface.io import atomic_write_json
 
@@ -117,14 +117,25 @@ def predict_outputs(model: ViTPain, split: D.Split, idx: np.ndarray | None = Non
         out = read(model, x, ref, flip=mirror, gate=gate)
         pspi.append(out["pspi"].numpy())
         p1.append(torch.sigmoid(out["logits"][:, 0]).numpy())
-    cat = (lambda a: np.concatenate(a)) if pspi else (lambda a: np.zeros(0))
-    return {"pspi": cat(pspi), "p1": cat(p1)}
+    if not pspi:
+        return {"pspi": np.zeros(0), "p1": np.zeros(0)}
+    return {"pspi": np.concatenate(pspi), "p1": np.concatenate(p1)}
 
 
 def predict_split(model: ViTPain, split: D.Split, idx: np.ndarray | None = None, bs: int = 128, *,
                   mirror: bool = False, gate: float | None = None) -> np.ndarray:
     """Predicted PSPI ``[n]`` (see :func:`predict_outputs`)."""
     return predict_outputs(model, split, idx, bs, mirror=mirror, gate=gate)["pspi"]
+
+
+def tune_reading(model: ViTPain, split: D.Split, idx: np.ndarray | None = None, *,
+                 mirror: bool) -> tuple[float, dict[int, float]]:
+    """The PSPI gate, then the F1 thresholds on the gated PSPI, from one pass over rows ``idx`` of ``split`` (use
+    on training rows only)."""
+    y = split.pspi.numpy() if idx is None else split.pspi.numpy()[np.asarray(idx)]
+    o = predict_outputs(model, split, idx, mirror=mirror)
+    gate = tune_gate(y, o["pspi"], o["p1"])
+    return gate, M.tune_thresholds(y, gated(o["pspi"], o["p1"], gate))
 
 
 def _state_tensors(model, ema, opt) -> dict[str, torch.Tensor]:
@@ -276,11 +287,8 @@ def finish(cfg: TrainConfig, out: Path, train_s: D.Split, elapsed: float, log=pr
         return json.loads((out / "test.json").read_text())
     best, meta = load(out / "best")
     idx = np.random.default_rng(cfg.seed + 1).permutation(len(train_s))[:2000]
-    y = train_s.pspi.numpy()[idx]
     mirror = meta.get("mirror", cfg.augment > 0)
-    o = predict_outputs(best, train_s, idx, mirror=mirror)
-    gate = tune_gate(y, o["pspi"], o["p1"])
-    thr = M.tune_thresholds(y, predict_split(best, train_s, idx, mirror=mirror, gate=gate))
+    gate, thr = tune_reading(best, train_s, idx, mirror=mirror)
     info = {k: v for k, v in meta.items() if k not in ("format", "version", "config")}
     info.update(thresholds={str(k): v for k, v in thr.items()}, gate=gate, train_seconds=elapsed,
                 command=command_line(cfg, out))
