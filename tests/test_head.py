@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -248,3 +249,31 @@ def test_face_frames_head_default_and_mask_option():
     np.testing.assert_array_equal(head[0], head[1])  # deterministic
     with pytest.raises(InputError, match="face"):
         next(face_frames(c, size=64, model="bust"))
+
+
+def test_painted_brows_follow_the_brow_height_control():
+    """The eyebrows are painted on the skin the brow-height control moved: a low-browed identity's dark brow band
+    sits lower above the eye than a high-browed one's, by about what the control moves the skin (before the fix
+    the band stayed at the same height over the moved ridge)."""
+    base = sample_identities(1, seed=4)[0]
+
+    def band(v: float) -> tuple[float, float]:
+        ident = dataclasses.replace(base, hair="black", details={**base.details, "brow_height": v, "brow_angle": 0.0})
+        h = build_head(ident)
+        lo, hi = h.parts["skin"]
+        p, lum = h.vertices[lo:hi], h.colors[lo:hi].mean(1)
+        c = h.eye_centers[0]
+        near = (np.abs(p[:, 0] - c[0] - 4) < 6) & (p[:, 1] > c[1] + 4) & (p[:, 1] < c[1] + 32) & (p[:, 2] > c[2])
+        dark = near & (lum < 0.5 * np.median(lum[near]))
+        skin_moved = float(np.median(ident_offset(ident)[near & ~dark][:, 1]))
+        return float(p[dark, 1].mean() - c[1]), skin_moved
+
+    (low, moved_low), (high, moved_high) = band(-0.8), band(0.8)
+    assert moved_high - moved_low > 3.0  # the control moves the skin several mm
+    assert high - low > 0.6 * (moved_high - moved_low)  # and the painted brow goes with it
+
+
+def ident_offset(ident) -> np.ndarray:
+    from painface.face.head import detail_offset
+
+    return detail_offset(load_head_asset(), ident.details, "brow_")

@@ -123,17 +123,26 @@ def shape_vertices(asset: HeadAsset, pheno: Phenotype, details: dict[str, float]
     """Rest vertices ``[V, 3]`` of the skin/tongue mesh, joints ``[6, 3]`` and eye spheres ``[2, 4]``."""
     w = pheno.corner_weights()
     v = asset["pheno_mean"] + np.tensordot(w @ asset["pheno_coef"], asset["pheno_basis"], axes=1)
+    v = v + detail_offset(asset, details)
+    joints = np.tensordot(w, asset["pheno_joints"], axes=1)
+    eyes = np.tensordot(w, asset["pheno_eyes"], axes=1)
+    return v.astype(np.float64), joints, eyes
+
+
+def detail_offset(asset: HeadAsset, details: dict[str, float] | None, prefix: str = "") -> np.ndarray:
+    """Displacement ``[V, 3]`` (mm) of the skin/tongue mesh by the identity's detail controls whose names start
+    with ``prefix`` (all by default): ``v * detail_pos`` for ``v >= 0``, ``-v * detail_neg`` below."""
     names = asset.detail_names
+    d = np.zeros(asset["pheno_mean"].shape, np.float64)
     for k, val in (details or {}).items():
         if k not in names:
             raise InputError(f"identity.details: unknown control {k!r}; expected some of {names}")
         if not np.isfinite(val) or abs(val) > 1:
             raise InputError(f"identity.details.{k}: expected a number in -1..1, got {val!r}")
-        i = names.index(k)
-        v = v + (val * asset["detail_pos"][i] if val >= 0 else -val * asset["detail_neg"][i])
-    joints = np.tensordot(w, asset["pheno_joints"], axes=1)
-    eyes = np.tensordot(w, asset["pheno_eyes"], axes=1)
-    return v.astype(np.float64), joints, eyes
+        if k.startswith(prefix):
+            i = names.index(k)
+            d += val * asset["detail_pos"][i] if val >= 0 else -val * asset["detail_neg"][i]
+    return d
 
 
 def _jaw_rotation(rest: np.ndarray, jaw_open: np.ndarray, jaw_w: np.ndarray, pivot: np.ndarray) -> float:
@@ -297,8 +306,10 @@ def _build(identity_json: str | None) -> Head:
         a1 = _vertex_areas(skin_v + fields[i, : len(skin_v)], skin_tri)
         c = np.clip((a0 - a1) / np.maximum(a0, 1e-6) - 0.04, 0.0, 0.6) / 0.6
         creases[i, : len(skin_v)] = smooth @ c  # soften: one round of one-ring averaging
+    # the painted eyebrows sit on the skin the brow controls moved (height, angle, ridge), not at a fixed height
+    brow_offset = detail_offset(asset, ident.details, "brow_") if ident is not None else None
     colors, spec = head_colors(ident, asset, verts, parts, np.concatenate(polars), np.concatenate(gaps), hair_all,
-                               eye_centers)
+                               eye_centers, brow_offset=brow_offset)
     lin = srgb_to_linear(colors)
     for a in (verts, tris, fields, pose_w, colors, spec, hair_all, creases, lin):
         a.setflags(write=False)

@@ -81,8 +81,12 @@ def periocular(p: np.ndarray, lid_rim: np.ndarray, eye_centers: np.ndarray, seed
 
 
 def head_colors(ident, asset: HeadAsset, verts: np.ndarray, parts: dict[str, tuple[int, int]], polar: np.ndarray,
-                gaps: np.ndarray, hair: np.ndarray, eye_centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Albedo ``[V, 3]`` and specular ``[V]`` of a head built by :func:`painface.face.head.build_head`."""
+                gaps: np.ndarray, hair: np.ndarray, eye_centers: np.ndarray, *, brow_offset: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Albedo ``[V, 3]`` and specular ``[V]`` of a head built by :func:`painface.face.head.build_head`.
+    ``brow_offset`` ``[V_skin, 3]`` (mm): how far the identity's brow controls moved each skin vertex; the eyebrows
+    are painted where they were before the move, so they travel with the skin (a low-browed person has low brows,
+    not a brow band at the usual height over a lowered ridge)."""
     from painface.face.identity import HAIR_COLORS, IRIS_COLORS, MONK_SKIN_TONES, hex_to_rgb
 
     tone = ident.skin_tone if ident is not None else 4
@@ -111,7 +115,7 @@ def head_colors(ident, asset: HeadAsset, verts: np.ndarray, parts: dict[str, tup
     spec[lo:hi] *= 1.0 + 0.6 * np.clip((0.55 - float(skin.mean())) / 0.4, 0.0, 1.0)
     # brows: a band of the identity's hair colour, thicker for a positive brow_thickness
     thick = ident.param("brow_thickness") if ident is not None else 0.0
-    brows = brow_mask(p, eye_centers, thick)
+    brows = brow_mask(p if brow_offset is None else p - brow_offset, eye_centers, thick)
     brow_col = 0.15 * skin + 0.85 * hair_c * (0.7 if ident is None or ident.hair != "grey" else 0.9)
     c = c * (1 - 0.92 * brows[:, None]) + brow_col * 0.92 * brows[:, None]
     # around the eyes: crease and under-eye shading, then the lash line (near black, a little of the hair colour)
