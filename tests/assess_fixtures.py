@@ -13,7 +13,8 @@ AUS = ("AU4", "AU6", "AU7", "AU9", "AU10", "AU43")
 
 
 def write_fake_synth(root: Path, identities: int = 6, expressions: int = 4, size: int = 32, seed: int = 0) -> Path:
-    """Write ``root`` in the synth-faces layout: per identity one neutral + ``expressions`` images, 1 view."""
+    """Write ``root`` in the synth-faces layout: per identity one neutral + ``expressions`` images, 1 view;
+    identity ``i`` has ``identity_seed`` ``1000 seed + i``."""
     rng = np.random.default_rng(seed)
     rows = []
     splits = ["train"] * max(1, identities - 2) + ["val", "test"]
@@ -32,7 +33,8 @@ def write_fake_synth(root: Path, identities: int = 6, expressions: int = 4, size
             for path, arr in ((f, img), (h, hm)):
                 (root / path).parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(arr).save(root / path)
-            rows.append({"file": f, "identity": i, "split": splits[i], "expression": e, "view_yaw": 0.0,
+            rows.append({"file": f, "identity": i, "identity_seed": 1000 * seed + i, "split": splits[i],
+                         "expression": e, "view_yaw": 0.0,
                          "view_pitch": 0.0, "neutral_file": f"images/{i:06d}/{i:06d}_v0_e00.png", "heatmap_file": h,
                          **dict(zip(AUS, aus, strict=True)), "PSPI": pspi, "pain": pspi > 0, "age": 30,
                          "age_group": "adult", "sex": "female", "skin_tone": 5})

@@ -221,3 +221,33 @@ def test_the_recorded_command_spells_out_every_non_default_setting():
     assert cmd == ("painface train-assess --data d --out runs/r --variant a --init x.safetensors --steps 2000 "
                    "--lr 0.0002 --augment 0.8")
     assert command_line(TrainConfig(data="d", variant="c"), "o") == "painface train-assess --data d --out o --variant c"
+
+
+def test_extra_data_adds_every_image_of_other_people_and_keeps_neutral_pairs(tmp_path):
+    from painface.assess import data as D
+    from painface.assess.train import command_line
+
+    main = write_fake_synth(tmp_path / "main", identities=5, expressions=2, seed=0)  # 3 train identities
+    more = write_fake_synth(tmp_path / "more", identities=4, expressions=2, seed=1)  # every split is used
+    s = D.load_training(main, [str(more)], 32)
+    assert len(s) == (3 + 4) * 3 and len(set(s.identity.tolist())) == 7
+    # each image's neutral is the same person's expression-0 image, in its own part
+    assert (s.pspi[s.neutral] == 0).all() and (s.identity[s.neutral] == s.identity).all()
+    assert torch.equal(s.images[s.neutral[-1]], D.load_split(more, "test", 32).images[0])
+    # a dataset holding one of main's val/test people is refused, as is one that cannot tell
+    with pytest.raises(InputError, match="val/test identities"):
+        D.load_training(main, [str(main)], 32)
+    import pandas as pd
+
+    df = pd.read_csv(more / "metadata.csv").drop(columns="identity_seed")
+    df.to_csv(more / "metadata.csv", index=False)
+    with pytest.raises(InputError, match="identity_seed"):
+        D.load_training(main, [str(more)], 32)
+    write_fake_synth(more, identities=4, expressions=2, seed=1)
+    cfg = TrainConfig(data=str(main), extra_data=(str(more),), **TINY, steps=2, batch=4, eval_every=1, save_every=1)
+    assert command_line(cfg, "o").endswith(f"--extra-data {more}")
+    train(cfg, tmp_path / "r", progress=False, log=lambda *_: None)
+    assert load(tmp_path / "r" / "best")[1]["train_images"] == 21
+    train(cfg, tmp_path / "r", progress=False, log=lambda *_: None)  # the stored config (a list) still matches
+    with pytest.raises(InputError, match="extra_data"):
+        train(TrainConfig(**{**cfg.__dict__, "extra_data": ()}), tmp_path / "r", progress=False)

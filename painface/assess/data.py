@@ -77,6 +77,49 @@ def load_split(root: str | Path, split: str, size: int, heatmaps: bool = False) 
                  identity=torch.tensor(df.identity.to_numpy(np.int64)))
 
 
+def join_splits(parts: list[Split]) -> Split:
+    """One split of several: rows in order, each part's ``neutral`` rows and ``identity`` numbers offset so that
+    they still point into their own part and stay distinct."""
+    if len(parts) == 1:
+        return parts[0]
+    rows = np.cumsum([0] + [len(p) for p in parts])
+    ids = np.cumsum([0] + [int(p.identity.max()) + 1 for p in parts])
+    hm = [p.heatmaps for p in parts]
+    return Split(images=torch.cat([p.images for p in parts]),
+                 heatmaps=None if any(h is None for h in hm) else torch.cat(hm),
+                 neutral=torch.cat([p.neutral + int(r) for p, r in zip(parts, rows, strict=False)]),
+                 aus=torch.cat([p.aus for p in parts]), pspi=torch.cat([p.pspi for p in parts]),
+                 identity=torch.cat([p.identity + int(i) for p, i in zip(parts, ids, strict=False)]))
+
+
+def load_training(root: str | Path, extra: tuple[str, ...] | list[str], size: int, heatmaps: bool = False) -> Split:
+    """The ``train`` split of ``root`` plus every image (all splits) of each dataset in ``extra``: more synthetic
+    people to learn from, while ``root``'s val and test identities stay the yardstick. Refused if an extra dataset
+    holds one of ``root``'s val or test identities (same ``identity_seed``), or has no ``identity_seed`` column
+    to tell."""
+    from painface.synth.dataset import read_metadata
+
+    parts = [load_split(root, "train", size, heatmaps)]
+    if not extra:
+        return parts[0]
+    held = read_metadata(root, check_files=False)
+    if "identity_seed" not in held.columns:
+        raise InputError(f"{root}: metadata.csv has no identity_seed column; cannot check --extra-data against its "
+                         "val and test identities")
+    held = set(held.identity_seed[held.split != "train"].astype(np.int64))
+    for other in extra:
+        df = read_metadata(other, check_files=False)
+        if "identity_seed" not in df.columns:
+            raise InputError(f"{other}: metadata.csv has no identity_seed column; cannot check that it holds none "
+                             f"of {root}'s val and test identities")
+        shared = held & set(df.identity_seed.astype(np.int64))
+        if shared:
+            raise InputError(f"--extra-data {other}: holds {len(shared)} of {root}'s val/test identities "
+                             f"(identity_seed {min(shared)}, ...); render it with another --seed")
+        parts += [load_split(other, s, size, heatmaps) for s in ("train", "val", "test") if (df.split == s).any()]
+    return join_splits(parts)
+
+
 def to_float(x: torch.Tensor) -> torch.Tensor:
     """uint8 -> float 0..1."""
     return x.float() / 255.0

@@ -60,6 +60,7 @@ class TrainConfig:
     val_images: int = 300
     save_every: int = 50
     seed: int = 0
+    extra_data: tuple[str, ...] = ()
 
 
 def command_line(cfg: TrainConfig, out: Path | str) -> str:
@@ -69,6 +70,7 @@ def command_line(cfg: TrainConfig, out: Path | str) -> str:
     for f in fields(cfg):
         value = getattr(cfg, f.name)
         if f.name not in ("data", "variant") and value != getattr(default, f.name):
+            value = " ".join(value) if isinstance(value, tuple) else value
             parts.append(f"--{f.name.replace('_', '-')} {value}")
     return " ".join(parts)
 
@@ -188,14 +190,15 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, log=print
         raise InputError(f"--pspi-weight: expected > 0, got {cfg.pspi_weight}")
     cfg_path = out / "config.json"
     if cfg_path.is_file():
-        old = {**dataclasses.asdict(TrainConfig()), **json.loads(cfg_path.read_text())}  # older runs: defaults
-        if old != dataclasses.asdict(cfg):
-            diff = sorted(k for k in old if old.get(k) != dataclasses.asdict(cfg).get(k))
+        now = json.loads(json.dumps(dataclasses.asdict(cfg)))  # as stored (tuples become lists)
+        old = {**json.loads(json.dumps(dataclasses.asdict(TrainConfig()))), **json.loads(cfg_path.read_text())}
+        if old != now:  # older runs lack newer settings: their defaults
+            diff = sorted(k for k in old if old.get(k) != now.get(k))
             raise InputError(f"{out}: holds a run with other settings ({', '.join(diff)}); use a new --out")
     teacher = _teacher(cfg)
     need_hm = cfg.variant in ("teacher", "b")
     t0 = time.time()
-    train_s = D.load_split(cfg.data, "train", cfg.size, heatmaps=need_hm)
+    train_s = D.load_training(cfg.data, cfg.extra_data, cfg.size, heatmaps=need_hm)
     val_s = D.load_split(cfg.data, "val", cfg.size, heatmaps=cfg.variant == "teacher")
     log(f"loaded train {len(train_s)} / val {len(val_s)} images at {cfg.size} px in {time.time() - t0:.0f} s")
     out.mkdir(parents=True, exist_ok=True)
@@ -226,6 +229,8 @@ def train(cfg: TrainConfig, out: str | Path, *, progress: bool = True, log=print
     val_idx = np.sort(np.random.default_rng(cfg.seed).permutation(len(val_s))[:cfg.val_images])
     mirror = cfg.augment > 0  # trained on mirrored faces too: read each face with its mirror image
     info = {"params": count_parameters(model), "data": str(cfg.data), "train_images": len(train_s), "mirror": mirror}
+    if cfg.extra_data:
+        info["extra_data"] = list(cfg.extra_data)
 
     def checkpoint() -> None:
         meta = {"step": step, "best": best, "elapsed": elapsed, "history": history}

@@ -15,6 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a: RGB; b: + heatmap-teacher distillation (needs --teacher); c: + neutral image")
     parser.add_argument("--teacher", default="", help="best.safetensors of a --variant teacher run (for b)")
     parser.add_argument("--init", default="", help="start from the weights of this checkpoint (same network)")
+    parser.add_argument("--extra-data", nargs="+", default=(), metavar="DIR",
+                        help="more synth faces folders to train on (all their images; none of --data's val/test "
+                             "identities may be in them); --data's val and test splits stay the yardstick")
     for name in ("size", "dim", "depth", "heads", "steps", "batch", "warmup", "eval_every", "val_images",
                  "save_every", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--threads: expected >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items() if k in names})
     res = train(cfg, args.out, progress=not args.quiet)
     print(json.dumps(res, indent=1))
     return 0
