@@ -4,8 +4,10 @@ synthetic test identities (95 % bootstrap CIs over identities), and real neutral
     python scripts/assess_report.py --data data/synth112 --runs runs/assess --variants a b c \
         --real ../shared/realfaces/london-dev --out results/assess
 
-Test predictions of a variant come from ``RUN/test_predictions.npz`` (written once by train-assess);
-its F1 thresholds from its checkpoint (tuned on training images). The analyze detector (calibration
+Test predictions of a variant come from ``RUN/test_predictions.npz`` (written once by train-assess) when the run
+was trained on ``--data``; a run trained on another rendering of the same people (e.g. before a renderer change)
+reads ``--data``'s test split here, as train-assess would (mirror and gate as its checkpoint says). Its F1
+thresholds come from its checkpoint (tuned on training images). The analyze detector (calibration
 "regression") reads the test images and 600 training images (its F1 thresholds).
 """
 
@@ -25,6 +27,18 @@ KEYS = ("MAE", "r", "ICC", "AUROC1", "AUROC2", "AUROC3", "F1_1", "F1_2", "F1_3")
 
 def with_ci(y, p, ident, thr, n) -> dict[str, tuple[float, float, float]]:
     return M.bootstrap(ident, lambda i: M.summary(y[i], p[i], thr), n=n, seed=0)
+
+
+def read_test(run: Path, data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(true PSPI, predicted PSPI, identity) of ``data``'s test split read by ``run``'s best checkpoint."""
+    from painface.assess import data as D
+    from painface.assess.model import load
+    from painface.assess.train import predict_split
+
+    model, meta = load(run / "best")
+    split = D.load_split(data, "test", model.config.size, heatmaps=model.config.variant == "teacher")
+    p = predict_split(model, split, mirror=meta.get("mirror", False), gate=meta.get("gate"))
+    return split.pspi.numpy(), p, split.identity.numpy()
 
 
 def fmt(ci: dict, k: str) -> str:
@@ -66,9 +80,13 @@ def main() -> None:
     table: dict[str, dict] = {}
     for v in args.variants:
         run = Path(args.runs) / v
-        z = np.load(run / "test_predictions.npz")
-        thr = {int(k): t for k, t in json.loads((run / "best.json").read_text())["thresholds"].items()}
-        table[f"ViTPain ({v})"] = with_ci(z["pspi"], z["pred"], z["identity"], thr, args.boot)
+        info = json.loads((run / "best.json").read_text())
+        thr = {int(k): t for k, t in info["thresholds"].items()}
+        if Path(info.get("data", args.data)).resolve() == Path(args.data).resolve():
+            z = np.load(run / "test_predictions.npz")
+            table[f"ViTPain ({v})"] = with_ci(z["pspi"], z["pred"], z["identity"], thr, args.boot)
+        else:
+            table[f"ViTPain ({v})"] = with_ci(*read_test(run, Path(args.data)), thr, args.boot)
     mean = float(train.PSPI.mean())
     thr_mean = {k: mean for k in M.LEVELS}  # a constant: every image is called positive iff mean >= k
     table["mean PSPI of training images"] = with_ci(y, np.full_like(y, mean), ident, thr_mean, args.boot)
