@@ -37,7 +37,7 @@ def read_test(run: Path, data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
     model, meta = load(run / "best")
     split = D.load_split(data, "test", model.config.size, heatmaps=model.config.variant == "teacher")
-    p = predict_split(model, split, mirror=meta.get("mirror", False), gate=meta.get("gate"))
+    p = predict_split(model, split, mirror=meta.get("mirror", True), gate=meta.get("gate"))  # as the Assessor reads
     return split.pspi.numpy(), p, split.identity.numpy()
 
 

@@ -1,7 +1,8 @@
 """Choose between ViTPain runs on the **validation** identities (all of them, not train-assess's 300-image subset),
-read three ways: plain, with the mirror image, with the mirror image and the PSPI gate. The gate is tuned on 2,000
-training images exactly as ``train-assess`` does at the end (:func:`painface.assess.model.tune_gate`); the test
-split is not read.
+read three ways: plain, with the mirror image, with the mirror image and the PSPI gate. The gate is the one stored in
+the checkpoint (what ``painface assess`` uses; ``train-assess`` tunes it on 2,000 of the images the run trained on,
+extra datasets included); for a checkpoint without one it is tuned here on 2,000 of ``--data``'s training images as
+``train-assess`` would (:func:`painface.assess.model.tune_gate`). The test split is not read.
 
     python scripts/assess_val.py --data data/synth112 --runs runs/assess --variants b b2lo b3 b4 b5
 """
@@ -40,8 +41,10 @@ def main() -> None:
         idx = np.random.default_rng(1).permutation(len(train_s))[:2000]  # finish()'s seed + 1 with seed 0
         y = val_s.pspi.numpy()
         for mirror in (False, True):
-            o = predict_outputs(model, train_s, idx, mirror=mirror)
-            gate = tune_gate(train_s.pspi.numpy()[idx], o["pspi"], o["p1"])
+            gate = meta.get("gate")
+            if mirror and gate is None:
+                o = predict_outputs(model, train_s, idx, mirror=True)
+                gate = tune_gate(train_s.pspi.numpy()[idx], o["pspi"], o["p1"])
             val = predict_outputs(model, val_s, mirror=mirror)
             for g in ((None, gate) if mirror else (None,)):
                 s = M.summary(y, gated(val["pspi"], val["p1"], g or 0))

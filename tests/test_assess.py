@@ -235,8 +235,10 @@ def test_extra_data_adds_every_image_of_other_people_and_keeps_neutral_pairs(tmp
     assert (s.pspi[s.neutral] == 0).all() and (s.identity[s.neutral] == s.identity).all()
     assert torch.equal(s.images[s.neutral[-1]], D.load_split(more, "test", 32).images[0])
     # a dataset holding one of main's val/test people is refused, as is one that cannot tell
+    with pytest.raises(InputError, match="twice"):
+        D.load_training(main, [str(more), str(more)], 32)
     with pytest.raises(InputError, match="val/test identities"):
-        D.load_training(main, [str(main)], 32)
+        D.load_training(main, [str(write_fake_synth(tmp_path / "copy", identities=5, expressions=2, seed=0))], 32)
     import pandas as pd
 
     df = pd.read_csv(more / "metadata.csv").drop(columns="identity_seed")

@@ -252,9 +252,11 @@ def test_face_frames_head_default_and_mask_option():
 
 
 def test_painted_brows_follow_the_brow_height_control():
-    """The eyebrows are painted on the skin the brow-height control moved: a low-browed identity's dark brow band
-    sits lower above the eye than a high-browed one's, by about what the control moves the skin (before the fix
-    the band stayed at the same height over the moved ridge)."""
+    """The eyebrows are painted on the skin the brow-height control moved: the darkness-weighted centre of the region
+    above the eye rises with the control by most of what the control moves the skin there (2.2 mm for 2.6 mm here;
+    with the eyebrows painted at a fixed height, as before, it fell by 1.9 mm over the raised ridge's shading)."""
+    from painface.face.head import detail_offset
+
     base = sample_identities(1, seed=4)[0]
 
     def band(v: float) -> tuple[float, float]:
@@ -263,17 +265,11 @@ def test_painted_brows_follow_the_brow_height_control():
         lo, hi = h.parts["skin"]
         p, lum = h.vertices[lo:hi], h.colors[lo:hi].mean(1)
         c = h.eye_centers[0]
-        near = (np.abs(p[:, 0] - c[0] - 4) < 6) & (p[:, 1] > c[1] + 4) & (p[:, 1] < c[1] + 32) & (p[:, 2] > c[2])
-        dark = near & (lum < 0.5 * np.median(lum[near]))
-        skin_moved = float(np.median(ident_offset(ident)[near & ~dark][:, 1]))
-        return float(p[dark, 1].mean() - c[1]), skin_moved
+        near = (np.abs(p[:, 0] - c[0] - 4) < 10) & (p[:, 1] > c[1] + 2) & (p[:, 1] < c[1] + 34) & (p[:, 2] > c[2])
+        w = np.clip(np.median(lum[near]) - lum[near], 0, None)  # darkness: the eyebrow, the lid's crease
+        moved = float(np.median(detail_offset(load_head_asset(), ident.details, "brow_")[near][:, 1]))
+        return float((p[near, 1] * w).sum() / w.sum() - c[1]), moved
 
     (low, moved_low), (high, moved_high) = band(-0.8), band(0.8)
-    assert moved_high - moved_low > 3.0  # the control moves the skin several mm
+    assert moved_high - moved_low > 2.0  # the control moves the skin above the eye
     assert high - low > 0.6 * (moved_high - moved_low)  # and the painted brow goes with it
-
-
-def ident_offset(ident) -> np.ndarray:
-    from painface.face.head import detail_offset
-
-    return detail_offset(load_head_asset(), ident.details, "brow_")

@@ -85,8 +85,10 @@ def join_splits(parts: list[Split]) -> Split:
     rows = np.cumsum([0] + [len(p) for p in parts])
     ids = np.cumsum([0] + [int(p.identity.max()) + 1 for p in parts])
     hm = [p.heatmaps for p in parts]
+    if len({h is None for h in hm}) > 1:
+        raise InputError("join_splits: either every part has heatmaps or none has")
     return Split(images=torch.cat([p.images for p in parts]),
-                 heatmaps=None if any(h is None for h in hm) else torch.cat(hm),
+                 heatmaps=None if hm[0] is None else torch.cat(hm),
                  neutral=torch.cat([p.neutral + int(r) for p, r in zip(parts, rows, strict=False)]),
                  aus=torch.cat([p.aus for p in parts]), pspi=torch.cat([p.pspi for p in parts]),
                  identity=torch.cat([p.identity + int(i) for p, i in zip(parts, ids, strict=False)]))
@@ -102,6 +104,9 @@ def load_training(root: str | Path, extra: tuple[str, ...] | list[str], size: in
     parts = [load_split(root, "train", size, heatmaps)]
     if not extra:
         return parts[0]
+    folders = [Path(root).resolve()] + [Path(e).resolve() for e in extra]
+    if len(set(folders)) < len(folders):
+        raise InputError(f"--extra-data: {list(extra)} names a folder twice, or --data {root} again")
     held = read_metadata(root, check_files=False)
     if "identity_seed" not in held.columns:
         raise InputError(f"{root}: metadata.csv has no identity_seed column; cannot check --extra-data against its "
