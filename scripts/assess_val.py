@@ -18,8 +18,8 @@ import torch
 
 from painface.assess import data as D
 from painface.assess import metrics as M
-from painface.assess.model import gated, load, tune_gate
-from painface.assess.train import predict_outputs
+from painface.assess.model import gated, load
+from painface.assess.train import predict_outputs, tune_reading
 
 
 def main() -> None:
@@ -30,21 +30,24 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    splits: dict[int, tuple[D.Split, D.Split]] = {}
+    splits: dict[tuple[str, int], D.Split] = {}
+
+    def split(name: str, size: int) -> D.Split:  # each split read once, and the training split only if needed
+        if (name, size) not in splits:
+            splits[name, size] = D.load_split(args.data, name, size)
+        return splits[name, size]
+
     print("| run | step | read | gate | val MAE | r | AUROC1 | AUROC2 | AUROC3 |\n" + "|---" * 9 + "|")
     for v in args.variants:
         model, meta = load(args.runs / v / "best")
-        size = model.config.size
-        if size not in splits:
-            splits[size] = (D.load_split(args.data, "train", size), D.load_split(args.data, "val", size))
-        train_s, val_s = splits[size]
-        idx = np.random.default_rng(1).permutation(len(train_s))[:2000]  # finish()'s seed + 1 with seed 0
+        val_s = split("val", model.config.size)
         y = val_s.pspi.numpy()
         for mirror in (False, True):
             gate = meta.get("gate")
             if mirror and gate is None:
-                o = predict_outputs(model, train_s, idx, mirror=True)
-                gate = tune_gate(train_s.pspi.numpy()[idx], o["pspi"], o["p1"])
+                train_s = split("train", model.config.size)
+                idx = np.random.default_rng(1).permutation(len(train_s))[:2000]  # finish()'s seed + 1 with seed 0
+                gate = tune_reading(model, train_s, idx, mirror=True)[0]
             val = predict_outputs(model, val_s, mirror=mirror)
             for g in ((None, gate) if mirror else (None,)):
                 s = M.summary(y, gated(val["pspi"], val["p1"], g or 0))
