@@ -362,3 +362,56 @@ def test_stats_head_ignores_a_statistic_that_never_varied_in_training():
     y2 = y.clone()
     y2[..., 0] = 0.7
     assert torch.isinf(head.sd[0]) and torch.allclose(head(y), head(y2))
+
+
+@pytest.fixture(scope="module")
+def synth96_other(tmp_path_factory):
+    """Clips of another virtual population (--seed 1): other people, other faces."""
+    from painface.synth.videos import SynthVideosConfig, make_videos
+
+    root = tmp_path_factory.mktemp("synth96_other") / "v"
+    make_videos(SynthVideosConfig(subjects=2, views=("front",), size=96, clips=1, classes=("BL1", "PA4"), seed=1,
+                                  split="train"), root, progress=False)
+    return root
+
+
+def test_extra_data_trains_on_every_clip_of_another_population(synth96, synth96_other, tmp_path):
+    """--extra-data: every clip of the other population joins the training clips (its people kept apart from
+    --data's in the cross-fitting folds), and --reader-init is the checkpoint the readers started from."""
+    from painface.video.model import VITPAIN, sha256
+
+    out = tmp_path / "x.safetensors"
+    assert main(["train-video", "--data", str(synth96), "--extra-data", str(synth96_other), "--encoder", "code",
+                 "--reader-init", str(VITPAIN), "--reader-steps", "2", "--frames", "4", "--stride", "4", "--epochs",
+                 "2", "--out", str(out), "--quiet"]) == 0
+    info = json.loads(out.with_suffix(".json").read_text())
+    base = read_samples(synth96)
+    n_extra = len(read_samples(synth96_other))
+    assert info["train_clips"] == int((base.split == "train").sum()) + n_extra and n_extra == 4
+    assert info["reader_init_sha256"] == sha256(VITPAIN) and info["extra_data"] == [str(synth96_other)]
+    assert info["datasets"][str(synth96_other)]["seed"] == 1
+    faces = set(read_samples(synth96_other).identity_seed) & set(base.identity_seed)
+    assert not faces  # another population wears other faces
+
+
+def test_extra_data_refuses_held_out_people_and_faces(synth96, synth96_other, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "m.safetensors"
+    same = tmp_path / "same"
+    shutil.copytree(synth96, same)  # the same population (seed 0) under another name
+    leak = tmp_path / "leak"
+    shutil.copytree(synth96_other, leak)
+    table = pd.read_csv(leak / "samples.csv", sep="\t")
+    base = read_samples(synth96)
+    table.loc[0, "identity_seed"] = int(base.identity_seed[base.split != "train"].iloc[0])  # a held-out face
+    table.to_csv(leak / "samples.csv", sep="\t", index=False)
+    for extra, msg in (([synth96], "named twice"), ([same], "same virtual population"),
+                       ([synth96_other, synth96_other], "named twice"), ([leak], "held-out faces"),
+                       ([tmp_path], "not a synth videos folder")):
+        assert main(["train-video", "--data", str(synth96), "--extra-data", *map(str, extra), "--out", str(out),
+                     *FAST]) == 2
+        assert msg in capsys.readouterr().err and not out.exists()
+    assert main(["train-video", "--data", str(synth96), "--reader-init", str(tmp_path / "no.safetensors"),
+                 "--encoder", "code", "--out", str(out), *FAST]) == 2
+    assert "--reader-init" in capsys.readouterr().err and not out.exists()

@@ -9,6 +9,9 @@ from pathlib import Path
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, help="a synth videos folder (train subjects train, val subjects test)")
+    p.add_argument("--extra-data", type=Path, nargs="+", default=[],
+                   help="more synth videos folders of other virtual populations (another --seed): every clip of them "
+                        "trains (refused when one holds a person or a face of --data or --test)")
     p.add_argument("--real", type=Path, help="a BioVid Part A folder (licensed; video/, samples.csv)")
     p.add_argument("--protocol", default="synthetic", help="synthetic, real or mixed (synthetic + --real-subjects)")
     p.add_argument("--real-subjects", type=int, default=0, help="mixed: how many real training subjects to add")
@@ -28,6 +31,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "crops too: for real footage such as BioVid's)")
     p.add_argument("--reader-steps", type=int, default=3000,
                    help="code encoder: fine-tuning steps per face-code reader (batches of --batch frames)")
+    p.add_argument("--reader-init", type=Path, default=None,
+                   help="code encoder: the ViTPain checkpoint the readers start from (default: the shipped one)")
     p.add_argument("--reader-folds", type=int, default=2,
                    help="code encoder: folds of training subjects for cross-fitted readings (1: no cross-fitting)")
     p.add_argument("--task", default="binary", help="binary (BL1 vs PA4) or 5class (BL1, PA1..PA4)")

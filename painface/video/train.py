@@ -7,6 +7,9 @@ One command runs the protocol of Nasimzada et al. on what is at hand:
 * ``--protocol real``: train on the training subjects of a BioVid Part A folder (``--real``);
 * ``--protocol mixed``: synthetic training subjects plus ``--real-subjects N`` real training subjects.
 
+``--extra-data`` adds every clip of more ``synth videos`` folders to the synthetic training clips: other virtual
+populations (another ``--seed``), never the people or faces held out.
+
 Held out, always: the ``val`` and ``test`` subjects of ``--data`` (the simulator's split), the test subjects of
 ``--real`` (a seeded ``--real-test-share`` of its subjects, never used for training) and every clip of
 each ``--test`` folder (e.g. PainDiffusion-made clips of the held-out subjects). Metrics per test set
@@ -147,7 +150,8 @@ def exact_codes(root: Path, df: pd.DataFrame, frames: int, stride: int) -> np.nd
 
 def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, groups: np.ndarray, *,
              epochs: int, lr: float, batch: int, seed: int, reader_steps: int, reader_folds: int,
-             progress: bool = True, log=print) -> tuple[torch.nn.Module, np.ndarray, list[float]]:
+             reader_init: Path | None = None, progress: bool = True, log=print
+             ) -> tuple[torch.nn.Module, np.ndarray, list[float]]:
     """The ``code`` encoder: fine-tune face-code readers, then the head on codes the readers read.
 
     ``x`` uint8 frames ``[N, T, S, S, 3]``; ``codes`` ``[N, T, 20]`` exact codes (NaN rows: clips without one,
@@ -156,7 +160,8 @@ def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, 
     subjects with codes are cut into ``reader_folds`` folds and each fold is read by a reader fine-tuned on the
     other folds (cross-fitting); the reader kept in the model is fine-tuned on all of them and reads the clips
     without codes. Returns the model, the readings the head learned from ``[N, T, 20]`` and the readers' mean
-    absolute error per number on the clips they did not train on."""
+    absolute error per number on the clips they did not train on. ``reader_init``: the ViTPain checkpoint the
+    readers start from (default: the shipped one)."""
     from painface.video.model import VITPAIN, CodeModel, make_head
     from painface.video.reader import from_vitpain, train_reader
 
@@ -174,7 +179,7 @@ def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, 
     def fine_tune(rows: np.ndarray, name: str):
         frames = x[rows].reshape(-1, *x.shape[2:])
         torch.manual_seed(seed)  # the new head's start does not depend on what ran before
-        return train_reader(from_vitpain(VITPAIN), frames, codes[rows].reshape(-1, codes.shape[-1]),
+        return train_reader(from_vitpain(reader_init or VITPAIN), frames, codes[rows].reshape(-1, codes.shape[-1]),
                             steps=reader_steps, batch=batch, seed=seed, progress=progress, desc=name)
 
     if reader_folds > 1:
@@ -220,6 +225,38 @@ def _dataset_config(root: Path) -> dict | None:
         return None
 
 
+def _check_extra(extra: list[Path], others: list[Path], held: list[pd.DataFrame]) -> list[Path]:
+    """The ``--extra-data`` folders, each a ``synth videos`` folder of another virtual population (another seed)
+    than ``others`` (``--data``, ``--test``) whose faces (``identity_seed``) are none of the held-out clips' ``held``;
+    refused otherwise."""
+    seen = {Path(r).resolve() for r in others}
+    seeds = {c.get("seed") for c in map(_dataset_config, others) if c}
+    faces = set()
+    for df in held:
+        if "identity_seed" in df.columns:
+            faces |= set(df.identity_seed.dropna().astype(int).tolist())
+    for root in extra:
+        cfg = _dataset_config(root)
+        if cfg is None:
+            raise InputError(f"--extra-data {root}: not a synth videos folder (no dataset.json with a config)")
+        if Path(root).resolve() in seen:
+            raise InputError(f"--extra-data {root}: named twice, or also --data or --test")
+        seen.add(Path(root).resolve())
+        if cfg.get("seed") in seeds:
+            raise InputError(f"--extra-data {root}: the same virtual population as another folder (--seed "
+                             f"{cfg.get('seed')}): its people include --data's held-out ones; film another --seed")
+        seeds.add(cfg.get("seed"))
+        df = read_samples(root)
+        if "identity_seed" not in df.columns:
+            raise InputError(f"--extra-data {root}: samples.csv has no identity_seed column (cannot check that its "
+                             "faces are not the held-out ones)")
+        shared = faces & set(df.identity_seed.dropna().astype(int).tolist())
+        if shared:
+            raise InputError(f"--extra-data {root}: {len(shared)} of its faces (identity_seed) are held-out faces "
+                             f"of --data or --test (e.g. {sorted(shared)[:3]})")
+    return list(extra)
+
+
 def _check(args: argparse.Namespace) -> None:
     if args.protocol not in ("synthetic", "real", "mixed"):
         raise InputError(f"--protocol: expected synthetic, real or mixed, got {args.protocol!r}")
@@ -240,6 +277,13 @@ def _check(args: argparse.Namespace) -> None:
     if args.encoder == "code" and args.protocol == "real":
         raise InputError("--encoder code: needs synthetic training clips (their exact face codes train the reader); "
                          "use --protocol synthetic or mixed")
+    if args.extra_data and args.protocol == "real":
+        raise InputError("--extra-data: synthetic training clips; not with --protocol real")
+    if args.reader_init is not None:
+        if args.encoder != "code":
+            raise InputError(f"--reader-init: only for --encoder code (got --encoder {args.encoder})")
+        if not args.reader_init.is_file():
+            raise InputError(f"--reader-init {args.reader_init}: not a file (expected a ViTPain .safetensors)")
     if args.out.suffix != ".safetensors":
         raise InputError(f"--out {args.out}: expected a .safetensors file name")
 
@@ -265,6 +309,14 @@ def train_from_args(args: argparse.Namespace) -> int:
         held = subject_split(df.subject_name, args.real_test_share, args.seed)
         return df.subject_name.isin(held).to_numpy()
 
+    extra_roots = []
+    if args.extra_data:  # checked before anything is decoded
+        others = [r for r in (args.data, *args.test) if r is not None]
+        held = [read_samples(r) for r in args.test]
+        if args.data is not None:
+            d = read_samples(args.data)
+            held.append(d[d.split != "train"] if "split" in d.columns else d)
+        extra_roots = _check_extra(args.extra_data, others, held)
     sources = []
     if args.data is not None:
         sources.append(("synthetic", args.data, False, views))
@@ -298,6 +350,17 @@ def train_from_args(args: argparse.Namespace) -> int:
         skipped[str(root)] = sk
         keep, y = task_rows(df, cfg)
         tests[str(root)] = (x[keep], y, df[keep].reset_index(drop=True))
+    for k, root in enumerate(extra_roots):
+        x, df, sk = prepared(root, cfg, views=views, cache=args.cache, progress=progress)
+        skipped[str(root)] = sk
+        keep, y = task_rows(df, cfg)
+        x, df = x[keep], df[keep].reset_index(drop=True)
+        train_x.append(x)
+        train_y.append(y)
+        # another population's vs001 is another person: keep the subjects apart (cross-fitting folds)
+        train_groups.append(np.array([f"extra{k + 1}:{s}" for s in df.subject_name], dtype=str))
+        if cfg.encoder == "code":
+            train_codes.append(exact_codes(root, df, cfg.frames, cfg.stride))
     x_tr, y_tr = np.concatenate(train_x), np.concatenate(train_y)
     if len(set(y_tr.tolist())) < len(cfg.classes):
         raise InputError(f"training clips hold only the classes {sorted(set(y_tr.tolist()))} of {cfg.classes}")
@@ -307,9 +370,14 @@ def train_from_args(args: argparse.Namespace) -> int:
         model, readings, err = fit_code(cfg, x_tr, y_tr, np.concatenate(train_codes), np.concatenate(train_groups),
                                         epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
                                         reader_steps=args.reader_steps, reader_folds=args.reader_folds,
-                                        progress=progress)
+                                        reader_init=args.reader_init, progress=progress)
         s_tr = scores(model.head, cfg, readings)  # the threshold from the readings the head learned from
+        from painface.video.model import VITPAIN, sha256
+
+        init = args.reader_init or VITPAIN
         extra = {"reader_steps": args.reader_steps, "reader_folds": args.reader_folds,
+                 "reader_init": "shipped ViTPain" if args.reader_init is None else str(init),
+                 "reader_init_sha256": sha256(init),
                  "reader_out_of_fold_mae": dict(zip(FEATURE_NAMES, (round(e, 4) for e in err), strict=False))}
     else:
         model = fit(cfg, x_tr, y_tr, epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
@@ -331,11 +399,13 @@ def train_from_args(args: argparse.Namespace) -> int:
             "train_clips": int(len(y_tr)), "epochs": args.epochs, "lr": args.lr, "batch": args.batch,
             "seed": args.seed, "threads": args.threads, "load_seconds": round(t_load, 1),
             "train_seconds": round(t_train, 1), "params": sum(p.numel() for p in model.parameters()),
-            "data": str(args.data) if args.data else None, "real": str(args.real) if args.real else None,
+            "data": str(args.data) if args.data else None,
+            "extra_data": [str(r) for r in args.extra_data], "real": str(args.real) if args.real else None,
             "real_subjects": args.real_subjects if args.protocol == "mixed" else None,
             "tests": report, "skipped": {k: v for k, v in skipped.items() if v},
             "command": "painface " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "datasets": {str(r): _dataset_config(r) for r in [args.data, *args.test] if r is not None}, **extra}
+            "datasets": {str(r): _dataset_config(r) for r in [args.data, *args.extra_data, *args.test]
+                         if r is not None}, **extra}
     save(args.out, model, cfg, info)
     if args.scores is not None and rows:
         from painface.io import atomic_write_bytes
