@@ -285,7 +285,7 @@ def test_code_encoder_trains_saves_and_classifies(synth96, tmp_path):
     out = tmp_path / "code.safetensors"
     assert main(["train-video", "--data", str(synth96), "--encoder", "code", "--reader-steps", "3", "--frames", "4",
                  "--stride", "4", "--epochs", "5", "--out", str(out), "--scores", str(tmp_path / "s.csv"),
-                 "--quiet"]) == 0
+                 "--readings", str(tmp_path / "r.npz"), "--quiet"]) == 0
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["reader"]["size"] == 96 and info["reader_folds"] == 2 and len(info["reader_out_of_fold_mae"]) == 20
     assert out.stat().st_size < 2_000_000
@@ -295,6 +295,15 @@ def test_code_encoder_trains_saves_and_classifies(synth96, tmp_path):
     table, _ = classify(out, [synth96 / f"video/{s}/{n}.mp4" for s, n in zip(held.subject_name, held.sample_name,
                                                                              strict=True)])
     assert np.allclose(table.score.to_numpy(), held.score.to_numpy(), atol=1e-5)
+    with np.load(tmp_path / "r.npz") as z:  # --readings: what the head read, training clips and held-out ones
+        n = info["train_clips"]
+        assert z["train/readings"].shape == (n, 4, 20) and len(z["train/subject"]) == n
+        assert str(z["test0/name"]) == "synthetic" and list(z["test0/sample_name"]) == list(held.sample_name)
+        from painface.video.model import load
+        from painface.video.train import scores
+
+        model, cfg, _ = load(out)
+        assert np.allclose(scores(model.head, cfg, z["test0/readings"]), held.score.to_numpy(), atol=1e-5)
 
 
 def test_code_encoder_needs_codes(biovid, tmp_path, capsys):

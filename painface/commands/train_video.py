@@ -48,6 +48,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", type=Path, default=None, help="folder for prepared inputs (reused by later runs)")
     p.add_argument("--out", type=Path, required=True, help="model file (.safetensors; a .json is written beside)")
     p.add_argument("--scores", type=Path, default=None, help="per-clip test scores (.csv)")
+    p.add_argument("--readings", type=Path, default=None,
+                   help="code encoder: save the face codes the head read (.npz: the training clips' cross-fitted "
+                        "readings, every test clip's) for experiments with other heads")
     p.add_argument("--quiet", action="store_true")
 
 

@@ -279,6 +279,9 @@ def _check(args: argparse.Namespace) -> None:
                          "use --protocol synthetic or mixed")
     if args.extra_data and args.protocol == "real":
         raise InputError("--extra-data: synthetic training clips; not with --protocol real")
+    if args.readings is not None and (args.encoder != "code" or args.readings.suffix != ".npz"):
+        raise InputError(f"--readings {args.readings}: a .npz file, for --encoder code only (got --encoder "
+                         f"{args.encoder})")
     if args.reader_init is not None:
         if args.encoder != "code":
             raise InputError(f"--reader-init: only for --encoder code (got --encoder {args.encoder})")
@@ -388,10 +391,19 @@ def train_from_args(args: argparse.Namespace) -> int:
 
     threshold = tune_threshold(y_tr, s_tr) if cfg.outputs == 1 else None
     report, rows = {}, []
-    for name, (x, y, df) in tests.items():
+    saved = {"train/readings": readings, "train/y": y_tr, "train/subject": np.concatenate(train_groups)} \
+        if cfg.encoder == "code" else {}
+    for k, (name, (x, y, df)) in enumerate(tests.items()):
         if not len(y):
             continue
-        s = scores(model, cfg, x)
+        if cfg.encoder == "code":  # read once: the readings are kept for --readings
+            r = model.reader.read(x).numpy()
+            s = scores(model.head, cfg, r)
+            saved.update({f"test{k}/readings": r, f"test{k}/y": y, f"test{k}/name": np.array(name),
+                          **{f"test{k}/{c}": df[c].to_numpy().astype(str)
+                             for c in ("subject_name", "sample_name", "view")}})
+        else:
+            s = scores(model, cfg, x)
         report[name] = evaluate(cfg, y, s, df.view.to_numpy(), threshold)
         cols = {"score": s} if cfg.outputs == 1 else {f"p_{c}": s[:, k] for k, c in enumerate(cfg.classes)}
         rows.append(df[["subject_name", "sample_name", "class_name", "view"]].assign(test=name, **cols))
@@ -407,6 +419,10 @@ def train_from_args(args: argparse.Namespace) -> int:
             "datasets": {str(r): _dataset_config(r) for r in [args.data, *args.extra_data, *args.test]
                          if r is not None}, **extra}
     save(args.out, model, cfg, info)
+    if args.readings is not None:
+        from painface.io import atomic_write_bytes
+
+        atomic_write_bytes(args.readings, lambda fh: np.savez_compressed(fh, **saved))
     if args.scores is not None and rows:
         from painface.io import atomic_write_bytes
 
