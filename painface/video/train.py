@@ -304,6 +304,7 @@ def train_from_args(args: argparse.Namespace) -> int:
     views = tuple(args.views.split(",")) if args.views else None
     progress = not args.quiet
     train_x, train_y, train_groups, train_codes, tests, skipped = [], [], [], [], {}, {}
+    train_views = []
     t0 = time.time()
 
     def split_of(df: pd.DataFrame, real: bool) -> np.ndarray:
@@ -344,6 +345,7 @@ def train_from_args(args: argparse.Namespace) -> int:
             train_x.append(x[tr])
             train_y.append(y[tr])
             train_groups.append(df.subject_name[tr].to_numpy().astype(str))
+            train_views.append(df.view[tr].to_numpy().astype(str))
             if cfg.encoder == "code":
                 has = not real and "codes_file" in df.columns
                 train_codes.append(exact_codes(root, df[tr], cfg.frames, cfg.stride) if has else
@@ -362,6 +364,7 @@ def train_from_args(args: argparse.Namespace) -> int:
         train_y.append(y)
         # another population's vs001 is another person: keep the subjects apart (cross-fitting folds)
         train_groups.append(np.array([f"extra{k + 1}:{s}" for s in df.subject_name], dtype=str))
+        train_views.append(df.view.to_numpy().astype(str))
         if cfg.encoder == "code":
             train_codes.append(exact_codes(root, df, cfg.frames, cfg.stride))
     x_tr, y_tr = np.concatenate(train_x), np.concatenate(train_y)
@@ -391,8 +394,8 @@ def train_from_args(args: argparse.Namespace) -> int:
 
     threshold = tune_threshold(y_tr, s_tr) if cfg.outputs == 1 else None
     report, rows = {}, []
-    saved = {"train/readings": readings, "train/y": y_tr, "train/subject": np.concatenate(train_groups)} \
-        if cfg.encoder == "code" else {}
+    saved = {"train/readings": readings, "train/y": y_tr, "train/subject": np.concatenate(train_groups),
+             "train/view": np.concatenate(train_views)} if cfg.encoder == "code" else {}
     for k, (name, (x, y, df)) in enumerate(tests.items()):
         if not len(y):
             continue
