@@ -91,6 +91,9 @@ def main() -> None:
             held["exact"] = exact_reference(root, samples)
             print(row("exact code, stats head (reference)", held, "exact"))
             if args.extra:
+                from painface.video.train import _check_extra
+
+                _check_extra(args.extra, [root], [held], views=None, codes=True)  # other people and faces only
                 held["exact_extra"] = exact_reference(root, samples, tuple(args.extra))
                 print(row("exact code, stats head, + extra people (reference)", held, "exact_extra"))
         for f in sorted((args.data / "runs").glob(f"*_{args.runs}.csv")):

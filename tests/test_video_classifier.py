@@ -392,7 +392,10 @@ def test_extra_data_trains_on_every_clip_of_another_population(synth96, synth96_
     out = tmp_path / "x.safetensors"
     assert main(["train-video", "--data", str(synth96), "--extra-data", str(synth96_other), "--encoder", "code",
                  "--reader-init", str(VITPAIN), "--reader-steps", "2", "--frames", "4", "--stride", "4", "--epochs",
-                 "2", "--out", str(out), "--quiet"]) == 0
+                 "2", "--out", str(out), "--readings", str(tmp_path / "r.npz"), "--quiet"]) == 0
+    with np.load(tmp_path / "r.npz") as z:  # the extra people's clips, named apart, with their views
+        extra = np.char.startswith(z["train/subject"].astype(str), "extra1:")
+        assert extra.sum() == 4 and (z["train/view"][extra] == "front").all() and str(z["task"]) == "binary"
     info = json.loads(out.with_suffix(".json").read_text())
     base = read_samples(synth96)
     n_extra = len(read_samples(synth96_other))
@@ -415,12 +418,37 @@ def test_extra_data_refuses_held_out_people_and_faces(synth96, synth96_other, tm
     base = read_samples(synth96)
     table.loc[0, "identity_seed"] = int(base.identity_seed[base.split != "train"].iloc[0])  # a held-out face
     table.to_csv(leak / "samples.csv", sep="\t", index=False)
-    for extra, msg in (([synth96], "named twice"), ([same], "same virtual population"),
-                       ([synth96_other, synth96_other], "named twice"), ([leak], "held-out faces"),
-                       ([tmp_path], "not a synth videos folder")):
-        assert main(["train-video", "--data", str(synth96), "--extra-data", *map(str, extra), "--out", str(out),
-                     *FAST]) == 2
+    blank = tmp_path / "blank"
+    shutil.copytree(synth96_other, blank)
+    pd.read_csv(blank / "samples.csv", sep="\t").drop(columns="identity_seed").to_csv(blank / "samples.csv",
+                                                                                      sep="\t", index=False)
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    (faces / "dataset.json").write_text(json.dumps({"name": "painface synthetic faces", "config": {"seed": 1}}))
+    for extra, more, msg in (([synth96], [], "named twice"), ([same], [], "same virtual population"),
+                             ([synth96_other, synth96_other], [], "named twice"), ([leak], [], "held-out faces"),
+                             ([tmp_path], [], "not a painface synth videos folder"),
+                             ([faces], [], "not a painface synth videos folder"),
+                             ([blank], [], "identity_seed"),
+                             ([synth96_other], ["--test", str(synth96_other)], "named twice"),
+                             ([synth96_other], ["--views", "side"], "views"),
+                             ([synth96_other], ["--protocol", "real", "--real", str(tmp_path)], "--protocol real")):
+        assert main(["train-video", "--data", str(synth96), "--extra-data", *map(str, extra), *more, "--out",
+                     str(out), *FAST]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "--extra-data" in err and not out.exists()
+    vit_json = tmp_path / "vitpain.json"
+    vit_json.write_text("{}")
+    for more, msg in ((["--encoder", "code", "--reader-init", str(tmp_path / "no.safetensors")], "--reader-init"),
+                      (["--encoder", "code", "--reader-init", str(vit_json)], "--reader-init"),
+                      (["--encoder", "code", "--reader-init", str(tmp_path / "m.json")], "--reader-init"),
+                      (["--encoder", "c3d", "--reader-init", str(vit_json)], "only for --encoder code"),
+                      (["--encoder", "c3d", "--readings", str(tmp_path / "r.npz")], "only the code encoder"),
+                      (["--encoder", "code", "--readings", str(tmp_path / "r.csv")], "expected a .npz")):
+        assert main(["train-video", "--data", str(synth96), "--out", str(out), *FAST, *more]) == 2
         assert msg in capsys.readouterr().err and not out.exists()
-    assert main(["train-video", "--data", str(synth96), "--reader-init", str(tmp_path / "no.safetensors"),
-                 "--encoder", "code", "--out", str(out), *FAST]) == 2
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint")
+    assert main(["train-video", "--data", str(synth96), "--out", str(out), *FAST, "--encoder", "code",
+                 "--reader-init", str(junk)]) == 2
     assert "--reader-init" in capsys.readouterr().err and not out.exists()

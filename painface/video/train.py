@@ -162,6 +162,8 @@ def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, 
     without codes. Returns the model, the readings the head learned from ``[N, T, 20]`` and the readers' mean
     absolute error per number on the clips they did not train on. ``reader_init``: the ViTPain checkpoint the
     readers start from (default: the shipped one)."""
+    import copy
+
     from painface.video.model import VITPAIN, CodeModel, make_head
     from painface.video.reader import from_vitpain, train_reader
 
@@ -175,11 +177,12 @@ def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, 
     fold_of = {subjects[i]: k % max(1, reader_folds) for k, i in enumerate(order)}
     fold = np.array([fold_of.get(g, -1) for g in groups])
     read = np.zeros(codes.shape, np.float32)
+    torch.manual_seed(seed)  # the new head's start does not depend on what ran before
+    start = from_vitpain(reader_init or VITPAIN)  # read once: every reader starts from the same weights
 
     def fine_tune(rows: np.ndarray, name: str):
         frames = x[rows].reshape(-1, *x.shape[2:])
-        torch.manual_seed(seed)  # the new head's start does not depend on what ran before
-        return train_reader(from_vitpain(reader_init or VITPAIN), frames, codes[rows].reshape(-1, codes.shape[-1]),
+        return train_reader(copy.deepcopy(start), frames, codes[rows].reshape(-1, codes.shape[-1]),
                             steps=reader_steps, batch=batch, seed=seed, progress=progress, desc=name)
 
     if reader_folds > 1:
@@ -225,34 +228,60 @@ def _dataset_config(root: Path) -> dict | None:
         return None
 
 
-def _check_extra(extra: list[Path], others: list[Path], held: list[pd.DataFrame]) -> list[Path]:
-    """The ``--extra-data`` folders, each a ``synth videos`` folder of another virtual population (another seed)
-    than ``others`` (``--data``, ``--test``) whose faces (``identity_seed``) are none of the held-out clips' ``held``;
-    refused otherwise."""
-    seen = {Path(r).resolve() for r in others}
-    seeds = {c.get("seed") for c in map(_dataset_config, others) if c}
+def _identity_seeds(df: pd.DataFrame, what: str) -> set[int]:
+    """The faces (``identity_seed``) of a synth videos table; a table without them (or with blanks) is refused,
+    since then nobody can tell whether its faces are held-out ones."""
+    seeds = pd.to_numeric(df.get("identity_seed", pd.Series([None] * len(df), dtype=object)), errors="coerce")
+    if len(df) and seeds.isna().any():
+        raise InputError(f"{what}: samples.csv lacks an integer identity_seed for some clips (needed to check that its "
+                         "faces are not the held-out ones)")
+    return set(seeds.astype(int).tolist())
+
+
+def _check_extra(extra: list[Path], others: list[Path], held: list[pd.DataFrame], *, views: tuple[str, ...] | None,
+                 codes: bool) -> list[Path]:
+    """The ``--extra-data`` folders: each a complete ``synth videos`` folder of another virtual population (another
+    seed) than ``others`` (``--data``, ``--test``) and than each other, none of whose faces (``identity_seed``) is a
+    held-out clip's (``held``), with the ``views`` asked for and, for the code encoder, the clips' face codes; refused
+    otherwise, before anything is decoded."""
+    from painface.synth.videos import FORMAT_VERSION
+
+    seen = {Path(r).resolve(): "--data/--test" for r in others}
+    seeds = {c.get("seed"): f"{r}" for r in others if (c := _dataset_config(r))}
     faces = set()
     for df in held:
         if "identity_seed" in df.columns:
-            faces |= set(df.identity_seed.dropna().astype(int).tolist())
+            faces |= set(pd.to_numeric(df.identity_seed, errors="coerce").dropna().astype(int).tolist())
     for root in extra:
-        cfg = _dataset_config(root)
-        if cfg is None:
-            raise InputError(f"--extra-data {root}: not a synth videos folder (no dataset.json with a config)")
+        what = f"--extra-data {root}"
+        try:
+            meta = json.loads((Path(root) / "dataset.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            meta = {}
+        if not str(meta.get("name", "")).startswith("painface synthetic pain videos") or "config" not in meta:
+            raise InputError(f"{what}: not a painface synth videos folder (its dataset.json is missing or another "
+                             "dataset's)")
+        if meta.get("format_version") != FORMAT_VERSION or not meta.get("complete"):
+            raise InputError(f"{what}: an unfinished dataset or one of another format (version "
+                             f"{meta.get('format_version')}, complete {meta.get('complete')}; this painface makes "
+                             f"version {FORMAT_VERSION}); finish it with the same synth videos command or film anew")
         if Path(root).resolve() in seen:
-            raise InputError(f"--extra-data {root}: named twice, or also --data or --test")
-        seen.add(Path(root).resolve())
-        if cfg.get("seed") in seeds:
-            raise InputError(f"--extra-data {root}: the same virtual population as another folder (--seed "
-                             f"{cfg.get('seed')}): its people include --data's held-out ones; film another --seed")
-        seeds.add(cfg.get("seed"))
-        df = read_samples(root)
-        if "identity_seed" not in df.columns:
-            raise InputError(f"--extra-data {root}: samples.csv has no identity_seed column (cannot check that its "
-                             "faces are not the held-out ones)")
-        shared = faces & set(df.identity_seed.dropna().astype(int).tolist())
+            raise InputError(f"{what}: named twice, or also --data or --test")
+        seen[Path(root).resolve()] = what
+        seed = meta["config"].get("seed")
+        if seed in seeds:
+            raise InputError(f"{what}: the same virtual population (--seed {seed}) as {seeds[seed]}: the same people "
+                             "would train and be held out, or train twice; film another --seed")
+        seeds[seed] = str(root)
+        try:
+            df = read_samples(root, views=views)
+        except InputError as e:
+            raise InputError(f"{what}: {e}") from None
+        if codes and "codes_file" not in df.columns:
+            raise InputError(f"{what}: samples.csv has no codes_file column (the code encoder trains on face codes)")
+        shared = faces & _identity_seeds(df, what)
         if shared:
-            raise InputError(f"--extra-data {root}: {len(shared)} of its faces (identity_seed) are held-out faces "
+            raise InputError(f"{what}: {len(shared)} of its faces (identity_seed) are held-out faces "
                              f"of --data or --test (e.g. {sorted(shared)[:3]})")
     return list(extra)
 
@@ -279,14 +308,24 @@ def _check(args: argparse.Namespace) -> None:
                          "use --protocol synthetic or mixed")
     if args.extra_data and args.protocol == "real":
         raise InputError("--extra-data: synthetic training clips; not with --protocol real")
-    if args.readings is not None and (args.encoder != "code" or args.readings.suffix != ".npz"):
-        raise InputError(f"--readings {args.readings}: a .npz file, for --encoder code only (got --encoder "
-                         f"{args.encoder})")
+    if args.readings is not None and args.encoder != "code":
+        raise InputError(f"--readings: only the code encoder reads face codes (got --encoder {args.encoder})")
+    if args.readings is not None and args.readings.suffix != ".npz":
+        raise InputError(f"--readings {args.readings}: expected a .npz file name")
     if args.reader_init is not None:
         if args.encoder != "code":
             raise InputError(f"--reader-init: only for --encoder code (got --encoder {args.encoder})")
-        if not args.reader_init.is_file():
-            raise InputError(f"--reader-init {args.reader_init}: not a file (expected a ViTPain .safetensors)")
+        if args.reader_init.suffix != ".safetensors" or not args.reader_init.is_file():
+            raise InputError(f"--reader-init {args.reader_init}: expected a ViTPain .safetensors file")
+        from painface.assess.model import load as load_vitpain
+
+        try:
+            vit, _ = load_vitpain(args.reader_init)
+        except InputError as e:
+            raise InputError(f"--reader-init {e}") from None
+        if vit.config.size != 96:
+            raise InputError(f"--reader-init {args.reader_init}: a ViTPain of {vit.config.size} px; the code "
+                             "encoder reads 96 px frames")
     if args.out.suffix != ".safetensors":
         raise InputError(f"--out {args.out}: expected a .safetensors file name")
 
@@ -320,7 +359,7 @@ def train_from_args(args: argparse.Namespace) -> int:
         if args.data is not None:
             d = read_samples(args.data)
             held.append(d[d.split != "train"] if "split" in d.columns else d)
-        extra_roots = _check_extra(args.extra_data, others, held)
+        extra_roots = _check_extra(args.extra_data, others, held, views=views, codes=cfg.encoder == "code")
     sources = []
     if args.data is not None:
         sources.append(("synthetic", args.data, False, views))
@@ -373,17 +412,18 @@ def train_from_args(args: argparse.Namespace) -> int:
     t_load = time.time() - t0
     extra: dict = {}
     if cfg.encoder == "code":
+        from painface.video.model import VITPAIN, sha256
+
+        init = args.reader_init or VITPAIN
+        init_sha = sha256(init)  # the file the readers are about to start from
         model, readings, err = fit_code(cfg, x_tr, y_tr, np.concatenate(train_codes), np.concatenate(train_groups),
                                         epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
                                         reader_steps=args.reader_steps, reader_folds=args.reader_folds,
                                         reader_init=args.reader_init, progress=progress)
         s_tr = scores(model.head, cfg, readings)  # the threshold from the readings the head learned from
-        from painface.video.model import VITPAIN, sha256
-
-        init = args.reader_init or VITPAIN
         extra = {"reader_steps": args.reader_steps, "reader_folds": args.reader_folds,
                  "reader_init": "shipped ViTPain" if args.reader_init is None else str(init),
-                 "reader_init_sha256": sha256(init),
+                 "reader_init_sha256": init_sha,
                  "reader_out_of_fold_mae": dict(zip(FEATURE_NAMES, (round(e, 4) for e in err), strict=False))}
     else:
         model = fit(cfg, x_tr, y_tr, epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
@@ -421,16 +461,15 @@ def train_from_args(args: argparse.Namespace) -> int:
             "command": "painface " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "datasets": {str(r): _dataset_config(r) for r in [args.data, *args.extra_data, *args.test]
                          if r is not None}, **extra}
-    save(args.out, model, cfg, info)
-    if args.readings is not None:
-        from painface.io import atomic_write_bytes
+    from painface.io import atomic_write_bytes
 
+    if args.readings is not None:
+        saved.update({"task": np.array(cfg.task), "reader_folds": np.array(args.reader_folds)})
         atomic_write_bytes(args.readings, lambda fh: np.savez_compressed(fh, **saved))
     if args.scores is not None and rows:
-        from painface.io import atomic_write_bytes
-
         csv = pd.concat(rows).to_csv(index=False).encode()
         atomic_write_bytes(args.scores, lambda fh: fh.write(csv))
+    save(args.out, model, cfg, info)  # last: a model file means its scores and readings were written
     for k, v in info["skipped"].items():
         print(f"skipped {len(v)} unreadable clip(s) of {k}: " + "; ".join(v[:5]) + (" ..." if len(v) > 5 else ""))
     for name, per in report.items():
