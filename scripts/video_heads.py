@@ -76,7 +76,7 @@ def main() -> None:
     for path in args.readings:
         with np.load(path) as f:
             z = dict(f)
-        if str(z.get("task")) != "binary" or int(z.get("reader_folds", 0)) < 2:
+        if str(z.get("task", "binary")) != "binary" or int(z.get("reader_folds", 2)) < 2:  # older files: binary
             raise SystemExit(f"{path}: expected the readings of a binary train-video run with cross-fitted readers "
                              f"(task {z.get('task')}, reader_folds {z.get('reader_folds')})")
         keys_tr = np.char.add(np.char.add(z["train/subject"].astype(str), "|"), z["train/view"].astype(str))

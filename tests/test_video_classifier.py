@@ -123,6 +123,7 @@ def test_mixed_protocol_and_vit(biovid, tmp_path):
     (["--encoder", "slowfast"], "--encoder"),
     (["--head", "lstm"], "--head"),
     (["--reader-folds", "0"], "--reader-folds"),
+    (["--calibrate", "subject"], "--calibrate"),
     (["--task", "3class"], "--task"),
     (["--protocol", "mixed", "--real", "."], "--real-subjects"),
 ])
@@ -452,3 +453,43 @@ def test_extra_data_refuses_held_out_people_and_faces(synth96, synth96_other, tm
     assert main(["train-video", "--data", str(synth96), "--out", str(out), *FAST, "--encoder", "code",
                  "--reader-init", str(junk)]) == 2
     assert "--reader-init" in capsys.readouterr().err and not out.exists()
+
+
+def test_calibrate_person_by_value():
+    from painface.video.model import MIN_PERSON_CLIPS, calibrate_person, person_keys
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3, 2)).astype(np.float32)
+    x[:4] += np.array([5.0, -2.0], np.float32)  # person a reads high on the first number, low on the second
+    x[5, 1, 0] = np.nan  # a frame without a face
+    keys = person_keys(["a"] * 4 + ["b"] * 4, ["front"] * 8)
+    out = calibrate_person(x, keys)
+    for m in (slice(0, 4), slice(4, 8)):
+        assert np.allclose(np.nanmedian(out[m].reshape(-1, 2), axis=0), 0.0, atol=1e-6)
+        med = np.nanmedian(x[m].reshape(-1, 2), axis=0)
+        assert np.allclose(out[m], x[m] - med, equal_nan=True)
+    assert np.isnan(out[5, 1, 0]) and not np.isnan(out).sum() - 1
+    with pytest.raises(InputError, match=f"3 clip\\(s\\) of 'b'.*at least {MIN_PERSON_CLIPS}"):
+        calibrate_person(x[:7], keys[:7])
+
+
+def test_person_calibrated_model_trains_and_classifies_as_trained(biovid, tmp_path, capsys):
+    """--calibrate person: the head reads readings minus each person's medians; classify-video groups the clips it
+    is given by person (their folder) and reproduces train-video's held-out scores; one clip alone is refused."""
+    out = tmp_path / "p.safetensors"
+    assert main(["train-video", "--real", str(biovid), "--protocol", "real", "--encoder", "vit", "--calibrate",
+                 "person", "--epochs", "20", "--out", str(out), "--scores", str(tmp_path / "s.csv"), *FAST]) == 0
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["config"]["calibrate"] == "person"
+    held = pd.read_csv(tmp_path / "s.csv")
+    clips = [biovid / "video" / s / f"{n}.mp4" for s, n in zip(held.subject_name, held.sample_name, strict=True)]
+    from painface.video.classify import classify
+
+    table, _ = classify(out, clips)
+    assert np.allclose(table.score.to_numpy(), held.score.to_numpy(), atol=1e-5)
+    # the same clips read without their person's other clips would read otherwise: one clip alone is refused
+    assert main(["classify-video", str(clips[0]), "--model", str(out)]) == 2
+    assert "at least 4 clips" in capsys.readouterr().err
+    assert main(["train-video", "--real", str(biovid), "--protocol", "real", "--encoder", "c3d", "--calibrate",
+                 "person", "--out", str(tmp_path / "c.safetensors"), *FAST]) == 2
+    assert "c3d has none" in capsys.readouterr().err

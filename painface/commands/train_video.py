@@ -29,6 +29,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="none (clips are face crops, as synth videos makes them) or face (crop every clip of the run "
                         "to its face first, as painface.video.framing does; stored in the model, so classify-video "
                         "crops too: for real footage such as BioVid's)")
+    p.add_argument("--calibrate", default="none",
+                   help="none, or person: the head reads each frame's readings minus their median over all clips of "
+                        "the same person and view (label-free; classify-video then needs at least 4 clips of each "
+                        "person and view; per-frame encoders only)")
     p.add_argument("--reader-steps", type=int, default=3000,
                    help="code encoder: fine-tuning steps per face-code reader (batches of --batch frames)")
     p.add_argument("--reader-init", type=Path, default=None,

@@ -15,28 +15,32 @@ SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "video_binary.safe
 
 
 def classify(model_path: Path, inputs: list[Path]) -> tuple[pd.DataFrame, dict]:
-    """Table of ``path``, ``class_name`` (the label, when known), scores and the predicted class."""
-    import torch
+    """Table of ``path``, ``class_name`` (the label, when known), scores and the predicted class.
 
+    A person-calibrated model (``train-video --calibrate person``) reads each clip against the other clips of the
+    same person and view among the inputs: in a folder, the table's ``subject_name`` and ``view``; a single mp4
+    belongs to the person of its folder (``video/<subject>/`` or ``video-<view>/<subject>/``)."""
     from painface.video.biovid_a import read_samples
-    from painface.video.model import encode_clips, load
-    from painface.video.train import scores
+    from painface.video.model import encode_clips, load, person_keys
+    from painface.video.train import model_scores
 
     model, cfg, meta = load(model_path)
     parts = []
     for p in inputs:
         if p.is_dir():
-            parts.append(read_samples(p))
+            part = read_samples(p)
+            parts.append(part.assign(_group=[f"{p.resolve()}:{v}" for v in part.view]))  # people of one folder
         elif p.suffix.lower() == ".mp4" and p.is_file():
-            parts.append(pd.DataFrame({"path": [str(p)], "class_name": [None], "view": ["?"]}))
+            parts.append(pd.DataFrame({"path": [str(p)], "class_name": [None], "view": ["?"],
+                                       "subject_name": [p.resolve().parent.name],
+                                       "_group": [p.resolve().parent.parent.name]}))
         else:
             raise InputError(f"{p}: expected an .mp4 file or a BioVid-Part-A-style folder")
     df = pd.concat(parts, ignore_index=True)
     x, df, skipped = encode_clips(df, cfg)
     if not len(df):
         raise InputError("no readable clip among the inputs: " + "; ".join(skipped[:5]))
-    with torch.no_grad():
-        s = scores(model, cfg, x)
+    s, _ = model_scores(model, cfg, x, person_keys(df.subject_name, df._group))
     out = df[["path", "class_name", "view"]].copy()
     if cfg.outputs == 1:
         out["score"] = s

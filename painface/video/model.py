@@ -50,6 +50,8 @@ from painface.video.reader import CODE_FEATURES, CodeReader
 ENCODERS = ("c3d", "vit", "face", "vit+face", "code")
 HEADS = ("stats", "gru")
 FRAMINGS = ("none", "face")
+CALIBRATIONS = ("none", "person")
+MIN_PERSON_CLIPS = 4  # clips of one person and view a person-calibrated model needs to read any of them
 TASKS = {"binary": ("BL1", "PA4"), "5class": ("BL1", "PA1", "PA2", "PA3", "PA4")}
 VIT_FEATURES = 135
 VIT_READINGS = tuple(range(128, 135))  # ViTPain's 6 AU and PSPI outputs
@@ -72,6 +74,7 @@ class VideoConfig:
     width: int = 16
     head: str = "gru"  # checkpoints written before --head existed were all gru; train-video defaults to stats
     framing: str = "none"  # "face": crop every clip to its face first (painface.video.framing), for real footage
+    calibrate: str = "none"  # "person": per-frame readings minus their median over the person's clips (same view)
 
     def check(self) -> None:
         if self.encoder not in ENCODERS:
@@ -80,6 +83,11 @@ class VideoConfig:
             raise InputError(f"--head: expected one of {', '.join(HEADS)}, got {self.head!r}")
         if self.framing not in FRAMINGS:
             raise InputError(f"--framing: expected one of {', '.join(FRAMINGS)}, got {self.framing!r}")
+        if self.calibrate not in CALIBRATIONS:
+            raise InputError(f"--calibrate: expected one of {', '.join(CALIBRATIONS)}, got {self.calibrate!r}")
+        if self.calibrate != "none" and self.encoder == "c3d":
+            raise InputError("--calibrate person: calibrates per-frame readings; c3d has none (use --encoder code, "
+                             "face, vit or vit+face)")
         if self.task not in TASKS:
             raise InputError(f"--task: expected one of {', '.join(TASKS)}, got {self.task!r}")
         for name, lo, hi in (("frames", 4, 128), ("stride", 1, 32), ("size", 16, 256), ("width", 4, 256)):
@@ -150,6 +158,37 @@ def fill_missing(x: torch.Tensor) -> torch.Tensor:
             prev = t - 1 if order.step == 1 else t + 1
             x[:, t] = torch.where(torch.isnan(x[:, t]), x[:, prev], x[:, t])
     return torch.nan_to_num(x, nan=0.0)
+
+
+def calibrate_person(x: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Per-frame readings ``[N, T, F]`` minus, per reading, its median over every frame of the clips that share a key
+    (a person and a view; NaN, a frame without a face, is left out of the median and stays NaN). A label-free,
+    transductive calibration: how this person's face reads at rest and in pain, from their own clips. Each key needs
+    :data:`MIN_PERSON_CLIPS` clips."""
+    keys = np.asarray(keys).astype(str)
+    if len(keys) != len(x):
+        raise InputError(f"person calibration: {len(keys)} person keys for {len(x)} clips")
+    out = np.array(x, dtype=np.float32, copy=True)
+    for key in np.unique(keys):
+        m = keys == key
+        if m.sum() < MIN_PERSON_CLIPS:
+            person, _, view = key.partition("|")
+            raise InputError(f"person calibration: {m.sum()} clip(s) of {person!r} (view {view!r}); a person-"
+                             f"calibrated model needs at least {MIN_PERSON_CLIPS} clips of each person and view")
+        flat = out[m].reshape(-1, out.shape[-1])
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a reading never seen for this person: NaN median
+                med = np.nanmedian(flat, axis=0)
+        out[m] -= np.nan_to_num(med, nan=0.0)
+    return out
+
+
+def person_keys(subjects, views) -> np.ndarray:
+    """``subject|view`` per clip: the groups of :func:`calibrate_person`."""
+    return np.array([f"{s}|{v}" for s, v in zip(subjects, views, strict=True)], dtype=str)
 
 
 def clip_statistics(x: torch.Tensor) -> torch.Tensor:

@@ -150,7 +150,7 @@ def exact_codes(root: Path, df: pd.DataFrame, frames: int, stride: int) -> np.nd
 
 def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, groups: np.ndarray, *,
              epochs: int, lr: float, batch: int, seed: int, reader_steps: int, reader_folds: int,
-             reader_init: Path | None = None, progress: bool = True, log=print
+             reader_init: Path | None = None, keys: np.ndarray | None = None, progress: bool = True, log=print
              ) -> tuple[torch.nn.Module, np.ndarray, list[float]]:
     """The ``code`` encoder: fine-tune face-code readers, then the head on codes the readers read.
 
@@ -161,7 +161,8 @@ def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, 
     other folds (cross-fitting); the reader kept in the model is fine-tuned on all of them and reads the clips
     without codes. Returns the model, the readings the head learned from ``[N, T, 20]`` and the readers' mean
     absolute error per number on the clips they did not train on. ``reader_init``: the ViTPain checkpoint the
-    readers start from (default: the shipped one)."""
+    readers start from (default: the shipped one). A person-calibrated ``cfg`` needs ``keys`` (person and view of
+    each clip): the head learns from the readings minus each person's medians; the readings returned are raw."""
     import copy
 
     from painface.video.model import VITPAIN, CodeModel, make_head
@@ -195,17 +196,42 @@ def fit_code(cfg: VideoConfig, x: np.ndarray, y: np.ndarray, codes: np.ndarray, 
     err = np.abs(read[labelled] - codes[labelled]).mean(axis=(0, 1)).tolist() if reader_folds > 1 else []
     if err:
         log("face-code reader, out-of-fold mean absolute error per number: " + ", ".join(f"{e:.2f}" for e in err))
+    head_in = read
+    if cfg.calibrate == "person":
+        from painface.video.model import calibrate_person
+
+        head_in = calibrate_person(read, keys)
     torch.manual_seed(seed)
-    head = fit(cfg, read, y, epochs=epochs, lr=lr, batch=batch, seed=seed, progress=progress, model=make_head(cfg))
+    head = fit(cfg, head_in, y, epochs=epochs, lr=lr, batch=batch, seed=seed, progress=progress,
+               model=make_head(cfg))
     return CodeModel(reader, head).round_reader().eval(), read, err
 
 
 @torch.no_grad()
 def scores(model: torch.nn.Module, cfg: VideoConfig, x: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Binary: P(PA4) ``[N]``; 5 classes: probabilities ``[N, 5]``."""
+    """Binary: P(PA4) ``[N]``; 5 classes: probabilities ``[N, 5]``. ``x``: the model's input (for a
+    person-calibrated model use :func:`model_scores`)."""
     model.eval()
     out = torch.cat([model(torch.from_numpy(x[i : i + batch]).float()) for i in range(0, len(x), batch)])
     return torch.sigmoid(out[:, 0]).numpy() if cfg.outputs == 1 else torch.softmax(out, 1).numpy()
+
+
+@torch.no_grad()
+def model_scores(model: torch.nn.Module, cfg: VideoConfig, x: np.ndarray, keys: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scores of clips ``x`` (the encoder's input) and, for the code encoder, the face codes read ``[N, T, 20]``
+    (else None). A person-calibrated model (``cfg.calibrate == "person"``) needs each clip's ``keys``
+    (:func:`painface.video.model.person_keys`): its head reads the readings minus the person's medians."""
+    from painface.video.model import calibrate_person
+
+    readings = model.reader.read(x).numpy() if cfg.encoder == "code" else None
+    head_in = readings if readings is not None else x
+    head = model.head if cfg.encoder == "code" else model
+    if cfg.calibrate == "person":
+        if keys is None:
+            raise InputError("a person-calibrated model needs to know whose each clip is (subject and view)")
+        head_in = calibrate_person(head_in, keys)
+    return scores(head, cfg, head_in), readings
 
 
 def evaluate(cfg: VideoConfig, y: np.ndarray, s: np.ndarray, views: np.ndarray, threshold: float | None
@@ -335,7 +361,7 @@ def train_from_args(args: argparse.Namespace) -> int:
     _check(args)
     torch.set_num_threads(args.threads)
     cfg = VideoConfig(encoder=args.encoder, task=args.task, frames=args.frames, stride=args.stride, size=args.size,
-                      width=args.width, head=args.head, framing=args.framing)
+                      width=args.width, head=args.head, framing=args.framing, calibrate=args.calibrate)
     cfg.check()
     kind = "c3d" if cfg.encoder == "c3d" else cfg.head
     args.epochs = args.epochs or DEFAULT_EPOCHS[kind]
@@ -411,6 +437,11 @@ def train_from_args(args: argparse.Namespace) -> int:
         raise InputError(f"training clips hold only the classes {sorted(set(y_tr.tolist()))} of {cfg.classes}")
     t_load = time.time() - t0
     extra: dict = {}
+    from painface.video.model import calibrate_person, person_keys
+
+    keys_tr = person_keys(np.concatenate(train_groups), np.concatenate(train_views))
+    if cfg.calibrate == "person":  # every training person needs enough clips: checked before any training
+        calibrate_person(np.zeros((len(keys_tr), 1, 1), np.float32), keys_tr)
     if cfg.encoder == "code":
         from painface.video.model import VITPAIN, sha256
 
@@ -419,16 +450,18 @@ def train_from_args(args: argparse.Namespace) -> int:
         model, readings, err = fit_code(cfg, x_tr, y_tr, np.concatenate(train_codes), np.concatenate(train_groups),
                                         epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
                                         reader_steps=args.reader_steps, reader_folds=args.reader_folds,
-                                        reader_init=args.reader_init, progress=progress)
-        s_tr = scores(model.head, cfg, readings)  # the threshold from the readings the head learned from
+                                        reader_init=args.reader_init, keys=keys_tr, progress=progress)
+        head_in = calibrate_person(readings, keys_tr) if cfg.calibrate == "person" else readings
+        s_tr = scores(model.head, cfg, head_in)  # the threshold from the readings the head learned from
         extra = {"reader_steps": args.reader_steps, "reader_folds": args.reader_folds,
                  "reader_init": "shipped ViTPain" if args.reader_init is None else str(init),
                  "reader_init_sha256": init_sha,
                  "reader_out_of_fold_mae": dict(zip(FEATURE_NAMES, (round(e, 4) for e in err), strict=False))}
     else:
-        model = fit(cfg, x_tr, y_tr, epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
+        x_in = calibrate_person(x_tr, keys_tr) if cfg.calibrate == "person" else x_tr
+        model = fit(cfg, x_in, y_tr, epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
                     progress=progress)
-        s_tr = scores(model, cfg, x_tr)
+        s_tr = scores(model, cfg, x_in)
     t_train = time.time() - t0 - t_load
     from painface.assess.metrics import tune_threshold
 
@@ -439,14 +472,11 @@ def train_from_args(args: argparse.Namespace) -> int:
     for k, (name, (x, y, df)) in enumerate(tests.items()):
         if not len(y):
             continue
-        if cfg.encoder == "code":  # read once: the readings are kept for --readings
-            r = model.reader.read(x).numpy()
-            s = scores(model.head, cfg, r)
+        s, r = model_scores(model, cfg, x, person_keys(df.subject_name, df.view))
+        if r is not None:  # the code encoder's readings, kept for --readings
             saved.update({f"test{k}/readings": r, f"test{k}/y": y, f"test{k}/name": np.array(name),
                           **{f"test{k}/{c}": df[c].to_numpy().astype(str)
                              for c in ("subject_name", "sample_name", "view")}})
-        else:
-            s = scores(model, cfg, x)
         report[name] = evaluate(cfg, y, s, df.view.to_numpy(), threshold)
         cols = {"score": s} if cfg.outputs == 1 else {f"p_{c}": s[:, k] for k, c in enumerate(cfg.classes)}
         rows.append(df[["subject_name", "sample_name", "class_name", "view"]].assign(test=name, **cols))
