@@ -24,8 +24,8 @@ import pandas as pd  # noqa: E402
 from painface.assess.metrics import auroc  # noqa: E402
 from painface.synth.videos import CLASSES  # noqa: E402
 from painface.video.biovid_a import read_clip  # noqa: E402
-from painface.video.model import load  # noqa: E402
-from painface.video.train import prepared, scores  # noqa: E402
+from painface.video.model import load, person_keys  # noqa: E402
+from painface.video.train import model_scores, prepared  # noqa: E402
 
 
 def held_out(root: Path, split: str) -> pd.DataFrame:
@@ -52,7 +52,8 @@ def score_all(model_path: Path, root: Path, cache: Path, split: str) -> pd.DataF
     model, cfg, _ = load(model_path)
     x, df, _ = prepared(root, cfg, views=None, cache=cache, progress=False)
     val = (df.split == split).to_numpy()
-    return df[val].assign(score=scores(model, cfg, x[val])).reset_index(drop=True)
+    keys = person_keys(df.subject_name[val], df.view[val])  # a person-calibrated model reads each person's clips
+    return df[val].assign(score=model_scores(model, cfg, x[val], keys)[0]).reset_index(drop=True)
 
 
 def fig_scores(sim: pd.DataFrame, pd_: pd.DataFrame, s_sim: pd.DataFrame, s_pd: pd.DataFrame, enc: str, out: Path):
@@ -138,6 +139,7 @@ def main() -> None:
     ap.add_argument("data", type=Path)
     ap.add_argument("--model", type=Path, default=None, help="binary model for the score figure")
     ap.add_argument("--figures", type=Path, default=Path("docs/figures"))
+    ap.add_argument("--name", default="video_scores", help="file name (no suffix) of the score figure")
     ap.add_argument("--split", default="val", help="held-out subjects shown: val (pd96/) or test (pdtest96/)")
     args = ap.parse_args()
     sim_root, pd_root = args.data / "sim96", args.data / ("pdtest96" if args.split == "test" else "pd96")
@@ -147,9 +149,10 @@ def main() -> None:
     model = args.model or args.data / "runs" / "c3d_binary.safetensors"
     s_sim = score_all(model, sim_root, args.data / "cache", args.split)
     s_pd = score_all(model, pd_root, args.data / "cache", args.split)
-    enc = json.loads(model.with_suffix(".json").read_text())["config"]["encoder"]
+    config = json.loads(model.with_suffix(".json").read_text())["config"]
+    enc = config["encoder"] + (", person-calibrated" if config.get("calibrate", "none") != "none" else "")
     args.figures.mkdir(parents=True, exist_ok=True)
-    fig_scores(sim, pdv, s_sim, s_pd, enc, args.figures / "video_scores.png")
+    fig_scores(sim, pdv, s_sim, s_pd, enc, args.figures / f"{args.name}.png")
     fig_strip(sim_root, sim, args.figures / "video_strip.png")
     for name, d in (("simulator", s_sim), ("PainDiffusion", s_pd)):
         med = d.groupby("class_name").score.median()

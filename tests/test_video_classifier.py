@@ -4,6 +4,7 @@ fixtures written here in BioVid Part A's layout (the real database was never see
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from painface.face.video import write_video
 from painface.video.biovid_a import CLASSES, load_clips, read_samples, subject_split
 from painface.video.metrics import binary_metrics, multiclass_metrics
 
+SHIPPED_PERSON = Path(__file__).resolve().parent.parent / "painface" / "assets" / "video_binary_person.safetensors"
 SUBJECTS = ("071309_w_21", "071313_m_41", "071614_m_20", "071709_w_23", "072309_w_55", "072514_m_27")
 FAST = ["--frames", "4", "--stride", "4", "--size", "16", "--width", "8", "--batch", "8", "--quiet"]
 
@@ -143,29 +145,51 @@ def test_classify_bad_model(tmp_path, capsys):
     assert "not a painface-video-classifier" in capsys.readouterr().err
 
 
-def test_shipped_model_reads_pain_from_a_rendered_face(tmp_path):
-    """The shipped binary model scores a rendered pain face above the same person's neutral face."""
+def render_pain_and_neutral(tmp_path):
+    """Two 137-frame clips of one rendered person: neutral, and a pain face (AU4, 6, 7, 9, 10) rising over it."""
     from painface.face.code import FEATURE_NAMES
     from painface.face.head import build_head
     from painface.face.identity import make_identity
     from painface.face.render import HEAD_LIGHTING
     from painface.face.video import head_camera
     from painface.synth.videos import CLIP_FRAMES, render_clip
-    from painface.video.classify import SHIPPED, classify
 
-    assert SHIPPED.stat().st_size < 2_000_000
-    meta = json.loads(SHIPPED.with_suffix(".json").read_text())
-    assert meta["command"].startswith("painface train-video") and meta["config"]["task"] == "binary"
     head = build_head(make_identity(7, sex="female", age_group="middle", skin_tone=5))
     ramp = np.clip(np.linspace(-0.5, 2.0, CLIP_FRAMES), 0, 1)[:, None]
     pain = np.zeros((CLIP_FRAMES, len(FEATURE_NAMES)), np.float32)
     for au, v in (("AU4", 3.5), ("AU6", 3.5), ("AU7", 4.0), ("AU9", 2.5), ("AU10", 2.5)):
         pain[:, FEATURE_NAMES.index(au)] = v * ramp[:, 0]
     bg = np.full((96, 96, 3), 120, np.uint8)
-    paths = []
-    for name, code in (("neutral", np.zeros_like(pain)), ("pain", pain)):
-        frames = render_clip(code, head, head_camera(0.0), HEAD_LIGHTING, bg)
-        paths.append(write_video(frames, tmp_path / f"{name}.mp4", 25))
+    return [render_clip(code, head, head_camera(0.0), HEAD_LIGHTING, bg) for code in (np.zeros_like(pain), pain)]
+
+
+def test_shipped_person_model_reads_pain_among_a_persons_clips(tmp_path):
+    """The shipped person-calibrated model, given four neutral and four pain clips of one rendered person (their
+    folder), scores every pain clip above every neutral one."""
+    from painface.video.classify import classify
+
+    model = SHIPPED_PERSON
+    assert model.stat().st_size < 2_000_000
+    meta = json.loads(model.with_suffix(".json").read_text())
+    assert meta["config"]["calibrate"] == "person" and meta["command"].startswith("painface train-video")
+    neutral, pain = render_pain_and_neutral(tmp_path)
+    folder = tmp_path / "video" / "p1"
+    folder.mkdir(parents=True)
+    paths = [write_video(f, folder / f"p1-{c}-{n:03d}.mp4", 25) for c, f in (("BL1", neutral), ("PA4", pain))
+             for n in range(4)]
+    table, _ = classify(model, paths)
+    assert table.score[4:].min() > table.score[:4].max() + 0.2
+
+
+def test_shipped_model_reads_pain_from_a_rendered_face(tmp_path):
+    """The shipped binary model scores a rendered pain face above the same person's neutral face."""
+    from painface.video.classify import SHIPPED, classify
+
+    assert SHIPPED.stat().st_size < 2_000_000
+    meta = json.loads(SHIPPED.with_suffix(".json").read_text())
+    assert meta["command"].startswith("painface train-video") and meta["config"]["task"] == "binary"
+    paths = [write_video(f, tmp_path / f"{name}.mp4", 25)
+             for name, f in zip(("neutral", "pain"), render_pain_and_neutral(tmp_path), strict=True)]
     table, _ = classify(SHIPPED, paths)
     assert table.score[1] > table.score[0] + 0.2
 
