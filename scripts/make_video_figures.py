@@ -150,7 +150,7 @@ def main() -> None:
     s_sim = score_all(model, sim_root, args.data / "cache", args.split)
     s_pd = score_all(model, pd_root, args.data / "cache", args.split)
     config = json.loads(model.with_suffix(".json").read_text())["config"]
-    enc = config["encoder"] + (", person-calibrated" if config.get("calibrate", "none") != "none" else "")
+    enc = config["encoder"] + (" (per person)" if config.get("calibrate", "none") != "none" else "")
     args.figures.mkdir(parents=True, exist_ok=True)
     fig_scores(sim, pdv, s_sim, s_pd, enc, args.figures / f"{args.name}.png")
     fig_strip(sim_root, sim, args.figures / "video_strip.png")

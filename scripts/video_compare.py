@@ -12,7 +12,7 @@ References, on the same clips and the same 16 frames the classifiers read:
   encoders) trained on the **exact** 20-number face code of the same training clips: what a perfect per-frame
   reader of every AU and head angle would reach with this classifier and these training clips; with ``--extra``
   (the ``train-video --extra-data`` folders), once more with every clip of those folders added to the training
-  clips.
+  clips; and once on codes calibrated per person (``train-video --calibrate person``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from painface.assess.metrics import auroc, bootstrap
-from painface.video.model import StatsHead, VideoConfig
+from painface.video.model import StatsHead, VideoConfig, calibrate_person, person_keys
 from painface.video.train import DEFAULT_EPOCHS, DEFAULT_LR, exact_codes, fit, scores
 
 
@@ -33,14 +33,21 @@ def binary_clips(root: Path) -> pd.DataFrame:
     return samples[samples.class_name.isin(["BL1", "PA4"])]
 
 
-def exact_reference(root: Path, table: pd.DataFrame, extra: tuple[Path, ...] = ()) -> pd.Series:
+def exact_reference(root: Path, table: pd.DataFrame, extra: tuple[Path, ...] = (), person: bool = False
+                    ) -> pd.Series:
     """P(PA4) of the stats head trained on the exact codes of the training clips (and of every clip of the
-    ``extra`` folders), for every held-out row."""
+    ``extra`` folders), for every held-out row; ``person``: the codes calibrated per person and view first, as
+    ``train-video --calibrate person`` does."""
     cfg = VideoConfig(encoder="face", head="stats")
     tr = table[table.split == "train"]
     te = table[table.split != "train"]
     x_tr, x_te = exact_codes(root, tr, 16, 8), exact_codes(root, te, 16, 8)
     y_tr = (tr.class_name == "PA4").to_numpy().astype(int)
+    if person:
+        if extra:
+            raise ValueError("exact_reference: person calibration with extra folders is not implemented")
+        x_tr = calibrate_person(x_tr, person_keys(tr.subject_name, tr.view))
+        x_te = calibrate_person(x_te, person_keys(te.subject_name, te.view))
     for more in extra:
         t = binary_clips(more)
         x_tr = np.concatenate([x_tr, exact_codes(more, t, 16, 8)])
@@ -90,6 +97,8 @@ def main() -> None:
         if folder == "sim96":
             held["exact"] = exact_reference(root, samples)
             print(row("exact code, stats head (reference)", held, "exact"))
+            held["exact_person"] = exact_reference(root, samples, person=True)
+            print(row("exact code, person-calibrated stats head (reference)", held, "exact_person"))
             if args.extra:
                 from painface.video.train import _check_extra
 

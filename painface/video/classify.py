@@ -12,6 +12,8 @@ import pandas as pd
 from painface.errors import InputError
 
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "video_binary.safetensors"
+SHIPPED_NAMES = {"binary": SHIPPED, "person": SHIPPED.with_name("video_binary_person.safetensors"),
+                 "5class": SHIPPED.with_name("video_5class.safetensors")}
 
 
 def classify(model_path: Path, inputs: list[Path]) -> tuple[pd.DataFrame, dict]:
@@ -24,6 +26,8 @@ def classify(model_path: Path, inputs: list[Path]) -> tuple[pd.DataFrame, dict]:
     from painface.video.model import encode_clips, load, person_keys
     from painface.video.train import model_scores
 
+    if str(model_path) in SHIPPED_NAMES and not Path(model_path).exists():
+        model_path = SHIPPED_NAMES[str(model_path)]
     model, cfg, meta = load(model_path)
     parts = []
     for p in inputs:
