@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from painface.assess.metrics import auroc, bootstrap
-from painface.video.model import StatsHead, VideoConfig
+from painface.video.model import StatsHead, VideoConfig, calibrate_person
 from painface.video.train import DEFAULT_EPOCHS, DEFAULT_LR, fit, scores
 
 
@@ -41,20 +41,11 @@ def smooth(r: np.ndarray, k: int = 3) -> np.ndarray:
     return (c[:, hi] - c[:, lo]) / (hi - lo)[None, :, None]
 
 
-def person(r: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Each number minus its median over every frame of the clips that share a key (person and view)."""
-    out = r.copy()
-    for key in np.unique(keys):
-        m = keys == key
-        out[m] -= np.median(r[m].reshape(-1, r.shape[-1]), axis=0)
-    return out
-
-
 TRANSFORMS = {
     "stats": lambda r, keys: r,
     "smooth3": lambda r, keys: smooth(r),
-    "person": person,
-    "person+smooth3": lambda r, keys: person(smooth(r), keys),
+    "person": calibrate_person,
+    "person+smooth3": lambda r, keys: calibrate_person(smooth(r), keys),
 }
 
 

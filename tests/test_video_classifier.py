@@ -493,7 +493,7 @@ def test_calibrate_person_by_value():
         med = np.nanmedian(x[m].reshape(-1, 2), axis=0)
         assert np.allclose(out[m], x[m] - med, equal_nan=True)
     assert np.isnan(out[5, 1, 0]) and not np.isnan(out).sum() - 1
-    with pytest.raises(InputError, match=f"3 clip\\(s\\) of 'b'.*at least {MIN_PERSON_CLIPS}"):
+    with pytest.raises(InputError, match=f"3 readable clip\\(s\\) of 'b'.*at least {MIN_PERSON_CLIPS}"):
         calibrate_person(x[:7], keys[:7])
 
 
@@ -511,9 +511,14 @@ def test_person_calibrated_model_trains_and_classifies_as_trained(biovid, tmp_pa
 
     table, _ = classify(out, clips)
     assert np.allclose(table.score.to_numpy(), held.score.to_numpy(), atol=1e-5)
+    assert table.person.nunique() == held.subject_name.nunique()  # read together: each person's clips
     # the same clips read without their person's other clips would read otherwise: one clip alone is refused
     assert main(["classify-video", str(clips[0]), "--model", str(out)]) == 2
     assert "at least 4 clips" in capsys.readouterr().err
+    assert main(["classify-video", str(clips[0]), *map(str, clips), "--model", str(out)]) == 2
+    assert "given twice" in capsys.readouterr().err
+    assert main(["classify-video", str(clips[0]), "--model", "persn"]) == 2
+    assert "binary, person, 5class" in capsys.readouterr().err
     assert main(["train-video", "--real", str(biovid), "--protocol", "real", "--encoder", "c3d", "--calibrate",
                  "person", "--out", str(tmp_path / "c.safetensors"), *FAST]) == 2
     assert "c3d has none" in capsys.readouterr().err

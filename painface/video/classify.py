@@ -20,32 +20,49 @@ def classify(model_path: Path, inputs: list[Path]) -> tuple[pd.DataFrame, dict]:
     """Table of ``path``, ``class_name`` (the label, when known), scores and the predicted class.
 
     A person-calibrated model (``train-video --calibrate person``) reads each clip against the other clips of the
-    same person and view among the inputs: in a folder, the table's ``subject_name`` and ``view``; a single mp4
-    belongs to the person of its folder (``video/<subject>/`` or ``video-<view>/<subject>/``)."""
+    same person and view among the inputs (label-free: every clip given counts): in a folder, the table's
+    ``subject_name`` and ``view``; a single mp4 belongs to the person of its folder (the folder's full path, e.g.
+    ``.../video/<subject>/`` or ``.../video-<view>/<subject>/``). The table's ``person`` column says which clips
+    were read together; a clip given twice is refused."""
     from painface.video.biovid_a import read_samples
     from painface.video.model import encode_clips, load, person_keys
     from painface.video.train import model_scores
 
     if str(model_path) in SHIPPED_NAMES and not Path(model_path).exists():
         model_path = SHIPPED_NAMES[str(model_path)]
+    elif not Path(model_path).exists():
+        raise InputError(f"--model {model_path}: no such file (expected a train-video checkpoint or one of the shipped "
+                         f"models {', '.join(SHIPPED_NAMES)})")
     model, cfg, meta = load(model_path)
     parts = []
     for p in inputs:
         if p.is_dir():
             part = read_samples(p)
-            parts.append(part.assign(_group=[f"{p.resolve()}:{v}" for v in part.view]))  # people of one folder
+            parts.append(part.assign(_group=[f"view {v} in {p.resolve()}" for v in part.view]))  # one folder's people
         elif p.suffix.lower() == ".mp4" and p.is_file():
             parts.append(pd.DataFrame({"path": [str(p)], "class_name": [None], "view": ["?"],
                                        "subject_name": [p.resolve().parent.name],
-                                       "_group": [p.resolve().parent.parent.name]}))
+                                       "_group": [f"in {p.resolve().parent.parent}"]}))
         else:
             raise InputError(f"{p}: expected an .mp4 file or a BioVid-Part-A-style folder")
     df = pd.concat(parts, ignore_index=True)
+    twice = pd.Series([str(Path(q).resolve()) for q in df.path]).duplicated()
+    if twice.any():
+        raise InputError(f"{df.path[twice.to_numpy()].iloc[0]}: given twice (as a clip and in a folder, or twice)")
+    df["person"] = person_keys(df.subject_name, df._group)
+    if cfg.calibrate == "person":  # before decoding: every person needs enough clips
+        from painface.video.model import calibrate_person
+
+        calibrate_person(np.zeros((len(df), 1, 1), np.float32), df.person.to_numpy())
+        other = sorted(set(df.class_name.dropna()) - set(cfg.classes))
+        if other:
+            print(f"note: the clips of {', '.join(other)} count in each person's calibration; the model was "
+                  f"calibrated on {', '.join(cfg.classes)} clips only (give only those to reproduce train-video)")
     x, df, skipped = encode_clips(df, cfg)
     if not len(df):
         raise InputError("no readable clip among the inputs: " + "; ".join(skipped[:5]))
-    s, _ = model_scores(model, cfg, x, person_keys(df.subject_name, df._group))
-    out = df[["path", "class_name", "view"]].copy()
+    s, _ = model_scores(model, cfg, x, df.person.to_numpy())
+    out = df[["path", "class_name", "view", "person"]].copy()
     if cfg.outputs == 1:
         out["score"] = s
         out["predicted"] = np.where(s >= meta["threshold"], cfg.classes[1], cfg.classes[0])

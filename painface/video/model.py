@@ -172,8 +172,8 @@ def calibrate_person(x: np.ndarray, keys: np.ndarray) -> np.ndarray:
     for key in np.unique(keys):
         m = keys == key
         if m.sum() < MIN_PERSON_CLIPS:
-            person, _, view = key.partition("|")
-            raise InputError(f"person calibration: {m.sum()} clip(s) of {person!r} (view {view!r}); a person-"
+            person, _, where = key.partition("|")
+            raise InputError(f"person calibration: {m.sum()} readable clip(s) of {person!r} ({where}); a person-"
                              f"calibrated model needs at least {MIN_PERSON_CLIPS} clips of each person and view")
         flat = out[m].reshape(-1, out.shape[-1])
         with np.errstate(all="ignore"):

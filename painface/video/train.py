@@ -409,7 +409,8 @@ def train_from_args(args: argparse.Namespace) -> int:
                 tr &= df.subject_name.isin(pick).to_numpy()
             train_x.append(x[tr])
             train_y.append(y[tr])
-            train_groups.append(df.subject_name[tr].to_numpy().astype(str))
+            train_groups.append(df.subject_name[tr].to_numpy().astype(str) if not real else
+                                np.array([f"real:{s}" for s in df.subject_name[tr]], dtype=str))
             train_views.append(df.view[tr].to_numpy().astype(str))
             if cfg.encoder == "code":
                 has = not real and "codes_file" in df.columns
@@ -440,8 +441,13 @@ def train_from_args(args: argparse.Namespace) -> int:
     from painface.video.model import calibrate_person, person_keys
 
     keys_tr = person_keys(np.concatenate(train_groups), np.concatenate(train_views))
-    if cfg.calibrate == "person":  # every training person needs enough clips: checked before any training
-        calibrate_person(np.zeros((len(keys_tr), 1, 1), np.float32), keys_tr)
+    if cfg.calibrate == "person":  # every person needs enough clips: checked before any training
+        for name, keys in [("training clips", keys_tr)] + [(n, person_keys(t[2].subject_name, t[2].view))
+                                                            for n, t in tests.items() if len(t[1])]:
+            try:
+                calibrate_person(np.zeros((len(keys), 1, 1), np.float32), keys)
+            except InputError as e:
+                raise InputError(f"--calibrate person, {name}: {e}") from None
     if cfg.encoder == "code":
         from painface.video.model import VITPAIN, sha256
 
