@@ -522,3 +522,17 @@ def test_person_calibrated_model_trains_and_classifies_as_trained(biovid, tmp_pa
     assert main(["train-video", "--real", str(biovid), "--protocol", "real", "--encoder", "c3d", "--calibrate",
                  "person", "--out", str(tmp_path / "c.safetensors"), *FAST]) == 2
     assert "c3d has none" in capsys.readouterr().err
+
+
+def test_shipped_5class_model_reads_pain_above_rest(tmp_path):
+    """The shipped five-class model puts a rendered pain clip at a higher expected class (0 = BL1 .. 4 = PA4) than the
+    same person's neutral clip."""
+    from painface.video.classify import SHIPPED_NAMES, classify
+
+    meta = json.loads(SHIPPED_NAMES["5class"].with_suffix(".json").read_text())
+    assert meta["config"]["task"] == "5class" and meta["command"].startswith("painface train-video")
+    paths = [write_video(f, tmp_path / f"{name}.mp4", 25)
+             for name, f in zip(("neutral", "pain"), render_pain_and_neutral(tmp_path), strict=True)]
+    table, _ = classify(Path("5class"), paths)
+    expected = table[[f"p_{c}" for c in CLASSES]].to_numpy() @ np.arange(5)
+    assert expected[1] > expected[0] + 0.5
