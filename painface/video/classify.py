@@ -51,9 +51,9 @@ def classify(model_path: Path, inputs: list[Path]) -> tuple[pd.DataFrame, dict]:
         raise InputError(f"{df.path[twice.to_numpy()].iloc[0]}: given twice (as a clip and in a folder, or twice)")
     df["person"] = person_keys(df.subject_name, df._group)
     if cfg.calibrate == "person":  # before decoding: every person needs enough clips
-        from painface.video.model import calibrate_person
+        from painface.video.model import check_person_clips
 
-        calibrate_person(np.zeros((len(df), 1, 1), np.float32), df.person.to_numpy())
+        check_person_clips(df.person)
         other = sorted(set(df.class_name.dropna()) - set(cfg.classes))
         if other:
             print(f"note: the clips of {', '.join(other)} count in each person's calibration; the model was "

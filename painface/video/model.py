@@ -165,25 +165,31 @@ def calibrate_person(x: np.ndarray, keys: np.ndarray) -> np.ndarray:
     (a person and a view; NaN, a frame without a face, is left out of the median and stays NaN). A label-free,
     transductive calibration: how this person's face reads at rest and in pain, from their own clips. Each key needs
     :data:`MIN_PERSON_CLIPS` clips."""
-    keys = np.asarray(keys).astype(str)
+    import warnings
+
+    keys = check_person_clips(keys)
     if len(keys) != len(x):
         raise InputError(f"person calibration: {len(keys)} person keys for {len(x)} clips")
     out = np.array(x, dtype=np.float32, copy=True)
     for key in np.unique(keys):
         m = keys == key
-        if m.sum() < MIN_PERSON_CLIPS:
-            person, _, where = key.partition("|")
-            raise InputError(f"person calibration: {m.sum()} readable clip(s) of {person!r} ({where}); a person-"
-                             f"calibrated model needs at least {MIN_PERSON_CLIPS} clips of each person and view")
-        flat = out[m].reshape(-1, out.shape[-1])
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # a reading never seen for this person: NaN median
-                med = np.nanmedian(flat, axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a reading never seen for this person: NaN median
+            med = np.nanmedian(out[m].reshape(-1, out.shape[-1]), axis=0)
         out[m] -= np.nan_to_num(med, nan=0.0)
     return out
+
+
+def check_person_clips(keys) -> np.ndarray:
+    """``keys`` as strings, refused when a person and view has fewer than :data:`MIN_PERSON_CLIPS` clips."""
+    keys = np.asarray(keys).astype(str)
+    names, counts = np.unique(keys, return_counts=True)
+    for key, n in zip(names, counts, strict=True):
+        if n < MIN_PERSON_CLIPS:
+            person, _, where = key.partition("|")
+            raise InputError(f"person calibration: {n} readable clip(s) of {person!r} ({where}); a person-"
+                             f"calibrated model needs at least {MIN_PERSON_CLIPS} clips of each person and view")
+    return keys
 
 
 def person_keys(subjects, views) -> np.ndarray:

@@ -438,14 +438,14 @@ def train_from_args(args: argparse.Namespace) -> int:
         raise InputError(f"training clips hold only the classes {sorted(set(y_tr.tolist()))} of {cfg.classes}")
     t_load = time.time() - t0
     extra: dict = {}
-    from painface.video.model import calibrate_person, person_keys
+    from painface.video.model import calibrate_person, check_person_clips, person_keys
 
     keys_tr = person_keys(np.concatenate(train_groups), np.concatenate(train_views))
     if cfg.calibrate == "person":  # every person needs enough clips: checked before any training
         for name, keys in [("training clips", keys_tr)] + [(n, person_keys(t[2].subject_name, t[2].view))
                                                             for n, t in tests.items() if len(t[1])]:
             try:
-                calibrate_person(np.zeros((len(keys), 1, 1), np.float32), keys)
+                check_person_clips(keys)
             except InputError as e:
                 raise InputError(f"--calibrate person, {name}: {e}") from None
     if cfg.encoder == "code":
